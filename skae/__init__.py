@@ -1,5 +1,7 @@
 """skae: autoencoders, VAEs and Real NVP flows as scikit-learn estimators."""
 
+from skae._autoencoder import AutoencoderTransformer
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["AutoencoderTransformer", "__version__"]

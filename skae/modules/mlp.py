@@ -1,6 +1,7 @@
 """Multi-layer perceptron builder shared by every skae module."""
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from torch import nn
 
@@ -44,7 +45,7 @@ def make_mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
             f"Unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}."
         )
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (n_in, n_out) in enumerate(pairwise(sizes)):
         if i > 0:
             layers.append(ACTIVATIONS[activation]())
         layers.append(nn.Linear(n_in, n_out))

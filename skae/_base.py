@@ -1,0 +1,366 @@
+"""The shared base of every skae estimator.
+
+:class:`SkaeBase` holds what the four estimators have in common: the training
+hyper-parameters and their constraints, data validation, internal scaling,
+seeding, building the private skorch net in ``fit`` (kept as ``net_``), early
+stopping / validation split / progress output through skorch callbacks, device
+handling and batched inference.
+
+A concrete estimator supplies
+
+* its own ``__init__`` (explicit arguments, stored as given),
+* ``_build_module(n_features)``: the torch module, built under the fit's seed,
+* ``_net_class`` and ``_net_kwargs()``: the skorch net and its extra arguments,
+* optionally ``_scaling`` (``"global"``, ``"feature"`` or ``"none"``),
+  ``_check_fit_input(X)`` and ``_on_fitted(X_model)``.
+"""
+
+import numbers
+import warnings
+from collections.abc import Callable
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from skorch.callbacks import EarlyStopping
+
+from skae._data import HoldOutSplit, TensorDataset, n_validation
+from skae._nets import DivergenceGuard, SkaeNet
+from skae.utils._validation import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    pandas_output_requested,
+    validate_data,
+)
+
+_FLOAT_DTYPES = [np.float64, np.float32]
+
+
+def _silent(*args, **kwargs) -> None:
+    """A picklable sink that prints nothing (skorch callbacks' ``sink``)."""
+
+
+class SkaeBase(BaseEstimator):
+    """Shared machinery of the skae estimators; not an estimator by itself.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int
+        Widths of the hidden layers.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}
+        Non-linearity of the hidden layers.
+    batch_size : int or 'auto'
+        Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.
+    learning_rate_init : float
+        Adam's step size.
+    max_iter : int
+        Maximum number of epochs.
+    alpha : float
+        L2 penalty, applied as Adam's ``weight_decay``.
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the training data and stop when the
+        validation loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs; the best epoch's parameters are restored.
+    validation_fraction : float
+        Share of the training data held out when ``early_stopping`` is on.
+    n_iter_no_change : int
+        Patience, in epochs, of the stopping rule.
+    tol : float
+        Minimum decrease of the monitored loss that counts as an improvement.
+        Without early stopping the training loss is monitored, as
+        :class:`~sklearn.neural_network.MLPRegressor` does.
+    random_state : int, RandomState instance or None
+        Seeds weight initialisation, batch order, validation split and any
+        noise drawn during training.
+    verbose : int
+        If positive, print skorch's per-epoch table.
+    device : str
+        Torch device to train and infer on, e.g. ``'cpu'`` or ``'cuda'``.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "device": [str],
+    }
+
+    _net_class: type[SkaeNet] = SkaeNet
+    _scaling: str = "global"
+    _inference_rows: int = 8192
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes,
+        activation,
+        batch_size,
+        learning_rate_init,
+        max_iter,
+        alpha,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        tol,
+        random_state,
+        verbose,
+        device,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.alpha = alpha
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+
+    # ------------------------------------------------------------------ hooks
+    def _build_module(self, n_features: int) -> torch.nn.Module:
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def _net_kwargs(self) -> dict:
+        """Extra keyword arguments of the skorch net (loss weights, ...)."""
+        return {}
+
+    def _check_fit_input(self, X: np.ndarray) -> None:
+        """Reject training data the model cannot take (after generic checks)."""
+
+    def _on_fitted(self, X_model: torch.Tensor) -> None:
+        """Learn post-training statistics from the training data (model space)."""
+
+    # ------------------------------------------------------------- validation
+    def _checked_hidden_layer_sizes(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = (sizes,)
+        sizes = tuple(sizes)
+        if not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+            for s in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a sequence of positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _torch_device(self) -> torch.device:
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(f"device={self.device!r} is not a torch device.") from exc
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but CUDA is not available here.")
+        return device
+
+    def _validated(self, X, *, reset: bool) -> np.ndarray:
+        return validate_data(self, X, dtype=_FLOAT_DTYPES, reset=reset)
+
+    def _checked_latent(self, Z, width: int) -> np.ndarray:
+        check_is_fitted(self)
+        Z = check_array(Z, dtype=_FLOAT_DTYPES)
+        if Z.shape[1] != width:
+            raise ValueError(
+                f"Z has {Z.shape[1]} columns, but {type(self).__name__} expects "
+                f"{width} (its latent dimension)."
+            )
+        return Z
+
+    # ---------------------------------------------------------------- scaling
+    def _fit_scaling(self, X: np.ndarray) -> None:
+        X64 = np.asarray(X, dtype=np.float64)
+        if self._scaling == "none":
+            self.mean_ = np.zeros(X.shape[1])
+            self.scale_ = np.ones(X.shape[1])
+            return
+        self.mean_ = X64.mean(axis=0)
+        std = X64.std(axis=0)
+        if self._scaling == "global":
+            rms = float(np.sqrt(np.mean(std**2)))
+            std = np.full(X.shape[1], rms)
+        std[~(std > np.finfo(np.float64).tiny)] = 1.0
+        self.scale_ = std
+
+    def _to_model(self, X: np.ndarray) -> np.ndarray:
+        """User units to the network's input space (float32)."""
+        return ((X - self.mean_) / self.scale_).astype(np.float32)
+
+    def _from_model(self, X_model: np.ndarray) -> np.ndarray:
+        """The network's input space back to user units (float64)."""
+        return X_model.astype(np.float64) * self.scale_ + self.mean_
+
+    def _log_det_scaling(self) -> float:
+        """``log |det d(model)/d(user)|``: add to a model-space log-density."""
+        return float(-np.sum(np.log(self.scale_)))
+
+    # -------------------------------------------------------------------- fit
+    def _seed(self) -> int:
+        return int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
+
+    def _resolved_batch_size(self, n_samples: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        return min(self.batch_size, n_samples)
+
+    def _callbacks(self) -> list:
+        sink = print if self.verbose else _silent
+        monitor = "valid_loss" if self.early_stopping else "train_loss"
+        stopping = EarlyStopping(
+            monitor=monitor,
+            patience=self.n_iter_no_change,
+            threshold=self.tol,
+            threshold_mode="abs",
+            sink=sink,
+            load_best=self.early_stopping,
+        )
+        return [("divergence", DivergenceGuard()), ("stopping", stopping)]
+
+    def _build_net(self, n_features: int, n_train: int, seed: int, device) -> SkaeNet:
+        train_split = None
+        if self.early_stopping:
+            train_split = HoldOutSplit(self.validation_fraction, seed)
+        return self._net_class(
+            module=self._build_module(n_features),
+            criterion=torch.nn.MSELoss,
+            optimizer=torch.optim.Adam,
+            optimizer__weight_decay=self.alpha,
+            lr=self.learning_rate_init,
+            max_epochs=self.max_iter,
+            batch_size=self._resolved_batch_size(n_train),
+            train_split=train_split,
+            callbacks=self._callbacks(),
+            device=device,
+            verbose=self.verbose,
+            seed=seed,
+            **self._net_kwargs(),
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the network on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X = self._validated(X, reset=True)
+        self._checked_hidden_layer_sizes()
+        device = self._torch_device()
+        if self.early_stopping and X.shape[0] < 2:
+            raise ValueError(
+                "early_stopping needs at least 2 samples to hold out a validation "
+                f"set, got {X.shape[0]} sample."
+            )
+        self._check_fit_input(X)
+        seed = self._seed()
+        self._fit_scaling(X)
+        X_model = torch.from_numpy(self._to_model(X)).to(device)
+        n_train = X.shape[0]
+        if self.early_stopping:
+            n_train -= n_validation(self.validation_fraction, n_train)
+        forked = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=forked):
+            torch.manual_seed(seed)
+            net = self._build_net(X.shape[1], n_train, seed, device)
+            net.fit(TensorDataset(X_model), None)
+        self.net_ = net
+        self._record_history()
+        net.module_.eval()
+        with torch.inference_mode():
+            self._on_fitted(X_model)
+        return self
+
+    def _record_history(self) -> None:
+        history = self.net_.history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = list(history[:, "train_loss"])
+        if self.early_stopping:
+            self.validation_loss_curve_ = list(history[:, "valid_loss"])
+            self.best_loss_ = float(np.min(self.validation_loss_curve_))
+        else:
+            self.validation_loss_curve_ = None
+            self.best_loss_ = float(np.min(self.loss_curve_))
+        if self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"{type(self).__name__} reached max_iter={self.max_iter} epochs "
+                "without converging; raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    # -------------------------------------------------------------- inference
+    def _batched(
+        self,
+        fn: Callable[[torch.Tensor], torch.Tensor],
+        A: np.ndarray,
+        *,
+        scale_input: bool = True,
+        unscale_output: bool = False,
+        dtype=np.float64,
+    ) -> np.ndarray:
+        """Apply ``fn`` to ``A`` in batches of rows, in eval mode, without grad.
+
+        Only one batch at a time is converted to float32 and moved to the
+        device, so the peak memory is the output plus one batch.
+        """
+        module = self.net_.module_
+        module.eval()
+        device = next(iter(module.parameters()), torch.empty(0)).device
+        out = None
+        with torch.inference_mode():
+            for start in range(0, A.shape[0], self._inference_rows):
+                block = A[start : start + self._inference_rows]
+                block = self._to_model(block) if scale_input else block
+                batch = torch.from_numpy(np.asarray(block, dtype=np.float32))
+                result = fn(batch.to(device)).cpu().numpy()
+                if unscale_output:
+                    result = self._from_model(result)
+                if out is None:
+                    out = np.empty((A.shape[0], *result.shape[1:]), dtype=dtype)
+                out[start : start + result.shape[0]] = result
+        return out
+
+    def _as_input_space(self, X: np.ndarray):
+        """Return data in the input space, as a DataFrame when pandas output is on."""
+        if pandas_output_requested(self) and hasattr(self, "feature_names_in_"):
+            return pd.DataFrame(X, columns=self.feature_names_in_)
+        return X
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,96 @@
+"""Private skorch ``NeuralNet`` subclasses.
+
+Each one changes how batches are produced (:meth:`SkaeNet.get_iterator`) or how
+the loss is computed (``get_loss``), and nothing else: the training loop,
+callbacks, history and device handling stay skorch's own.
+"""
+
+import math
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+
+from skae._data import BatchIterator, BatchTransform, TensorDataset, identity_batch
+from skae.losses import contractive, l1_sparsity, squared_error
+
+
+class DivergenceError(FloatingPointError):
+    """Raised when the training or validation loss stops being finite."""
+
+
+class DivergenceGuard(Callback):
+    """Stop a fit whose loss became NaN or infinite, naming the epoch."""
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        row = net.history[-1]
+        for key in ("train_loss", "valid_loss"):
+            value = row.get(key)
+            if value is not None and not math.isfinite(value):
+                raise DivergenceError(
+                    f"Training diverged: the {key.replace('_', ' ')} became "
+                    f"{value} at epoch {row['epoch']}. Lower learning_rate_init, "
+                    "scale the input, or raise alpha."
+                )
+
+
+class SkaeNet(NeuralNet):
+    """skorch net that trains on whole-tensor batches.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As for :class:`skorch.NeuralNet`.
+    seed : int, default=0
+        Seed of the batch order and of ``batch_transform``'s randomness.
+    batch_transform : callable, default=identity_batch
+        ``(batch, generator) -> (input, target)`` applied to training batches.
+    """
+
+    def __init__(
+        self,
+        *args,
+        seed: int = 0,
+        batch_transform: BatchTransform = identity_batch,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.seed = seed
+        self.batch_transform = batch_transform
+
+    def get_iterator(self, dataset, training: bool = False):
+        if not isinstance(dataset, TensorDataset):
+            return super().get_iterator(dataset, training=training)
+        return BatchIterator(
+            dataset.X,
+            self.batch_size,
+            shuffle=training,
+            seed=self.seed,
+            batch_transform=self.batch_transform if training else identity_batch,
+        )
+
+
+class AutoencoderNet(SkaeNet):
+    """Quadratic reconstruction loss plus optional sparsity and contractive terms.
+
+    The module returns ``(reconstruction, code)``.  The loss is the batch mean of
+    ``mean_j (x_j - r_j)**2 + sparsity * ||h||_1 + contraction * ||df/dx||_F^2``.
+    """
+
+    def __init__(
+        self, *args, sparsity: float = 0.0, contraction: float = 0.0, **kwargs
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.sparsity = sparsity
+        self.contraction = contraction
+
+    def get_loss(self, y_pred, y_true, X=None, training: bool = False):
+        reconstruction, code = y_pred
+        loss = squared_error(y_true, reconstruction).mean()
+        if self.sparsity:
+            loss = loss + self.sparsity * l1_sparsity(code).mean()
+        if self.contraction:
+            with torch.enable_grad():
+                penalty = contractive(self.module_.encoder, X).mean()
+            loss = loss + self.contraction * penalty
+        return loss
