@@ -26,7 +26,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import EarlyStopping, PrintLog
 
 from skae._data import HoldOutSplit, TensorDataset, n_validation
 from skae._nets import DivergenceGuard, SkaeNet
@@ -257,6 +257,7 @@ class SkaeBase(BaseEstimator):
             callbacks=self._callbacks(),
             device=device,
             verbose=self.verbose,
+            callbacks__print_log=PrintLog() if self.verbose else None,
             seed=seed,
             **self._net_kwargs(),
         )

@@ -58,6 +58,24 @@ class SkaeNet(NeuralNet):
         self.seed = seed
         self.batch_transform = batch_transform
 
+    def _set_training(self, training: bool = True) -> None:
+        # skorch walks every module tree at every batch; skip when already set.
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and module.training != training:
+                module.train(training)
+
+    def train_step(self, batch, **fit_params):
+        """One optimisation step without skorch's optimizer closure.
+
+        Adam needs no closure, and no skae callback listens to
+        ``on_grad_computed``; dropping both saves Python work on every batch.
+        """
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        self._step_optimizer(None)
+        return step
+
     def get_iterator(self, dataset, training: bool = False):
         if not isinstance(dataset, TensorDataset):
             return super().get_iterator(dataset, training=training)

@@ -1,0 +1,1 @@
+"""skae benchmarks: every figure is a ratio against a reference run side by side."""
