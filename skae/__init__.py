@@ -1,7 +1,9 @@
 """skae: autoencoders, VAEs and Real NVP flows as scikit-learn estimators."""
 
 from skae._autoencoder import AutoencoderTransformer
+from skae._nets import DivergenceError
+from skae._denoising import DenoisingAE
 
 __version__ = "0.1.0"
 
-__all__ = ["AutoencoderTransformer", "__version__"]
+__all__ = ["AutoencoderTransformer", "DenoisingAE", "__version__"]
