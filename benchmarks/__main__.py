@@ -14,7 +14,8 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     names = sorted(
-        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent))
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if m.name.startswith("bench_")
     )
     failed = []
