@@ -42,6 +42,21 @@ from skae.utils._validation import (
 _FLOAT_DTYPES = [np.float64, np.float32]
 
 
+def _overflow_safe_std(X_centred: np.ndarray) -> np.ndarray:
+    """Per-column standard deviation that does not overflow for huge values."""
+    peak = np.max(np.abs(X_centred), axis=0)
+    peak[peak == 0] = 1.0
+    return peak * np.sqrt(np.mean((X_centred / peak) ** 2, axis=0))
+
+
+def _overflow_safe_rms(values: np.ndarray) -> float:
+    """``sqrt(mean(values**2))`` without overflow."""
+    peak = float(np.max(np.abs(values)))
+    if peak == 0:
+        return 0.0
+    return peak * float(np.sqrt(np.mean((values / peak) ** 2)))
+
+
 def _silent(*args, **kwargs) -> None:
     """A picklable sink that prints nothing (skorch callbacks' ``sink``)."""
 
@@ -192,16 +207,16 @@ class SkaeBase(BaseEstimator):
 
     # ---------------------------------------------------------------- scaling
     def _fit_scaling(self, X: np.ndarray) -> None:
-        X64 = np.asarray(X, dtype=np.float64)
+        n_features = X.shape[1]
         if self._scaling == "none":
-            self.mean_ = np.zeros(X.shape[1])
-            self.scale_ = np.ones(X.shape[1])
+            self.mean_ = np.zeros(n_features)
+            self.scale_ = np.ones(n_features)
             return
+        X64 = np.asarray(X, dtype=np.float64)
         self.mean_ = X64.mean(axis=0)
-        std = X64.std(axis=0)
+        std = _overflow_safe_std(X64 - self.mean_)
         if self._scaling == "global":
-            rms = float(np.sqrt(np.mean(std**2)))
-            std = np.full(X.shape[1], rms)
+            std = np.full(n_features, _overflow_safe_rms(std))
         std[~(std > np.finfo(np.float64).tiny)] = 1.0
         self.scale_ = std
 
@@ -346,7 +361,7 @@ class SkaeBase(BaseEstimator):
             for start in range(0, A.shape[0], self._inference_rows):
                 block = A[start : start + self._inference_rows]
                 block = self._to_model(block) if scale_input else block
-                batch = torch.from_numpy(np.asarray(block, dtype=np.float32))
+                batch = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
                 result = fn(batch.to(device)).cpu().numpy()
                 if unscale_output:
                     result = self._from_model(result)
