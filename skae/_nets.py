@@ -9,10 +9,17 @@ import math
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PassthroughScoring
 
 from skae._data import BatchIterator, BatchTransform, TensorDataset, identity_batch
 from skae.losses import contractive, l1_sparsity, squared_error
+
+ELBO_TERMS: tuple[str, ...] = (
+    "train_kl",
+    "train_reconstruction",
+    "valid_kl",
+    "valid_reconstruction",
+)
 
 
 class DivergenceError(FloatingPointError):
@@ -32,6 +39,24 @@ class DivergenceGuard(Callback):
                     f"{value} at epoch {row['epoch']}. Lower learning_rate_init, "
                     "scale the input, or raise alpha."
                 )
+
+
+class ELBOTermsRecorder(Callback):
+    """Record each batch's KL and reconstruction terms of a VAE's loss.
+
+    The terms are recomputed, without gradient, from the batch and the
+    module's output, and recorded as ``train_kl`` / ``train_reconstruction``
+    (or ``valid_*``) next to skorch's own ``train_loss`` / ``valid_loss``.
+    """
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs) -> None:
+        prefix = "train" if training else "valid"
+        with torch.no_grad():
+            _, kl, nll = net.module_.negative_elbo_from_output(
+                batch[1], kwargs["y_pred"], net.beta
+            )
+        net.history.record_batch(f"{prefix}_kl", kl.item())
+        net.history.record_batch(f"{prefix}_reconstruction", nll.item())
 
 
 class SkaeNet(NeuralNet):
@@ -111,4 +136,35 @@ class AutoencoderNet(SkaeNet):
             with torch.enable_grad():
                 penalty = contractive(self.module_.encoder, X).mean()
             loss = loss + self.contraction * penalty
+        return loss
+
+
+class VAENet(SkaeNet):
+    """Negative evidence lower bound of a variational autoencoder.
+
+    The module is a :class:`~skae.modules.vae.GaussianVAE`; the loss is the
+    batch mean of ``beta * KL(q(z|x) || N(0, I)) - log p(x|z)``, in nats per
+    sample, with ``z`` drawn by the reparameterisation trick.  Both terms are
+    also recorded per batch and averaged per epoch (weighted by batch size, as
+    skorch averages the loss), as ``train_kl``, ``train_reconstruction`` and,
+    with a validation split, ``valid_kl`` and ``valid_reconstruction``; so every
+    epoch's loss is its reconstruction plus ``beta`` times its KL.
+    """
+
+    def __init__(self, *args, beta: float = 1.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.beta = beta
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        names = [name for name, _ in callbacks]
+        position = names.index("print_log") if "print_log" in names else len(names)
+        terms = [("elbo_terms", ELBOTermsRecorder())] + [
+            (key, PassthroughScoring(name=key, on_train=key.startswith("train")))
+            for key in ELBO_TERMS
+        ]
+        return callbacks[:position] + terms + callbacks[position:]
+
+    def get_loss(self, y_pred, y_true, X=None, training: bool = False):
+        loss, _, _ = self.module_.negative_elbo_from_output(y_true, y_pred, self.beta)
         return loss

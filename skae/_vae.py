@@ -1,0 +1,418 @@
+"""VAE: a variational autoencoder as a scikit-learn transformer and density model."""
+
+import copy
+import numbers
+from typing import ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
+from sklearn.utils import check_random_state, check_scalar
+
+from skae._base import SkaeBase
+from skae._nets import VAENet
+from skae.modules.vae import GaussianVAE
+from skae.utils._validation import Interval, StrOptions, check_is_fitted
+
+# Elements of the largest (draws, rows, width) tensor built while scoring.
+_SCORING_BUDGET = 2**23
+
+
+class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeBase):
+    """Variational autoencoder: Gaussian encoder, N(0, I) prior, MLP decoder.
+
+    The encoder gives ``q(z|x) = N(mu(x), diag sigma^2(x))`` and the decoder
+    ``p(x|z)``: a Gaussian with a mean ``g(z)`` and a learned per-feature
+    variance, or independent Bernoulli variables for data in ``[0, 1]``.
+    Training minimises the negative evidence lower bound
+    ``beta * KL(q(z|x) || p(z)) - E_q log p(x|z)`` with Adam, the closed-form
+    Gaussian KL and one reparameterised draw ``z = mu + sigma * eps`` per
+    sample (Kingma and Welling, 2014).
+
+    ``transform`` returns the posterior means ``mu(x)``, ``inverse_transform``
+    the decoder means, :meth:`sample` draws from the generative model and
+    ``score_samples`` estimates ``log p(x)`` by importance sampling (Burda et
+    al., 2016), in nats and in the user's units, so that :meth:`score` can be
+    compared with :meth:`sklearn.decomposition.PCA.score`,
+    :meth:`sklearn.decomposition.FactorAnalysis.score` or
+    :meth:`sklearn.mixture.GaussianMixture.score`, e.g. in a grid search.
+
+    With ``likelihood='gaussian'`` the network sees each feature standardised
+    (``(x - mean_) / scale_``) and every output is mapped back;
+    ``score_samples`` adds the log-Jacobian ``-sum_j log scale_j`` of that
+    map.  With ``likelihood='bernoulli'`` the data are used as given and must
+    lie in ``[0, 1]`` (grey levels give the usual continuous cross-entropy).
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent code ``z``.
+    hidden_layer_sizes : tuple of int, default=(256, 128)
+        Encoder widths between input and code; the decoder mirrors them.
+        ``()`` with ``activation='identity'`` gives a linear-Gaussian model,
+        the family of :class:`~sklearn.decomposition.FactorAnalysis`.
+    activation : {'relu', 'tanh', 'logistic', 'identity'}, default='relu'
+        Non-linearity of the hidden layers; code and output layers are linear.
+    beta : float, default=1.0
+        Weight of the KL term; 1 gives the negative ELBO, larger values the
+        beta-VAE of Higgins et al. (2017).
+    likelihood : {'gaussian', 'bernoulli'}, default='gaussian'
+        Observation model ``p(x|z)``.
+    n_importance_samples : int, default=50
+        Number ``K`` of latent draws per sample in :meth:`score_samples`;
+        ``K=1`` gives the ELBO, larger ``K`` a tighter bound on ``log p(x)``.
+        Scoring costs ``K`` decoder passes per sample, in float64.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.
+    learning_rate_init : float, default=1e-3
+        Adam's step size.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    alpha : float, default=1e-4
+        L2 penalty (Adam ``weight_decay``).
+    early_stopping : bool, default=False
+        Stop on the held-out negative ELBO and restore the best epoch.
+    validation_fraction : float, default=0.1
+        Share of the data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+    tol : float, default=1e-4
+        Minimum improvement of the monitored loss.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, batch order, validation split, the training
+        draws of ``z`` and the importance draws of :meth:`score_samples`; an
+        int gives bit-identical models on CPU.
+    verbose : int, default=0
+        Print skorch's per-epoch table when positive.
+    device : str, default='cpu'
+        Torch device, e.g. ``'cuda'``.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the
+        :class:`~skae.modules.vae.GaussianVAE`.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+    n_iter_ : int
+        Epochs run.
+    loss_curve_ : list of float
+        Training loss (negative ELBO with ``beta``, nats per sample, model
+        space) per epoch.
+    kl_curve_ : list of float
+        KL part of the training loss per epoch (before weighting by ``beta``).
+    reconstruction_curve_ : list of float
+        Reconstruction part ``-E_q log p(x|z)`` of the training loss per
+        epoch; ``loss_curve_ = reconstruction_curve_ + beta * kl_curve_``.
+    validation_loss_curve_ : list of float or None
+        Validation loss per epoch when ``early_stopping=True``, else None.
+    validation_kl_curve_ : list of float or None
+        KL part of the validation loss, or None.
+    validation_reconstruction_curve_ : list of float or None
+        Reconstruction part of the validation loss, or None.
+    best_loss_ : float
+        Lowest monitored loss.
+    mean_ : ndarray of shape (n_features_in_,)
+        Per-feature mean removed before the network (zeros for Bernoulli).
+    scale_ : ndarray of shape (n_features_in_,)
+        Per-feature standard deviation dividing the centred data (ones for
+        Bernoulli, and for constant features).
+    noise_variance_ : ndarray of shape (n_features_in_,) or None
+        Variance of the Gaussian decoder in the user's units (as in
+        :class:`~sklearn.decomposition.FactorAnalysis`); None for Bernoulli.
+
+    See Also
+    --------
+    skae.AutoencoderTransformer : Deterministic autoencoder.
+    sklearn.decomposition.FactorAnalysis : The linear-Gaussian special case,
+        fitted by maximum likelihood.
+    sklearn.mixture.GaussianMixture : Another density model with ``score``
+        and ``sample``.
+
+    Notes
+    -----
+    ``score_samples`` uses ``K`` standard-normal draws ``eps_k`` that are fixed
+    at fit (from ``random_state``) and shared by every row, with
+    ``z_k = mu(x) + sigma(x) * eps_k`` and
+
+    ``log p(x) ~ log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)``.
+
+    Its expectation is a lower bound on ``log p(x)`` that tightens as ``K``
+    grows.  Because the draws are shared and the sum is taken in float64, a
+    row gets the same score whatever batch, order or subset it comes in, and
+    repeated calls agree.
+
+    References
+    ----------
+    D. P. Kingma and M. Welling. Auto-encoding variational Bayes. ICLR, 2014.
+
+    Y. Burda, R. Grosse and R. Salakhutdinov. Importance weighted
+    autoencoders. ICLR, 2016.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import VAE
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VAE(n_components=2, max_iter=5, random_state=0).fit(X)
+    >>> vae.transform(X[:3]).shape
+    (3, 2)
+    >>> vae.inverse_transform(vae.transform(X[:3])).shape
+    (3, 64)
+    >>> vae.sample(4, random_state=0).shape
+    (4, 64)
+    >>> bool(vae.score(X) == vae.score_samples(X).mean())
+    True
+    >>> binary = VAE(likelihood="bernoulli", max_iter=5, random_state=0).fit(X / 16)
+    >>> np.unique(binary.sample(5, random_state=0, noise=True))
+    array([0., 1.])
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **SkaeBase._parameter_constraints,
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "beta": [Interval(numbers.Real, 0, None, closed="left")],
+        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "n_importance_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+    _net_class = VAENet
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        beta=1.0,
+        likelihood="gaussian",
+        n_importance_samples=50,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        alpha=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            alpha=alpha,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            device=device,
+        )
+        self.n_components = n_components
+        self.beta = beta
+        self.likelihood = likelihood
+        self.n_importance_samples = n_importance_samples
+
+    # ------------------------------------------------------------------ hooks
+    @property
+    def _scaling(self) -> str:
+        return "none" if self.likelihood == "bernoulli" else "feature"
+
+    @property
+    def _inference_rows(self) -> int:
+        widest = max(
+            self.n_features_in_, self.n_components, *self._checked_hidden_layer_sizes()
+        )
+        return max(1, _SCORING_BUDGET // (self.n_importance_samples * widest))
+
+    def _build_module(self, n_features: int) -> GaussianVAE:
+        return GaussianVAE(
+            n_features,
+            self.n_components,
+            self._checked_hidden_layer_sizes(),
+            self.activation,
+            self.likelihood,
+        )
+
+    def _net_kwargs(self) -> dict:
+        return {"beta": self.beta}
+
+    def _check_fit_input(self, X: np.ndarray) -> None:
+        self._check_unit_interval(X)
+
+    def _check_unit_interval(self, X: np.ndarray) -> None:
+        if self.likelihood != "bernoulli" or X.size == 0:
+            return
+        low, high = X.min(), X.max()
+        if low < 0 or high > 1:
+            problem = "Negative values" if low < 0 else "Values above 1"
+            raise ValueError(
+                f"{problem} in data passed to VAE: likelihood='bernoulli' needs "
+                f"data in [0, 1], but X has values in [{low:g}, {high:g}]. Rescale "
+                "X (e.g. with MinMaxScaler) or use likelihood='gaussian'."
+            )
+
+    def _on_fitted(self, X_model: torch.Tensor) -> None:
+        history = self.net_.history
+        self.kl_curve_ = list(history[:, "train_kl"])
+        self.reconstruction_curve_ = list(history[:, "train_reconstruction"])
+        if self.early_stopping:
+            self.validation_kl_curve_ = list(history[:, "valid_kl"])
+            self.validation_reconstruction_curve_ = list(
+                history[:, "valid_reconstruction"]
+            )
+        else:
+            self.validation_kl_curve_ = None
+            self.validation_reconstruction_curve_ = None
+        module = self.net_.module_
+        if self.likelihood == "gaussian":
+            logvar = module.clamped_decoder_logvar().double().cpu().numpy()
+            self.noise_variance_ = np.exp(logvar) * self.scale_**2
+        else:
+            self.noise_variance_ = None
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.n_components
+
+    # -------------------------------------------------------------- inference
+    def transform(self, X):
+        """Posterior means ``mu(x)`` of the latent code; deterministic.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data in the user's units.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            Same float dtype as ``X`` (float64 for other dtypes).
+        """
+        check_is_fitted(self)
+        X = self._validated(X, reset=False)
+        module = self.net_.module_
+        return self._batched(lambda batch: module.encode(batch)[0], X, dtype=X.dtype)
+
+    def inverse_transform(self, X):
+        """Decoder means ``E[x | z]`` of latent codes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, e.g. from :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            Means in the user's units (probabilities for Bernoulli); a
+            DataFrame with the original column names when pandas output is
+            configured.
+        """
+        Z = self._checked_latent(X, self.n_components)
+        return self._as_input_space(self._decoder_means(Z))
+
+    def _decoder_means(self, Z: np.ndarray) -> np.ndarray:
+        module = self.net_.module_
+        return self._batched(
+            lambda batch: module.decoder_mean(module.decode(batch)),
+            Z,
+            scale_input=False,
+            unscale_output=True,
+            dtype=Z.dtype,
+        )
+
+    def _importance_noise(self) -> torch.Tensor:
+        """The ``K`` draws shared by every row, fixed by the fit's seed."""
+        rng = np.random.default_rng(self.net_.seed)
+        eps = rng.standard_normal((self.n_importance_samples, self.n_components))
+        return torch.from_numpy(eps)
+
+    def score_samples(self, X):
+        """Importance-weighted estimate of ``log p(x)`` for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data in the user's units (in ``[0, 1]`` for Bernoulli).
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            Estimated log-density in nats with ``K = n_importance_samples``
+            draws; a lower bound in expectation, tighter as ``K`` grows.
+        """
+        check_is_fitted(self)
+        X = self._validated(X, reset=False)
+        self._check_unit_interval(X)
+        module = copy.deepcopy(self.net_.module_).double()
+        device = next(module.parameters()).device
+        eps = self._importance_noise().to(device)
+        K = self.n_importance_samples
+        log_density = self._batched(
+            lambda batch: module.log_likelihood(batch.double(), K, eps), X
+        )
+        return log_density + self._log_det_scaling()
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples`: the average log-likelihood in nats.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data in the user's units.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples=1, random_state=None, *, noise=False):
+        """Draw ``z ~ N(0, I)`` and decode it.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws.
+        noise : bool, default=False
+            If False, return the decoder means ``E[x | z]``.  If True, add
+            the decoder's noise: return ``x ~ p(x | z)``, i.e. draws from the
+            model's density (0/1 values for Bernoulli).
+
+        Returns
+        -------
+        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            Samples in the user's units; a DataFrame when pandas output is
+            configured.
+        """
+        check_is_fitted(self)
+        check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
+        rng = check_random_state(random_state)
+        means = self._decoder_means(rng.standard_normal((n_samples, self.n_components)))
+        if not noise:
+            return self._as_input_space(means)
+        if self.likelihood == "bernoulli":
+            draws = (rng.random_sample(means.shape) < means).astype(np.float64)
+        else:
+            std = np.sqrt(self.noise_variance_)
+            draws = means + std * rng.standard_normal(means.shape)
+        return self._as_input_space(draws)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.positive_only = self.likelihood == "bernoulli"
+        return tags
