@@ -13,6 +13,7 @@ from skorch.callbacks import Callback, PassthroughScoring
 
 from skae._data import BatchIterator, BatchTransform, TensorDataset, identity_batch
 from skae.losses import contractive, l1_sparsity, squared_error
+from skae.modules.coupling import flow_nll
 
 ELBO_TERMS: tuple[str, ...] = (
     "train_kl",
@@ -137,6 +138,17 @@ class AutoencoderNet(SkaeNet):
                 penalty = contractive(self.module_.encoder, X).mean()
             loss = loss + self.contraction * penalty
         return loss
+
+
+class RealNVPNet(SkaeNet):
+    """Mean negative log-likelihood of a normalizing flow.
+
+    The module returns ``(z, log|det dz/dx|)``; the loss is the batch mean of
+    ``-(log N(z; 0, I) + log|det dz/dx|)``, in nats per sample.
+    """
+
+    def get_loss(self, y_pred, y_true, X=None, training: bool = False):
+        return flow_nll(*y_pred).mean()
 
 
 class VAENet(SkaeNet):
