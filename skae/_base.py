@@ -193,6 +193,11 @@ class SkaeBase(BaseEstimator):
         return device
 
     def _validated(self, X, *, reset: bool) -> np.ndarray:
+        if X is None:
+            raise ValueError(
+                f"{type(self).__name__} got X=None; expected a 2D array-like of "
+                "shape (n_samples, n_features)."
+            )
         return validate_data(self, X, dtype=_FLOAT_DTYPES, reset=reset)
 
     def _checked_latent(self, Z, width: int) -> np.ndarray:
@@ -321,15 +326,19 @@ class SkaeBase(BaseEstimator):
         return self
 
     def _record_history(self) -> None:
-        history = self.net_.history
-        self.n_iter_ = len(history)
-        self.loss_curve_ = list(history[:, "train_loss"])
+        # An epoch cut short (KeyboardInterrupt) has no epoch-level loss: skip it.
+        epochs = [row for row in self.net_.history if "train_loss" in row]
+        self.n_iter_ = len(epochs)
+        self.loss_curve_ = [row["train_loss"] for row in epochs]
         if self.early_stopping:
-            self.validation_loss_curve_ = list(history[:, "valid_loss"])
-            self.best_loss_ = float(np.min(self.validation_loss_curve_))
+            self.validation_loss_curve_ = [
+                row["valid_loss"] for row in epochs if "valid_loss" in row
+            ]
+            monitored = self.validation_loss_curve_
         else:
             self.validation_loss_curve_ = None
-            self.best_loss_ = float(np.min(self.loss_curve_))
+            monitored = self.loss_curve_
+        self.best_loss_ = float(min(monitored, default=np.inf))
         if self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"{type(self).__name__} reached max_iter={self.max_iter} epochs "
