@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import VAE, AutoencoderTransformer
+from skae import VAE, AutoencoderTransformer, DenoisingAE
 
 ESTIMATORS = [
     AutoencoderTransformer(),
@@ -44,6 +44,31 @@ ESTIMATORS = [
         n_importance_samples=1,
     ),
     VAE(likelihood="bernoulli", n_components=2, hidden_layer_sizes=(8,)),
+    DenoisingAE(
+        n_components=3,
+        noise="gaussian",
+        noise_level=0.5,
+        hidden_layer_sizes=(16, 8),
+        max_iter=50,
+    ),
+    DenoisingAE(
+        n_components=2,
+        noise="masking",
+        noise_level=0.3,
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        validation_fraction=0.2,
+        batch_size=16,
+        max_iter=50,
+    ),
+    DenoisingAE(
+        n_components=2,
+        noise="salt_and_pepper",
+        noise_level=0.2,
+        hidden_layer_sizes=(8,),
+        activation="tanh",
+        max_iter=50,
+    ),
 ]
 
 # The generic checks feed data above 1, which likelihood='bernoulli' rejects.
