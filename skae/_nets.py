@@ -12,6 +12,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, PassthroughScoring
 
 from skae._data import BatchIterator, BatchTransform, TensorDataset, identity_batch
+from skae._vae_math import gaussian_kl_standard
 from skae.losses import contractive, l1_sparsity, squared_error
 from skae.modules.coupling import flow_nll
 
@@ -45,19 +46,22 @@ class DivergenceGuard(Callback):
 class ELBOTermsRecorder(Callback):
     """Record each batch's KL and reconstruction terms of a VAE's loss.
 
-    The terms are recomputed, without gradient, from the batch and the
-    module's output, and recorded as ``train_kl`` / ``train_reconstruction``
-    (or ``valid_*``) next to skorch's own ``train_loss`` / ``valid_loss``.
+    The KL is recomputed, without gradient, from the ``(mu, logvar)`` of the
+    batch's output; the reconstruction term is the batch's loss minus
+    ``beta`` times that KL, so the two add up to the loss exactly, whatever
+    the optimizer step that followed it changed.  They are recorded as
+    ``train_kl`` / ``train_reconstruction`` (or ``valid_*``) next to skorch's
+    ``train_loss`` / ``valid_loss``.
     """
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs) -> None:
         prefix = "train" if training else "valid"
+        _, mu, logvar, _, _ = kwargs["y_pred"]
         with torch.no_grad():
-            _, kl, nll = net.module_.negative_elbo_from_output(
-                batch[1], kwargs["y_pred"], net.beta
-            )
-        net.history.record_batch(f"{prefix}_kl", kl.item())
-        net.history.record_batch(f"{prefix}_reconstruction", nll.item())
+            kl = gaussian_kl_standard(mu, logvar).mean().item()
+        loss = kwargs["loss"].item()
+        net.history.record_batch(f"{prefix}_kl", kl)
+        net.history.record_batch(f"{prefix}_reconstruction", loss - net.beta * kl)
 
 
 class SkaeNet(NeuralNet):

@@ -41,7 +41,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
     (``(x - mean_) / scale_``) and every output is mapped back;
     ``score_samples`` adds the log-Jacobian ``-sum_j log scale_j`` of that
     map.  With ``likelihood='bernoulli'`` the data are used as given and must
-    lie in ``[0, 1]`` (grey levels give the usual continuous cross-entropy).
+    lie in ``[0, 1]``; on grey levels the Bernoulli log-likelihood is the usual
+    continuous cross-entropy, so ``score_samples`` is then a score rather than
+    a normalised log-density.
 
     Parameters
     ----------
