@@ -1,6 +1,5 @@
 """PCA and skae estimators in one GridSearchCV: sign, processes, threads, dask."""
 
-import os
 import pickle
 
 import joblib
@@ -117,28 +116,40 @@ def test_fitted_estimators_come_back_from_worker_processes(digits):
     )
 
 
-def _expected_worker_threads(n_jobs: int) -> int:
-    """What joblib's loky backend gives each worker: OMP_NUM_THREADS if set,
-    else ``cpu_count() // n_jobs``; torch reads it when imported."""
-    if "OMP_NUM_THREADS" in os.environ:
-        return int(os.environ["OMP_NUM_THREADS"])
-    return max(joblib.cpu_count() // n_jobs, 1)
-
-
-@pytest.mark.parametrize("omp_num_threads", [None, "1"])
-def test_loky_workers_do_not_oversubscribe_torch(omp_num_threads, monkeypatch):
-    if omp_num_threads is None:
-        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    else:
-        monkeypatch.setenv("OMP_NUM_THREADS", omp_num_threads)
-    n_jobs = 2
-
-    threads = joblib.Parallel(n_jobs=n_jobs, backend="loky")(
+def _torch_threads_in_loky_workers(n_jobs: int) -> list[int]:
+    return joblib.Parallel(n_jobs=n_jobs)(
         joblib.delayed(torch.get_num_threads)() for _ in range(2 * n_jobs)
     )
 
-    assert set(threads) == {_expected_worker_threads(n_jobs)}
+
+@pytest.mark.parametrize("parent_omp_num_threads", [None, "2"])
+def test_loky_workers_do_not_oversubscribe_torch(parent_omp_num_threads, monkeypatch):
+    # joblib starts each loky worker with OMP_NUM_THREADS, MKL_NUM_THREADS, ...
+    # set to the parent's value or, where the parent sets none, to
+    # cpu_count() // n_jobs.  torch sizes its pool from MKL_NUM_THREADS when set,
+    # else OMP_NUM_THREADS, so even a parent that exports OMP_NUM_THREADS=2
+    # (as .ci/run does) gets cpu_count() // n_jobs threads per worker.
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    if parent_omp_num_threads is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", parent_omp_num_threads)
+    n_jobs = 2
+
+    threads = _torch_threads_in_loky_workers(n_jobs)
+
+    assert set(threads) == {max(joblib.cpu_count() // n_jobs, 1)}
     assert n_jobs * max(threads) <= max(joblib.cpu_count(), n_jobs)
+
+
+def test_inner_max_num_threads_caps_torch_in_loky_workers(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
+
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+        threads = _torch_threads_in_loky_workers(n_jobs=2)
+
+    assert set(threads) == {1}
 
 
 @pytest.mark.slow
@@ -154,7 +165,7 @@ def test_dask_local_cluster_runs_the_search(digits):
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        # The nanny sets OMP_NUM_THREADS=1 before each worker starts.
+        # The nanny sets OMP_NUM_THREADS=MKL_NUM_THREADS=1 before a worker starts.
         assert set(client.run(torch.get_num_threads).values()) == {1}
         with (
             distributed.get_task_stream(client) as tasks,
