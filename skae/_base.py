@@ -12,7 +12,8 @@ A concrete estimator supplies
 * ``_build_module(n_features)``: the torch module, built under the fit's seed,
 * ``_net_class`` and ``_net_kwargs()``: the skorch net and its extra arguments,
 * optionally ``_scaling`` (``"global"``, ``"feature"`` or ``"none"``),
-  ``_check_fit_input(X)`` and ``_on_fitted(X_model)``.
+  ``_scaling_rows(X, seed)``, ``_check_fit_input(X)`` and
+  ``_on_fitted(X_model)``.
 """
 
 import numbers
@@ -167,6 +168,15 @@ class SkaeBase(BaseEstimator):
     def _on_fitted(self, X_model: torch.Tensor) -> None:
         """Learn post-training statistics from the training data (model space)."""
 
+    def _scaling_rows(self, X: np.ndarray, seed: int) -> np.ndarray:
+        """The rows ``_fit_scaling`` learns from: all of ``X`` by default.
+
+        A subclass whose scaling has many parameters returns the training
+        part of the hold-out split here, so that the validation loss stays
+        an honest held-out estimate.
+        """
+        return X
+
     # ------------------------------------------------------------- validation
     def _checked_hidden_layer_sizes(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
@@ -308,7 +318,7 @@ class SkaeBase(BaseEstimator):
             )
         self._check_fit_input(X)
         seed = self._seed()
-        self._fit_scaling(X)
+        self._fit_scaling(self._scaling_rows(X, seed))
         X_model = torch.from_numpy(self._to_model(X)).to(device)
         n_train = X.shape[0]
         if self.early_stopping:

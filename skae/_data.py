@@ -56,12 +56,16 @@ class HoldOutSplit:
         self.fraction = fraction
         self.seed = seed
 
+    def indices(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted row indices ``(train, validation)`` of a set of ``n_samples``."""
+        n_valid = n_validation(self.fraction, n_samples)
+        perm = np.random.default_rng(self.seed).permutation(n_samples)
+        return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
+
     def __call__(self, dataset: TensorDataset, y=None, **kwargs):
-        n = len(dataset)
-        n_valid = n_validation(self.fraction, n)
-        perm = np.random.default_rng(self.seed).permutation(n)
-        index = torch.as_tensor(np.sort(perm[n_valid:]), device=dataset.X.device)
-        index_valid = torch.as_tensor(np.sort(perm[:n_valid]), device=dataset.X.device)
+        train, valid = self.indices(len(dataset))
+        index = torch.as_tensor(train, device=dataset.X.device)
+        index_valid = torch.as_tensor(valid, device=dataset.X.device)
         return (
             TensorDataset(dataset.X.index_select(0, index)),
             TensorDataset(dataset.X.index_select(0, index_valid)),
