@@ -4,15 +4,17 @@ from skae import metrics
 from skae._autoencoder import AutoencoderTransformer
 from skae._denoising import DenoisingAE
 from skae._nets import DivergenceError
+from skae._realnvp import RealNVPDensity
 from skae._vae import VAE
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "VAE",
     "AutoencoderTransformer",
     "DenoisingAE",
     "DivergenceError",
-    "VAE",
+    "RealNVPDensity",
     "__version__",
     "metrics",
 ]

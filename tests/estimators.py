@@ -16,7 +16,11 @@ FAST = {
         n_components=2, hidden_layer_sizes=(8,), max_iter=3, random_state=0
     ),
     "RealNVPDensity": lambda: RealNVPDensity(
-        n_layers=2, hidden_layer_sizes=(8,), max_iter=3, random_state=0
+        n_layers=2,
+        hidden_layer_sizes=(8,),
+        max_iter=3,
+        early_stopping=False,
+        random_state=0,
     ),
 }
 

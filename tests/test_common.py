@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import VAE, AutoencoderTransformer, DenoisingAE
+from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
 
 ESTIMATORS = [
     AutoencoderTransformer(),
@@ -67,6 +67,25 @@ ESTIMATORS = [
         noise_level=0.2,
         hidden_layer_sizes=(8,),
         activation="tanh",
+        max_iter=50,
+    ),
+    RealNVPDensity(),
+    RealNVPDensity(
+        n_layers=3,
+        hidden_layer_sizes=(16, 8),
+        activation="tanh",
+        mask="random",
+        noise_level=0.1,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        batch_size=16,
+    ),
+    RealNVPDensity(
+        n_layers=2,
+        hidden_layer_sizes=(8,),
+        whiten=False,
+        log_scale_bound=1.0,
+        early_stopping=False,
         max_iter=50,
     ),
 ]
