@@ -6,14 +6,16 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from scipy.stats import multivariate_normal
 from sklearn.base import clone
 from sklearn.datasets import load_digits
-from sklearn.decomposition import PCA
+from sklearn.decomposition import PCA, FactorAnalysis
+from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skae import AutoencoderTransformer
+from skae import VAE, AutoencoderTransformer, RealNVPDensity
 from skae.metrics import reconstruction_error, reconstruction_scorer
 
 CV = KFold(n_splits=3, shuffle=True, random_state=0)
@@ -181,3 +183,90 @@ def test_dask_local_cluster_runs_the_search(digits):
         serial.cv_results_["mean_test_score"],
         rtol=1e-5,
     )
+
+
+def _gaussian_data(n_train: int, seed: int = 0):
+    """Factor-analysis Gaussian data on very different feature scales.
+
+    Returns train and test sets and the true density's mean log-likelihood of
+    the test set, in nats per sample.  A model that drops the log-Jacobian of
+    its internal scaling is off by ``sum(log(scale))`` (3.9 nats), one that
+    averages over features instead of summing by a factor of 5.
+    """
+    rng = np.random.default_rng(seed)
+    loadings = rng.normal(size=(5, 2))
+    noise = rng.uniform(0.1, 0.5, size=5)
+    scale = np.array([0.1, 0.5, 2.0, 10.0, 50.0])
+    mean = np.array([1.0, -3.0, 0.0, 50.0, 1000.0])
+    cov = scale[:, None] * (loadings @ loadings.T + np.diag(noise)) * scale
+    X = rng.multivariate_normal(mean, cov, size=n_train + 2000)
+    X_train, X_test = X[:n_train], X[n_train:]
+    true_ll = float(np.mean(multivariate_normal(mean, cov).logpdf(X_test)))
+    return X_train, X_test, true_ll
+
+
+def _density_models(max_iter: int) -> dict:
+    return {
+        "PCA": PCA(n_components=5),
+        "FactorAnalysis": FactorAnalysis(n_components=2),
+        "GaussianMixture": GaussianMixture(n_components=1, random_state=0),
+        "VAE": VAE(
+            n_components=2,
+            hidden_layer_sizes=(),
+            learning_rate_init=1e-2,
+            max_iter=max_iter,
+            random_state=0,
+        ),
+        "RealNVPDensity": RealNVPDensity(
+            n_layers=2, hidden_layer_sizes=(16, 16), max_iter=max_iter, random_state=0
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("n_train", "max_iter", "tolerance"),
+    [
+        (1000, 100, {"classic": 0.05, "neural": 0.15}),
+        (10_000, 300, {"classic": 0.01, "neural": 0.05}),
+    ],
+    ids=["1k", "10k"],
+)
+def test_likelihood_units_agree_on_gaussian_data(n_train, max_iter, tolerance):
+    X_train, X_test, true_ll = _gaussian_data(n_train)
+
+    gaps = {
+        name: model.fit(X_train).score(X_test) - true_ll
+        for name, model in _density_models(max_iter).items()
+    }
+
+    for name, gap in gaps.items():
+        kind = "neural" if name in ("VAE", "RealNVPDensity") else "classic"
+        assert abs(gap) < tolerance[kind], (name, gap, true_ll)
+
+
+def test_one_search_ranks_density_families_by_likelihood():
+    X_train, X_test, true_ll = _gaussian_data(1000)
+    models = _density_models(max_iter=100)
+    grid = [
+        {"density": [models["PCA"]], "density__n_components": [1, 5]},
+        {"density": [models["FactorAnalysis"]]},
+        {
+            "density": [models["GaussianMixture"]],
+            "density__covariance_type": ["spherical", "full"],
+        },
+        {"density": [models["VAE"]]},
+        {"density": [models["RealNVPDensity"]]},
+    ]
+    search = GridSearchCV(Pipeline([("density", PCA())]), grid, cv=3, n_jobs=2)
+    search.fit(X_train)
+    results = search.cv_results_
+    worst_first = [results["params"][i] for i in np.argsort(results["mean_test_score"])]
+
+    # The isotropic models (PPCA with one component, a spherical Gaussian)
+    # cannot follow features on scales from 0.1 to 50: they rank last.
+    assert {
+        (type(params["density"]).__name__, params.get("density__n_components"))
+        for params in worst_first[:2]
+    } == {("PCA", 1), ("GaussianMixture", None)}
+    assert search.best_score_ == pytest.approx(true_ll, abs=0.1)
+    assert search.score(X_test) == pytest.approx(true_ll, abs=0.05)
