@@ -1,6 +1,16 @@
-"""skae next to PCA on scikit-learn's digits: held-out reconstruction error and time.
+"""skae next to PCA: reconstruction, likelihood and supervised model selection.
 
-Run ``bash scripts/demo.sh`` (sets up the environment) or ``python examples/demo.py``.
+Three tables, each a compact version of an example in this folder:
+
+1. held-out reconstruction MSE and fit time on digits, PCA against
+   ``AutoencoderTransformer`` (``plot_reconstruction_vs_k.py`` for k = 2..32);
+2. one ``GridSearchCV`` ranking PCA, FactorAnalysis, GaussianMixture, VAE and
+   RealNVPDensity on held-out log-likelihood (``plot_likelihood_ranking.py``);
+3. digits accuracy of ``scale -> reduce -> LinearSVC`` for each reducer at
+   k in {4, 8} and C=1 (``plot_select_reducer.py``: k = 2..16, C searched).
+
+Figures go to ``examples/figures/demo_*.png``.  Run ``bash scripts/demo.sh``
+(sets up the environment) or ``python examples/demo.py [--n-jobs 2]``;
 ``--quick`` (or ``SKAE_QUICK=1``) uses CI-size settings.
 """
 
@@ -8,8 +18,11 @@ import argparse
 import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
+import plot_likelihood_ranking
+import plot_select_reducer
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -71,13 +84,42 @@ def print_reconstruction(rows: list[dict]) -> None:
         )
 
 
+def likelihood_ranking(quick: bool, n_jobs: int) -> Path:
+    rows, raw_shift = plot_likelihood_ranking.rank(quick=quick, n_jobs=n_jobs)
+    plot_likelihood_ranking.print_ranking(rows, raw_shift)
+    figure = plot_likelihood_ranking.FIGURE.with_name("demo_likelihood_ranking.png")
+    return plot_likelihood_ranking.plot_ranking(rows, figure)
+
+
+def supervised_accuracy(quick: bool, n_jobs: int) -> Path:
+    k_values = (8,) if quick else (4, 8)
+    table = plot_select_reducer.run(
+        quick=quick, n_jobs=n_jobs, k_values=k_values, c_values=(1.0,)
+    )
+    plot_select_reducer.print_accuracy(table, k_values)
+    figure = plot_select_reducer.FIGURE.with_name("demo_select_reducer.png")
+    return plot_select_reducer.plot_accuracy(table, k_values, figure)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="CI-size settings")
+    parser.add_argument("--n-jobs", type=int, default=2, help="processes to use")
     args = parser.parse_args(argv)
     quick = args.quick or os.environ.get("SKAE_QUICK") == "1"
     warnings.simplefilter("ignore", ConvergenceWarning)
+    start = time.perf_counter()
     print_reconstruction(reconstruction_table(quick))
+    print()
+    figures = [likelihood_ranking(quick, args.n_jobs)]
+    print()
+    figures.append(supervised_accuracy(quick, args.n_jobs))
+    print()
+    print(f"demo took {time.perf_counter() - start:.0f} s; figures:")
+    for figure in figures:
+        print(f"  {figure}")
+    print("full-size versions: python examples/plot_select_reducer.py,")
+    print("  examples/plot_reconstruction_vs_k.py, examples/plot_likelihood_ranking.py")
 
 
 if __name__ == "__main__":
