@@ -76,7 +76,7 @@ def reducers(max_iter: int) -> dict[str, BaseEstimator]:
     }
     return {
         "PCA": PCA(),
-        "NMF": NMF(init="nndsvda", max_iter=1000),
+        "NMF": NMF(init="nndsvda", max_iter=1000, random_state=0),
         "AutoencoderTransformer": AutoencoderTransformer(**network),
         "DenoisingAE": DenoisingAE(noise="masking", noise_level=0.5, **network),
         "VAE": VAE(likelihood="bernoulli", **network),
@@ -97,7 +97,7 @@ def make_search(
         [
             ("scale", MinMaxScaler()),
             ("reduce", "passthrough"),
-            ("classify", LinearSVC(max_iter=10_000)),
+            ("classify", LinearSVC(max_iter=10_000, random_state=0)),
         ],
         memory=memory,
     )
