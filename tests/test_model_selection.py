@@ -82,6 +82,31 @@ def test_mixed_grid_picks_the_smallest_error(n_jobs, digits):
     )
 
 
+def test_search_picks_the_autoencoder_where_it_reconstructs_better():
+    # Points near a curve in 3-D: one non-linear code describes them, one
+    # principal component does not.
+    rng = np.random.default_rng(0)
+    t = rng.uniform(-1, 1, size=300)
+    X = np.c_[t, t**2, 0.5 * t**3] + 0.01 * rng.normal(size=(300, 3))
+    ae = AutoencoderTransformer(
+        n_components=1,
+        hidden_layer_sizes=(32,),
+        activation="tanh",
+        learning_rate_init=1e-2,
+        max_iter=300,
+        random_state=0,
+    )
+    grid = [{"reduce": [PCA(n_components=1)]}, {"reduce": [ae]}]
+    search = GridSearchCV(
+        Pipeline([("reduce", PCA())]), grid, scoring=reconstruction_scorer, cv=CV
+    ).fit(X)
+    pca_score, ae_score = search.cv_results_["mean_test_score"]
+
+    assert isinstance(search.best_params_["reduce"], AutoencoderTransformer)
+    assert ae_score > pca_score
+    assert -ae_score < 0.1 * -pca_score
+
+
 def test_processes_give_the_same_search_as_one_process(digits):
     serial = _mixed_search(n_jobs=1).fit(digits)
     parallel = _mixed_search(n_jobs=2).fit(digits)
