@@ -146,24 +146,7 @@ class AutoencoderTransformer(
         verbose=0,
         device="cpu",
     ):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            batch_size=batch_size,
-            learning_rate_init=learning_rate_init,
-            max_iter=max_iter,
-            alpha=alpha,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            random_state=random_state,
-            verbose=verbose,
-            device=device,
-        )
-        self.n_components = n_components
-        self.sparsity_penalty = sparsity_penalty
-        self.contractive_penalty = contractive_penalty
+        self._store_init_arguments(locals())
 
     def _build_module(self, n_features: int) -> Autoencoder:
         return Autoencoder(
@@ -286,10 +269,7 @@ class AutoencoderTransformer(
             Generated samples in the user's units.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(
-                f"n_samples must be a positive integer, got {n_samples!r}."
-            )
+        n_samples = self._checked_n_samples(n_samples)
         rng = check_random_state(random_state)
         noise = rng.standard_normal((n_samples, self.n_components))
         codes = self.code_mean_ + np.sqrt(self.code_var_) * noise

@@ -8,7 +8,8 @@ handling and batched inference.
 
 A concrete estimator supplies
 
-* its own ``__init__`` (explicit arguments, stored as given),
+* its own ``__init__`` (explicit arguments; the body is
+  ``self._store_init_arguments(locals())``),
 * ``_build_module(n_features)``: the torch module, built under the fit's seed,
 * ``_net_class`` and ``_net_kwargs()``: the skorch net and its extra arguments,
 * optionally ``_scaling`` (``"global"``, ``"feature"`` or ``"none"``),
@@ -188,36 +189,15 @@ class SkaeBase(BaseEstimator):
     _scaling: str = "global"
     _inference_rows: int = 8192
 
-    def __init__(
-        self,
-        *,
-        hidden_layer_sizes,
-        activation,
-        batch_size,
-        learning_rate_init,
-        max_iter,
-        alpha,
-        early_stopping,
-        validation_fraction,
-        n_iter_no_change,
-        tol,
-        random_state,
-        verbose,
-        device,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.alpha = alpha
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.random_state = random_state
-        self.verbose = verbose
-        self.device = device
+    def _store_init_arguments(self, arguments: dict) -> None:
+        """Store every ``__init__`` argument under its own name, unvalidated.
+
+        A concrete estimator's ``__init__`` lists its parameters explicitly (that
+        is what scikit-learn's ``get_params`` reads) and its body is
+        ``self._store_init_arguments(locals())``.
+        """
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
 
     # ------------------------------------------------------------------ hooks
     def _build_module(self, n_features: int) -> torch.nn.Module:
@@ -274,6 +254,19 @@ class SkaeBase(BaseEstimator):
                 "shape (n_samples, n_features)."
             )
         return validate_data(self, X, dtype=_FLOAT_DTYPES, reset=reset)
+
+    @staticmethod
+    def _checked_n_samples(n_samples) -> int:
+        """``sample``'s count: a positive integer, else a ValueError naming it."""
+        if (
+            isinstance(n_samples, bool)
+            or not isinstance(n_samples, numbers.Integral)
+            or n_samples < 1
+        ):
+            raise ValueError(
+                f"n_samples must be a positive integer, got {n_samples!r}."
+            )
+        return int(n_samples)
 
     def _checked_latent(self, Z, width: int) -> np.ndarray:
         check_is_fitted(self)

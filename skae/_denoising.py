@@ -165,26 +165,7 @@ class DenoisingAE(AutoencoderTransformer):
         verbose=0,
         device="cpu",
     ):
-        super().__init__(
-            n_components,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            batch_size=batch_size,
-            learning_rate_init=learning_rate_init,
-            max_iter=max_iter,
-            alpha=alpha,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            sparsity_penalty=sparsity_penalty,
-            contractive_penalty=contractive_penalty,
-            random_state=random_state,
-            verbose=verbose,
-            device=device,
-        )
-        self.noise = noise
-        self.noise_level = noise_level
+        self._store_init_arguments(locals())
 
     def _check_fit_input(self, X: np.ndarray) -> None:
         if self.noise != "gaussian" and self.noise_level > 1:

@@ -205,26 +205,7 @@ class RealNVPDensity(
         verbose=0,
         device="cpu",
     ):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            batch_size=batch_size,
-            learning_rate_init=learning_rate_init,
-            max_iter=max_iter,
-            alpha=alpha,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            random_state=random_state,
-            verbose=verbose,
-            device=device,
-        )
-        self.n_layers = n_layers
-        self.mask = mask
-        self.log_scale_bound = log_scale_bound
-        self.whiten = whiten
-        self.noise_level = noise_level
+        self._store_init_arguments(locals())
 
     def _scaling_rows(self, X: np.ndarray, seed: int) -> np.ndarray:
         if not self.early_stopping:
@@ -381,10 +362,7 @@ class RealNVPDensity(
             Samples in the user's units.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(
-                f"n_samples must be a positive integer, got {n_samples!r}."
-            )
+        n_samples = self._checked_n_samples(n_samples)
         rng = check_random_state(random_state)
         return self._inverse(rng.standard_normal((n_samples, self.n_features_in_)))
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
-from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils import check_random_state
 
 from skae._base import SkaeBase
 from skae._nets import VAENet
@@ -203,25 +203,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
         verbose=0,
         device="cpu",
     ):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            batch_size=batch_size,
-            learning_rate_init=learning_rate_init,
-            max_iter=max_iter,
-            alpha=alpha,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            random_state=random_state,
-            verbose=verbose,
-            device=device,
-        )
-        self.n_components = n_components
-        self.beta = beta
-        self.likelihood = likelihood
-        self.n_importance_samples = n_importance_samples
+        self._store_init_arguments(locals())
 
     # ------------------------------------------------------------------ hooks
     @property
@@ -401,7 +383,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
             configured.
         """
         check_is_fitted(self)
-        check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
+        n_samples = self._checked_n_samples(n_samples)
         rng = check_random_state(random_state)
         means = self._decoder_means(rng.standard_normal((n_samples, self.n_components)))
         if not noise:
