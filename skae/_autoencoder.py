@@ -8,7 +8,7 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
 
-from skae._base import SkaeBase
+from skae._base import SkaeBase, _block_rows
 from skae._nets import AutoencoderNet
 from skae.modules.autoencoder import Autoencoder
 from skae.utils._validation import Interval, check_is_fitted
@@ -163,7 +163,10 @@ class AutoencoderTransformer(
         }
 
     def _on_fitted(self, X_model: torch.Tensor) -> None:
-        codes = self.net_.module_.encoder(X_model).double().cpu().numpy()
+        # In blocks of rows: the activations of one block stay small and in cache.
+        blocks = X_model.split(_block_rows(X_model.shape[1]))
+        encoder = self.net_.module_.encoder
+        codes = torch.cat([encoder(block) for block in blocks]).double().cpu().numpy()
         self.code_mean_ = codes.mean(axis=0)
         self.code_var_ = codes.var(axis=0)
 

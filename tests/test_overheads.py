@@ -79,3 +79,15 @@ def test_fit_uses_the_fused_adam_kernel_where_torch_has_one(rng):
     model = AutoencoderTransformer(hidden_layer_sizes=(4,), max_iter=1)
     model.fit(rng.normal(size=(20, 3)))
     assert model.net_.optimizer_.defaults["fused"] == _has_fused_adam("cpu")
+
+
+def test_code_statistics_in_blocks_match_one_pass(rng):
+    # Enough rows for several encoding blocks.
+    X = rng.normal(size=(3 * 2**19 // 40, 40))
+    model = AutoencoderTransformer(n_components=3, hidden_layer_sizes=(8,), max_iter=1)
+    model.fit(X)
+    with torch.inference_mode():
+        codes = model.net_.module_.encoder(torch.from_numpy(model._to_model(X)))
+    codes = codes.double().numpy()
+    np.testing.assert_allclose(model.code_mean_, codes.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(model.code_var_, codes.var(axis=0), rtol=1e-5)
