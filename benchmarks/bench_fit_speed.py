@@ -217,7 +217,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="small settings for CI")
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
-    repeats = args.repeats or (5 if args.quick else 9)
+    repeats = args.repeats or (5 if args.quick else 15)
     epochs = 5 if args.quick else 50
     warnings.simplefilter("ignore", ConvergenceWarning)
     X = load_digits().data
