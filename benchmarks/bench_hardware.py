@@ -172,11 +172,11 @@ def main(argv=None) -> list[dict]:
 
     estimator.fit(X)  # warm-up, and the settings the loop copies
     net = estimator.net_
-    X_model = torch.from_numpy(estimator._to_model(X))
+    X_model = torch.from_numpy(estimator.preprocessor_.transform(X, X.dtype))
     adam = dict(net.optimizer_.defaults)
 
     def run_torch():
-        torch.manual_seed(net.seed)
+        torch.manual_seed(net.iterator_train__seed)
         module = Autoencoder(N_FEATURES, N_COMPONENTS, HIDDEN, "relu")
         hand_written_loop(
             module,
@@ -185,7 +185,7 @@ def main(argv=None) -> list[dict]:
             adam=adam,
             batch_size=BATCH,
             epochs=1,
-            seed=net.seed,
+            seed=net.iterator_train__seed,
         )
 
     # Matmul rate before and after the training runs: drifts show up as a spread.

@@ -12,6 +12,11 @@ The data have a low-rank structure plus noise (10 latent factors, 100
 features); the models are trained briefly, since inference speed does not
 depend on how well they fit.
 
+VAE scoring efficiency: the FLOP rate of ``VAE.score_samples`` (its encoder
+pass plus ``n_importance_samples`` decoder passes per row, counted from the
+linear layers' shapes) as a share of the rate of a plain float32 matrix
+product measured in the same run (goal: at least 40 %).
+
 Memory: the peak resident memory that ``AutoencoderTransformer.transform``
 adds while it encodes 1 000 000 x 100 float32 rows (100 000 with ``--quick``)
 is measured in a fresh subprocess: the resident size before the input exists
@@ -47,10 +52,12 @@ from benchmarks._common import (
     paired_ratio,
     write_results,
 )
+from benchmarks.bench_hardware import MATMUL_SIZE, matmul_flops_per_s
 from skae import VAE, AutoencoderTransformer, DenoisingAE
 
 N_FEATURES, N_FACTORS, N_COMPONENTS = 100, 10, 8
 MEMORY_GOAL = 1.25  # peak added memory at most 1.25 x (input + output)
+SCORING_GOAL = 0.40  # VAE.score_samples at >= 40% of the float32 matmul rate
 
 
 def structured_data(n_samples: int, seed: int = 0) -> np.ndarray:
@@ -78,7 +85,7 @@ def bare_transform(name: str, estimator):
     """The estimator's network alone, as ``transform`` applies it, in torch."""
     module = estimator.net_.module_
     if name == "VAE":
-        return lambda batch: module.encode(batch)[0]
+        return module.encode
     if name == "RealNVPDensity":
         return lambda batch: module(batch)[0]
     return module.encoder
@@ -116,7 +123,9 @@ def throughput_rows(X_fit, X, epochs: int, repeats: int) -> list[dict]:
             }
             if method == "transform":
                 network = bare_transform(name, estimator)
-                X_model = torch.from_numpy(estimator._to_model(X_run))
+                X_model = torch.from_numpy(
+                    estimator.preprocessor_.transform(X_run, X_run.dtype)
+                )
 
                 def run_bare(network=network, X_model=X_model):
                     with torch.inference_mode():
@@ -140,6 +149,48 @@ def throughput_rows(X_fit, X, epochs: int, repeats: int) -> list[dict]:
                 row["vs_bare_torch"] = paired_ratio(times["torch"], times["skae"])
             rows.append(row)
     return rows
+
+
+# ------------------------------------------------------- scoring efficiency
+def _linear_flops(network: torch.nn.Module) -> int:
+    return sum(
+        2 * layer.in_features * layer.out_features
+        for layer in network.modules()
+        if isinstance(layer, torch.nn.Linear)
+    )
+
+
+def vae_scoring_rows(X_fit, X, epochs: int, repeats: int) -> list[dict]:
+    """FLOP rate of ``VAE.score_samples`` next to a plain float32 matmul's."""
+    vae = VAE(N_COMPONENTS, max_iter=epochs, random_state=0).fit(X_fit)
+    module = vae.net_.module_
+    K = vae.n_importance_samples
+    flops_per_row = _linear_flops(module.encoder) + K * _linear_flops(module.decoder)
+    X_run = X[: max(2000, X.shape[0] // 10)]
+    vae.score_samples(X_run[:100])  # warm-up
+    matmul_flops_per_s(3)
+    times = alternating_medians(
+        {
+            "score": lambda: vae.score_samples(X_run),
+            "matmul": lambda: matmul_flops_per_s(1),
+        },
+        repeats,
+    )
+    peak, _ = matmul_flops_per_s(repeats)
+    rate = flops_per_row * X_run.shape[0] / median(times["score"])
+    share = rate / peak
+    return [
+        {
+            "figure": "VAE.score_samples FLOP rate / float32 matmul rate",
+            "rows": X_run.shape[0],
+            "n_importance_samples": K,
+            "gflop_per_s": rate / 1e9,
+            "matmul_gflop_per_s": peak / 1e9,
+            "ratio": share,
+            "goal": f">= {SCORING_GOAL}",
+            "met": share >= SCORING_GOAL,
+        }
+    ]
 
 
 # ------------------------------------------------------------------ memory
@@ -239,6 +290,7 @@ def main(argv=None) -> list[dict]:
     X_fit = structured_data(n_fit, seed=0)
     X_eval = structured_data(n_eval, seed=3)
     throughput = throughput_rows(X_fit, X_eval, epochs, repeats)
+    scoring = vae_scoring_rows(X_fit, X_eval, epochs, repeats)
     memory = memory_rows(X_fit, n_memory, epochs)
     columns = [
         "figure",
@@ -280,8 +332,30 @@ def main(argv=None) -> list[dict]:
         goal_column="ratio",
         figure="ratio = peak added resident memory / (input + output bytes)",
     )
-    print(table, memory_table, sep="\n\n")
-    return throughput + memory
+    scoring_table = write_results(
+        "vae_scoring",
+        scoring,
+        [
+            "figure",
+            "rows",
+            "n_importance_samples",
+            "gflop_per_s",
+            "matmul_gflop_per_s",
+            "ratio",
+            "goal",
+            "met",
+        ],
+        quick=args.quick,
+        repeats=repeats,
+        goal_column="ratio",
+        data=f"{N_FACTORS} latent factors + noise, {N_FEATURES} features, float32",
+        figure=(
+            "ratio = FLOP/s of VAE.score_samples (linear layers) / FLOP/s of a "
+            f"{MATMUL_SIZE}x{MATMUL_SIZE} float32 torch.mm in the same run"
+        ),
+    )
+    print(table, scoring_table, memory_table, sep="\n\n")
+    return throughput + scoring + memory
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from skae import metrics
 from skae._autoencoder import AutoencoderTransformer
 from skae._denoising import DenoisingAE
-from skae._nets import DivergenceError
+from skae._training import DivergenceError
 from skae._realnvp import RealNVPDensity
 from skae._vae import VAE
 

@@ -1,96 +1,86 @@
-"""The shared base of every skae estimator.
+"""The scikit-learn face of every skae estimator, written once.
 
-:class:`SkaeBase` holds what the four estimators have in common: the training
-hyper-parameters and their constraints, data validation, internal scaling,
-seeding, building the private skorch net in ``fit`` (kept as ``net_``), early
-stopping / validation split / progress output through skorch callbacks, device
-handling and batched inference.
+:class:`SkaeBase` holds the parameters shared by all estimators and their
+constraints, data validation, fit orchestration (seeding, one hold-out split,
+preprocessing, the skorch net), ``transform``, ``inverse_transform``,
+``score_samples``, ``score``, ``sample``, feature names, output configuration
+and tags.  It works over the model protocol of :mod:`skae.modules.protocol`:
+the torch module encodes, decodes and (for density models) gives a
+model-space ``log_prob``; a fitted preprocessing object
+(:mod:`skae._preprocessing`) maps between the user's units and model space and
+supplies the log-determinant.
 
-A concrete estimator supplies
+A concrete estimator writes its own ``__init__`` (explicit arguments; the body
+is ``self._store_init_arguments(locals())``), extends ``_parameter_constraints``
+and fills in these hooks, each called by the base at one place:
 
-* its own ``__init__`` (explicit arguments; the body is
-  ``self._store_init_arguments(locals())``),
-* ``_build_module(n_features)``: the torch module, built under the fit's seed,
-* ``_net_class`` and ``_net_kwargs()``: the skorch net and its extra arguments,
-* optionally ``_scaling`` (``"global"``, ``"feature"`` or ``"none"``),
-  ``_scaling_rows(X, seed)``, ``_check_fit_input(X)`` and
-  ``_on_fitted(X_model)``.
+``_build_module(spec)`` (required)
+    The torch module for an :class:`~skae.modules.protocol.InputSpec`; called
+    in ``fit`` under the fit's seed.
+``_criterion()`` (required)
+    The training objective, a criterion of :mod:`skae.losses`; called in
+    ``fit``.
+``_make_preprocessor()``
+    An unfitted map; default: :class:`~skae._preprocessing.Standardizer`
+    with ``_scaling``.  Fitted in ``fit`` on the training rows.
+``_check_input(X)``
+    Rejects data the model cannot take; called by ``fit`` and
+    ``score_samples``.
+``_batch_transform(X_fit)``
+    The training-batch corruption (``iterator_train__batch_transform``),
+    given the rows the preprocessing was fitted on; default: none.
+``_on_fitted(X_model)``
+    Learns post-training statistics (eval mode, no grad), e.g. the codes'
+    mean and variance.
+``_latent_width()``
+    Width of the codes; default ``n_components``.
+``_sample_latent(n_samples, rng)``
+    Latent points that ``sample`` decodes; default ``N(0, I)``.
+``_log_prob_kwargs()``
+    Extra arguments of the module's ``log_prob`` (the VAE's importance
+    draws).
+``_scores(X)``
+    What ``score_samples`` returns for validated ``X``; default: the
+    log-density (an autoencoder returns minus its reconstruction error).
 """
 
 import functools
 import numbers
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from skorch.callbacks import EarlyStopping, PrintLog
+from skorch.helper import predefined_split
 
-from skae._data import HoldOutSplit, TensorDataset, n_validation
-from skae._nets import DivergenceGuard, SkaeNet
+from skae._data import BatchIterator, TensorDataset, holdout_indices, identity_batch
+from skae._preprocessing import Standardizer
+from skae._training import DivergenceGuard, SkaeNet
+from skae.modules.protocol import InputSpec
 from skae.utils._validation import (
     Interval,
     StrOptions,
     _fit_context,
     check_is_fitted,
-    pandas_output_requested,
+    input_feature_names,
+    output_container,
     validate_data,
 )
 
 _FLOAT_DTYPES = [np.float64, np.float32]
-
-
-# Scaling statistics and conversions go through float64 blocks of about this
-# many entries (4 MiB), never through a full-size float64 copy of the data:
-# small enough to be reused from the allocator's heap and to stay in cache.
-_BLOCK_ENTRIES = 2**19
-
-
-def _block_rows(n_features: int) -> int:
-    return max(1, _BLOCK_ENTRIES // max(n_features, 1))
-
-
-def _float64_blocks(X: np.ndarray) -> Iterator[np.ndarray]:
-    rows = _block_rows(X.shape[1])
-    for start in range(0, X.shape[0], rows):
-        yield np.asarray(X[start : start + rows], dtype=np.float64)
-
-
-def _column_mean(X: np.ndarray) -> np.ndarray:
-    """Per-column mean, accumulated in float64 block by block."""
-    total = np.zeros(X.shape[1])
-    for block in _float64_blocks(X):
-        total += block.sum(axis=0)
-    return total / X.shape[0]
-
-
-def _overflow_safe_std(X: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Per-column standard deviation around ``mean`` that does not overflow.
-
-    Each column is divided by its largest deviation before squaring.  The
-    work goes block by block: no temporary as large as ``X`` is made.
-    """
-    peak = np.zeros(X.shape[1])
-    for block in _float64_blocks(X):
-        np.maximum(peak, np.abs(block - mean).max(axis=0), out=peak)
-    peak[peak == 0] = 1.0
-    total = np.zeros(X.shape[1])
-    for block in _float64_blocks(X):
-        total += (((block - mean) / peak) ** 2).sum(axis=0)
-    return peak * np.sqrt(total / X.shape[0])
-
-
-def _overflow_safe_rms(values: np.ndarray) -> float:
-    """``sqrt(mean(values**2))`` without overflow."""
-    peak = float(np.max(np.abs(values)))
-    if peak == 0:
-        return 0.0
-    return peak * float(np.sqrt(np.mean((values / peak) ** 2)))
+_TORCH_DTYPES = {
+    np.dtype(np.float64): torch.float64,
+    np.dtype(np.float32): torch.float32,
+}
 
 
 @functools.cache
@@ -98,9 +88,7 @@ def _has_fused_adam(device_type: str) -> bool:
     """Whether this torch has a fused Adam kernel for the device type.
 
     The fused kernel updates each parameter in one pass instead of about ten
-    element-wise operations; on CPU (torch >= 2.4) that is the difference
-    between the optimizer step costing a fraction of the backward pass and
-    costing nearly nothing.  The arithmetic is Adam's either way.
+    element-wise operations; the arithmetic is Adam's either way.
     """
     weight = torch.zeros(1, device=device_type, requires_grad=True)
     weight.grad = torch.zeros_like(weight)
@@ -115,8 +103,7 @@ def _seed_torch(seed: int, device: torch.device) -> None:
     """Seed torch's global generators for a fit on ``device``.
 
     On CPU only the CPU generator is seeded: ``torch.manual_seed`` would also
-    queue the seeding of every lazy accelerator backend, formatting a stack
-    trace for each: a few hundred microseconds per fit.
+    queue the seeding of every lazy accelerator backend.
     """
     if device.type == "cpu":
         torch.default_generator.manual_seed(seed)
@@ -128,8 +115,19 @@ def _silent(*args, **kwargs) -> None:
     """A picklable sink that prints nothing (skorch callbacks' ``sink``)."""
 
 
-class SkaeBase(BaseEstimator):
-    """Shared machinery of the skae estimators; not an estimator by itself.
+def _checked_callbacks(callbacks) -> list:
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise ValueError(
+            "callbacks must be None or a list of skorch callbacks or "
+            f"(name, callback) pairs, got {callbacks!r}."
+        )
+    return list(callbacks)
+
+
+class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared scikit-learn surface of the skae estimators; not an estimator itself.
 
     Parameters
     ----------
@@ -157,6 +155,10 @@ class SkaeBase(BaseEstimator):
         Minimum decrease of the monitored loss that counts as an improvement.
         Without early stopping the training loss is monitored, as
         :class:`~sklearn.neural_network.MLPRegressor` does.
+    callbacks : list of skorch callbacks or (name, callback) pairs, or None
+        Passed to the skorch net as skorch receives them, after skae's own
+        (``GradientNormClipping``, ``LRScheduler``, ``Checkpoint``,
+        ``ProgressBar``, ...).
     random_state : int, RandomState instance or None
         Seeds weight initialisation, batch order, validation split and any
         noise drawn during training.
@@ -164,6 +166,14 @@ class SkaeBase(BaseEstimator):
         If positive, print skorch's per-epoch table.
     device : str
         Torch device to train and infer on, e.g. ``'cpu'`` or ``'cuda'``.
+
+    Notes
+    -----
+    The network computes in the dtype of the training data: float64 input
+    trains and infers in float64 (as :class:`~sklearn.neural_network.MLPRegressor`
+    does), float32 input in float32.  Every method then gives a row the same
+    result whatever batch it comes in, within floating-point rounding of
+    that dtype.
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -180,12 +190,12 @@ class SkaeBase(BaseEstimator):
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "callbacks": [list, tuple, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str],
     }
 
-    _net_class: type[SkaeNet] = SkaeNet
     _scaling: str = "global"
     _inference_rows: int = 8192
 
@@ -200,27 +210,41 @@ class SkaeBase(BaseEstimator):
             setattr(self, name, arguments[name])
 
     # ------------------------------------------------------------------ hooks
-    def _build_module(self, n_features: int) -> torch.nn.Module:
+    def _build_module(self, spec: InputSpec) -> torch.nn.Module:
         raise NotImplementedError  # pragma: no cover - every subclass defines it
 
-    def _net_kwargs(self) -> dict:
-        """Extra keyword arguments of the skorch net (loss weights, ...)."""
-        return {}
+    def _mlp_arguments(self, spec: InputSpec) -> tuple:
+        """``(n_features, n_components, hidden_layer_sizes, activation)``."""
+        return (
+            spec.n_features,
+            self.n_components,
+            self._checked_hidden_layer_sizes(),
+            self.activation,
+        )
 
-    def _check_fit_input(self, X: np.ndarray) -> None:
-        """Reject training data the model cannot take (after generic checks)."""
+    def _criterion(self) -> torch.nn.Module:
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    def _make_preprocessor(self) -> Standardizer:
+        return Standardizer(self._scaling)
+
+    def _check_input(self, X: np.ndarray) -> None:
+        """Reject data the model cannot take (after the generic checks)."""
+
+    def _batch_transform(self, X_fit: np.ndarray) -> Callable:
+        return identity_batch
 
     def _on_fitted(self, X_model: torch.Tensor) -> None:
-        """Learn post-training statistics from the training data (model space)."""
+        """Learn post-training statistics from the model-space training data."""
 
-    def _scaling_rows(self, X: np.ndarray, seed: int) -> np.ndarray:
-        """The rows ``_fit_scaling`` learns from: all of ``X`` by default.
+    def _latent_width(self) -> int:
+        return self.n_components
 
-        A subclass whose scaling has many parameters returns the training
-        part of the hold-out split here, so that the validation loss stays
-        an honest held-out estimate.
-        """
-        return X
+    def _sample_latent(self, n_samples: int, rng: np.random.RandomState) -> np.ndarray:
+        return rng.standard_normal((n_samples, self._latent_width()))
+
+    def _log_prob_kwargs(self) -> dict:
+        return {}
 
     # ------------------------------------------------------------- validation
     def _checked_hidden_layer_sizes(self) -> tuple[int, ...]:
@@ -268,48 +292,16 @@ class SkaeBase(BaseEstimator):
             )
         return int(n_samples)
 
-    def _checked_latent(self, Z, width: int) -> np.ndarray:
+    def _checked_latent(self, Z) -> np.ndarray:
         check_is_fitted(self)
         Z = check_array(Z, dtype=_FLOAT_DTYPES)
+        width = self._latent_width()
         if Z.shape[1] != width:
             raise ValueError(
                 f"Z has {Z.shape[1]} columns, but {type(self).__name__} expects "
                 f"{width} (its latent dimension)."
             )
         return Z
-
-    # ---------------------------------------------------------------- scaling
-    def _fit_scaling(self, X: np.ndarray) -> None:
-        n_features = X.shape[1]
-        if self._scaling == "none":
-            self.mean_ = np.zeros(n_features)
-            self.scale_ = np.ones(n_features)
-            return
-        self.mean_ = _column_mean(X)
-        std = _overflow_safe_std(X, self.mean_)
-        if self._scaling == "global":
-            std = np.full(n_features, _overflow_safe_rms(std))
-        std[~(std > np.finfo(np.float64).tiny)] = 1.0
-        self.scale_ = std
-
-    def _to_model(self, X: np.ndarray) -> np.ndarray:
-        """User units to the network's input space (float32), block by block."""
-        if X.ndim != 2:
-            return ((X - self.mean_) / self.scale_).astype(np.float32)
-        out = np.empty(X.shape, dtype=np.float32)
-        rows = _block_rows(X.shape[1])
-        for start in range(0, X.shape[0], rows):
-            block = X[start : start + rows]
-            out[start : start + block.shape[0]] = (block - self.mean_) / self.scale_
-        return out
-
-    def _from_model(self, X_model: np.ndarray) -> np.ndarray:
-        """The network's input space back to user units (float64)."""
-        return X_model.astype(np.float64) * self.scale_ + self.mean_
-
-    def _log_det_scaling(self) -> float:
-        """``log |det d(model)/d(user)|``: add to a model-space log-density."""
-        return float(-np.sum(np.log(self.scale_)))
 
     # -------------------------------------------------------------------- fit
     def _seed(self) -> int:
@@ -322,6 +314,17 @@ class SkaeBase(BaseEstimator):
             return min(200, n_samples)
         return min(self.batch_size, n_samples)
 
+    def _split(self, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The one hold-out split of a fit: ``(train, validation or None)``."""
+        if not self.early_stopping:
+            return np.arange(n_samples), None
+        if n_samples < 2:
+            raise ValueError(
+                "early_stopping needs at least 2 samples to hold out a validation "
+                f"set, got {n_samples} sample."
+            )
+        return holdout_indices(n_samples, self.validation_fraction, seed)
+
     def _callbacks(self) -> list:
         sink = print if self.verbose else _silent
         monitor = "valid_loss" if self.early_stopping else "train_loss"
@@ -333,28 +336,31 @@ class SkaeBase(BaseEstimator):
             sink=sink,
             load_best=self.early_stopping,
         )
-        return [("divergence", DivergenceGuard()), ("stopping", stopping)]
+        own = [("divergence", DivergenceGuard()), ("stopping", stopping)]
+        return own + _checked_callbacks(self.callbacks)
 
-    def _build_net(self, n_features: int, n_train: int, seed: int, device) -> SkaeNet:
-        train_split = None
-        if self.early_stopping:
-            train_split = HoldOutSplit(self.validation_fraction, seed)
-        return self._net_class(
-            module=self._build_module(n_features),
-            criterion=torch.nn.MSELoss,
+    def _build_net(
+        self, module, n_train: int, seed: int, device, batch_transform, valid
+    ) -> SkaeNet:
+        return SkaeNet(
+            module=module,
+            criterion=self._criterion(),
             optimizer=torch.optim.Adam,
             optimizer__weight_decay=self.alpha,
             optimizer__fused=_has_fused_adam(device.type),
             lr=self.learning_rate_init,
             max_epochs=self.max_iter,
             batch_size=self._resolved_batch_size(n_train),
-            train_split=train_split,
+            iterator_train=BatchIterator,
+            iterator_train__shuffle=True,
+            iterator_train__seed=seed,
+            iterator_train__batch_transform=batch_transform,
+            iterator_valid=BatchIterator,
+            train_split=None if valid is None else predefined_split(valid),
             callbacks=self._callbacks(),
             device=device,
             verbose=self.verbose,
             callbacks__print_log=PrintLog() if self.verbose else None,
-            seed=seed,
-            **self._net_kwargs(),
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -375,24 +381,29 @@ class SkaeBase(BaseEstimator):
         """
         X = self._validated(X, reset=True)
         self._checked_hidden_layer_sizes()
+        _checked_callbacks(self.callbacks)
         device = self._torch_device()
-        if self.early_stopping and X.shape[0] < 2:
-            raise ValueError(
-                "early_stopping needs at least 2 samples to hold out a validation "
-                f"set, got {X.shape[0]} sample."
-            )
-        self._check_fit_input(X)
+        self._check_input(X)
         seed = self._seed()
-        self._fit_scaling(self._scaling_rows(X, seed))
-        X_model = torch.from_numpy(self._to_model(X)).to(device)
-        n_train = X.shape[0]
-        if self.early_stopping:
-            n_train -= n_validation(self.validation_fraction, n_train)
+        train, valid = self._split(X.shape[0], seed)
+        X_fit = X if valid is None else X[train]
+        self.preprocessor_ = self._make_preprocessor().fit(X_fit)
+        X_model = torch.from_numpy(self.preprocessor_.transform(X, X.dtype)).to(device)
+        data = TensorDataset(X_model)
         forked = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=forked):
             _seed_torch(seed, device)
-            net = self._build_net(X.shape[1], n_train, seed, device)
-            net.fit(TensorDataset(X_model), None)
+            module = self._build_module(InputSpec(X.shape[1]))
+            module = module.to(device=device, dtype=_TORCH_DTYPES[X.dtype])
+            net = self._build_net(
+                module,
+                len(train),
+                seed,
+                device,
+                self._batch_transform(X_fit),
+                None if valid is None else data.subset(valid),
+            )
+            net.fit(data if valid is None else data.subset(train), None)
         self.net_ = net
         self._record_history()
         net.module_.eval()
@@ -422,45 +433,183 @@ class SkaeBase(BaseEstimator):
                 stacklevel=3,
             )
 
+    def _history_curve(self, key: str) -> list:
+        """Per-epoch values of ``key`` in the net's history (complete epochs)."""
+        return [row[key] for row in self.net_.history if "train_loss" in row]
+
+    @property
+    def mean_(self) -> np.ndarray:
+        """Per-feature mean removed before the network (user units)."""
+        return self.preprocessor_.mean_
+
+    @property
+    def scale_(self) -> np.ndarray:
+        """Divisor applied after centring (user units)."""
+        return self.preprocessor_.scale_
+
     # -------------------------------------------------------------- inference
-    def _batched(
+    def _apply(
         self,
         fn: Callable[[torch.Tensor], torch.Tensor],
         A: np.ndarray,
         *,
-        scale_input: bool = True,
-        unscale_output: bool = False,
+        model_input: bool = True,
+        user_output: bool = False,
         dtype=np.float64,
     ) -> np.ndarray:
         """Apply ``fn`` to ``A`` in batches of rows, in eval mode, without grad.
 
-        Only one batch at a time is converted to float32 and moved to the
-        device, so the peak memory is the output plus one batch.
+        ``model_input`` maps each batch from user units to model space first;
+        ``user_output`` maps the results back.  The network computes in its
+        own dtype (the training data's); one batch at a time is converted and
+        moved to the device, so the peak memory is the output plus one batch.
         """
         module = self.net_.module_
         module.eval()
-        device = next(iter(module.parameters()), torch.empty(0)).device
+        reference = next(iter(module.parameters()), torch.empty(0))
+        model_dtype = torch.empty(0, dtype=reference.dtype).numpy().dtype
         out = None
         with torch.inference_mode():
             for start in range(0, A.shape[0], self._inference_rows):
                 block = A[start : start + self._inference_rows]
-                block = self._to_model(block) if scale_input else block
-                batch = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
-                result = fn(batch.to(device)).cpu().numpy()
-                if unscale_output:
-                    result = self._from_model(result)
+                if model_input:
+                    block = self.preprocessor_.transform(block, model_dtype)
+                block = np.ascontiguousarray(block, dtype=model_dtype)
+                if not block.flags.writeable:
+                    block = block.copy()
+                batch = torch.from_numpy(block)
+                result = fn(batch.to(reference.device)).cpu().numpy()
+                if user_output:
+                    result = self.preprocessor_.inverse_transform(result)
                 if out is None:
                     out = np.empty((A.shape[0], *result.shape[1:]), dtype=dtype)
                 out[start : start + result.shape[0]] = result
         return out
 
     def _as_input_space(self, X: np.ndarray):
-        """Return data in the input space, as a DataFrame when pandas output is on."""
-        if pandas_output_requested(self) and hasattr(self, "feature_names_in_"):
-            return pd.DataFrame(X, columns=self.feature_names_in_)
+        """``X`` in the container ``set_output`` asks for, with input names."""
+        return output_container(self, X, input_feature_names(self))
+
+    def transform(self, X):
+        """Encode ``X`` into its codes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data in the user's units.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_latent)
+            Same float dtype as ``X`` (float64 for other dtypes); a DataFrame
+            when pandas (or polars) output is configured.
+        """
+        X = self._checked_input(X)
+        return self._apply(self.net_.module_.encode, X, dtype=X.dtype)
+
+    def _decode(self, Z: np.ndarray) -> np.ndarray:
+        return self._apply(
+            self.net_.module_.decode,
+            Z,
+            model_input=False,
+            user_output=True,
+            dtype=Z.dtype,
+        )
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_latent)
+            Codes, e.g. from :meth:`transform` or drawn as :meth:`sample` does.
+
+        Returns
+        -------
+        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            In the user's units; a DataFrame (or polars frame) with the input
+            column names when that output is configured.
+        """
+        return self._as_input_space(self._decode(self._checked_latent(X)))
+
+    def _checked_input(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._validated(X, reset=False)
+        self._check_input(X)
         return X
+
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        module, kwargs = self.net_.module_, self._log_prob_kwargs()
+        log_density = self._apply(lambda batch: module.log_prob(batch, **kwargs), X)
+        return log_density + self.preprocessor_.log_det()
+
+    def score_samples(self, X):
+        """Per-sample score: a log-density in nats, or minus a squared error.
+
+        Density models (:class:`~skae.VAE`, :class:`~skae.RealNVPDensity`) give
+        ``log p(x)`` in nats in the user's units: the module's model-space
+        ``log_prob`` plus the preprocessing's log-determinant.  Autoencoders
+        give minus the mean squared reconstruction error of each row, in the
+        user's units.  Higher is better for both.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data in the user's units.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        return self._scores(self._checked_input(X))
+
+    def score(self, X, y=None) -> float:
+        """Mean of :meth:`score_samples`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data in the user's units.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def _sample_rows(self, n_samples, random_state) -> tuple[np.ndarray, object]:
+        """Decoded latent draws in the user's units, and the generator used."""
+        check_is_fitted(self)
+        n_samples = self._checked_n_samples(n_samples)
+        rng = check_random_state(random_state)
+        return self._decode(self._sample_latent(n_samples, rng)), rng
+
+    def sample(self, n_samples=1, random_state=None):
+        """Decode latent draws into new samples.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws.
+
+        Returns
+        -------
+        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            Samples in the user's units; a DataFrame (or polars frame) when
+            that output is configured.
+        """
+        return self._as_input_space(self._sample_rows(n_samples, random_state)[0])
+
+    @property
+    def _n_features_out(self) -> int:
+        return self._latent_width()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

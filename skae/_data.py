@@ -1,9 +1,17 @@
-"""The fast batch data path: whole batches sliced out of one tensor.
+"""The batch data path: whole batches sliced out of one tensor.
 
 skorch's default :class:`skorch.dataset.Dataset` indexes one sample at a time and
 collates afterwards; on small tabular data that per-sample work dominates the
-training step.  Here the data live in one tensor, a batch is one slice (or one
-``index_select`` of a shuffled permutation) and nothing is collated.
+training step.  Here the data of one split live in one tensor, a batch is one
+slice (or one ``index_select`` of a shuffled permutation) and nothing is
+collated.  :class:`BatchIterator` is what the skorch net receives as
+``iterator_train`` and ``iterator_valid``, so skorch's own ``get_iterator``
+builds it with its ``iterator_train__*`` arguments (``batch_size`` included).
+
+A batch is ``(X, target)``.  ``X`` is the input tensor, or, when the data
+carry a conditioning input or a mask of observed entries, the dict
+``{"x": ..., "context": ..., "mask": ...}`` that skorch's ``infer`` spreads
+into the module's ``forward(x, context=None, mask=None)``.
 """
 
 from collections.abc import Callable, Iterator
@@ -15,23 +23,74 @@ from torch.utils.data import Dataset
 BatchTransform = Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, ...]]
 
 
+def identity_batch(x: torch.Tensor, generator: torch.Generator) -> tuple:
+    """Input and target of an autoencoder batch: the batch itself, twice."""
+    return x, x
+
+
 class TensorDataset(Dataset):
-    """All samples of one split as a single 2-D tensor.
+    """All samples of one split as tensors with a common first axis.
 
     Parameters
     ----------
     X : torch.Tensor of shape (n_samples, n_features)
-        The data, already on the device the network trains on.
+        The model-space data, already on the training device.
+    target : torch.Tensor or None, default=None
+        What the model reconstructs; ``X`` itself when None.
+    context : torch.Tensor or None, default=None
+        Conditioning input of a conditional model.
+    mask : torch.Tensor or None, default=None
+        1 where an entry of ``X`` is observed, 0 where it is missing.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae._data import TensorDataset
+    >>> data = TensorDataset(torch.zeros(5, 2), context=torch.ones(5, 1))
+    >>> X, target = data[1:3]
+    >>> sorted(X), tuple(target.shape)
+    (['context', 'x'], (2, 2))
     """
 
-    def __init__(self, X: torch.Tensor) -> None:
+    def __init__(
+        self,
+        X: torch.Tensor,
+        target: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> None:
         self.X = X
+        self.target = target
+        self.extras = {
+            name: value
+            for name, value in (("context", context), ("mask", mask))
+            if value is not None
+        }
 
     def __len__(self) -> int:
         return self.X.shape[0]
 
-    def __getitem__(self, i):  # pragma: no cover - the batch iterator slices instead
-        return self.X[i], self.X[i]
+    def __getitem__(self, index) -> tuple:
+        """``(X, target)`` of the rows ``index`` (an int, a slice or indices)."""
+        x = self.X[index]
+        target = x if self.target is None else self.target[index]
+        if not self.extras:
+            return x, target
+        return {"x": x, **{k: v[index] for k, v in self.extras.items()}}, target
+
+    def subset(self, rows: np.ndarray) -> "TensorDataset":
+        """The dataset restricted to ``rows`` (copied once, on the same device)."""
+        index = torch.as_tensor(rows, device=self.X.device)
+
+        def take(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.index_select(0, index)
+
+        return TensorDataset(
+            take(self.X),
+            take(self.target),
+            take(self.extras.get("context")),
+            take(self.extras.get("mask")),
+        )
 
 
 def n_validation(fraction: float, n_samples: int) -> int:
@@ -39,92 +98,96 @@ def n_validation(fraction: float, n_samples: int) -> int:
     return min(max(round(fraction * n_samples), 1), n_samples - 1)
 
 
-class HoldOutSplit:
-    """Seeded random split of a :class:`TensorDataset` into train and validation.
+def holdout_indices(
+    n_samples: int, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row indices ``(train, validation)`` of a seeded random split.
 
-    Used as skorch's ``train_split``.  At least one sample lands on each side.
+    At least one sample lands on each side.
 
-    Parameters
-    ----------
-    fraction : float
-        Proportion of the samples held out for validation.
-    seed : int
-        Seed of the permutation.
+    Examples
+    --------
+    >>> from skae._data import holdout_indices
+    >>> train, valid = holdout_indices(10, 0.2, seed=0)
+    >>> len(train), len(valid), sorted([*train, *valid]) == list(range(10))
+    (8, 2, True)
     """
-
-    def __init__(self, fraction: float, seed: int) -> None:
-        self.fraction = fraction
-        self.seed = seed
-
-    def indices(self, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted row indices ``(train, validation)`` of a set of ``n_samples``."""
-        n_valid = n_validation(self.fraction, n_samples)
-        perm = np.random.default_rng(self.seed).permutation(n_samples)
-        return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
-
-    def __call__(self, dataset: TensorDataset, y=None, **kwargs):
-        train, valid = self.indices(len(dataset))
-        index = torch.as_tensor(train, device=dataset.X.device)
-        index_valid = torch.as_tensor(valid, device=dataset.X.device)
-        return (
-            TensorDataset(dataset.X.index_select(0, index)),
-            TensorDataset(dataset.X.index_select(0, index_valid)),
-        )
-
-
-def identity_batch(Xb: torch.Tensor, generator: torch.Generator) -> tuple:
-    """Input and target of an autoencoder batch: the batch itself, twice."""
-    return Xb, Xb
+    n_valid = n_validation(fraction, n_samples)
+    perm = np.random.default_rng(seed).permutation(n_samples)
+    return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
 
 
 class BatchIterator:
-    """Iterate over ``(input, target)`` batches sliced from one tensor.
+    """Iterate over ``(X, target)`` batches sliced from a :class:`TensorDataset`.
 
     Every pass over the iterator is one epoch.  With ``shuffle=True`` each epoch
     draws a fresh permutation from the iterator's own generator, so a fit is
     reproducible from ``seed`` alone and leaves torch's global RNG alone.
+    skorch builds one iterator per call of ``fit``, with the net's
+    ``iterator_train__*`` (or ``iterator_valid__*``) arguments.
 
     Parameters
     ----------
-    X : torch.Tensor of shape (n_samples, n_features)
+    dataset : TensorDataset
         The data.
     batch_size : int
         Samples per batch; the last batch may be smaller.
-    shuffle : bool
+    shuffle : bool, default=False
         Whether to permute the samples at every epoch.
-    seed : int
+    seed : int, default=0
         Seed of the permutation (and of ``batch_transform``'s randomness).
     batch_transform : callable, default=identity_batch
-        ``(batch, generator) -> (input, target)``; a denoising autoencoder
-        corrupts the input here.
+        ``(x, generator) -> (input, target)`` applied to the input of every
+        batch; a denoising autoencoder corrupts the input here.  When the
+        dataset has its own target, that target is kept.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae._data import BatchIterator, TensorDataset
+    >>> batches = BatchIterator(TensorDataset(torch.arange(10.0)[:, None]), 4)
+    >>> [len(x) for x, _ in batches]
+    [4, 4, 2]
     """
 
     def __init__(
         self,
-        X: torch.Tensor,
+        dataset: TensorDataset,
         batch_size: int,
         *,
         shuffle: bool = False,
         seed: int = 0,
         batch_transform: BatchTransform = identity_batch,
     ) -> None:
-        self.X = X
+        self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.batch_transform = batch_transform
-        self.generator = torch.Generator(device=X.device)
+        self.generator = torch.Generator(device=dataset.X.device)
         self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
-        return -(-self.X.shape[0] // self.batch_size)
+        return -(-len(self.dataset) // self.batch_size)
+
+    def _transformed(self, index) -> tuple:
+        X, target = self.dataset[index]
+        if self.batch_transform is identity_batch:
+            return X, target
+        x = X["x"] if isinstance(X, dict) else X
+        corrupted, clean = self.batch_transform(x, self.generator)
+        if self.dataset.target is None:
+            target = clean
+        if isinstance(X, dict):
+            return {**X, "x": corrupted}, target
+        return corrupted, target
 
     def __iter__(self) -> Iterator[tuple]:
-        n, size = self.X.shape[0], self.batch_size
+        n, size = len(self.dataset), self.batch_size
         if not self.shuffle:
             for start in range(0, n, size):
-                yield self.batch_transform(self.X[start : start + size], self.generator)
+                yield self._transformed(slice(start, start + size))
             return
-        order = torch.randperm(n, generator=self.generator, device=self.X.device)
+        device = self.dataset.X.device
+        order = torch.randperm(n, generator=self.generator, device=device)
         for start in range(0, n, size):
-            batch = self.X.index_select(0, order[start : start + size])
-            yield self.batch_transform(batch, self.generator)
+            yield self._transformed(order[start : start + size])

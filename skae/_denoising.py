@@ -6,10 +6,12 @@ from typing import ClassVar
 import numpy as np
 
 from skae._autoencoder import AutoencoderTransformer
+from skae._params import CODE_DEFAULTS, document, estimator_init
 from skae.noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise
-from skae.utils._validation import Interval, StrOptions, check_is_fitted
+from skae.utils._validation import Interval, StrOptions
 
 
+@document
 class DenoisingAE(AutoencoderTransformer):
     """Denoising autoencoder: trained on ``L(x, g(f(x~)))``, ``x~`` a corrupted ``x``.
 
@@ -50,60 +52,28 @@ class DenoisingAE(AutoencoderTransformer):
         Encoder widths between input and code; the decoder mirrors them.
     activation : {'relu', 'tanh', 'logistic', 'identity'}, default='relu'
         Non-linearity of the hidden layers; code and output layers are linear.
-    batch_size : int or 'auto', default='auto'
-        Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.
-    learning_rate_init : float, default=1e-3
-        Adam's step size.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    alpha : float, default=1e-4
-        L2 penalty (Adam ``weight_decay``).
-    early_stopping : bool, default=False
-        Stop on a held-out validation loss and restore the best epoch.
-    validation_fraction : float, default=0.1
-        Share of the data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
-    tol : float, default=1e-4
-        Minimum improvement of the monitored loss.
     sparsity_penalty : float, default=0.0
         Weight of the L1 penalty on the code.
     contractive_penalty : float, default=0.0
         Weight of the contractive penalty ``||df/dx||_F^2`` (taken at the
         corrupted input).
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, batch order, validation split and the
-        corruption; an int gives bit-identical models on CPU.
-    verbose : int, default=0
-        Print skorch's per-epoch table when positive.
-    device : str, default='cpu'
-        Torch device, e.g. ``'cuda'``.
+    %(shared_parameters)s
 
     Attributes
     ----------
-    net_ : skorch.NeuralNet
-        The trained skorch net; ``net_.module_`` is the torch module and
-        ``net_.batch_transform`` the corruption process.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
-    n_iter_ : int
-        Epochs run.
+    %(fit_attributes)s
     loss_curve_ : list of float
         Training loss (on corrupted inputs) per epoch, in model space.
     validation_loss_curve_ : list of float or None
         Validation loss per epoch when ``early_stopping=True``, else None.
-    best_loss_ : float
-        Lowest monitored loss.
     mean_ : ndarray of shape (n_features_in_,)
         Per-feature mean removed before the network.
     scale_ : ndarray of shape (n_features_in_,)
         Divisor applied after centring (one global value repeated).
     data_min_ : ndarray of shape (n_features_in_,)
-        Per-feature minimum of the training data (pepper value).
+        Per-feature minimum of the training rows (pepper value).
     data_max_ : ndarray of shape (n_features_in_,)
-        Per-feature maximum of the training data (salt value).
+        Per-feature maximum of the training rows (salt value).
     code_mean_ : ndarray of shape (n_components,)
         Mean of the (clean) training codes.
     code_var_ : ndarray of shape (n_components,)
@@ -143,55 +113,34 @@ class DenoisingAE(AutoencoderTransformer):
         "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
-    def __init__(
-        self,
-        n_components=2,
-        *,
+    __init__ = estimator_init(
+        "n_components",
+        **CODE_DEFAULTS,
         noise="gaussian",
         noise_level=0.5,
-        hidden_layer_sizes=(256, 128),
-        activation="relu",
-        batch_size="auto",
-        learning_rate_init=1e-3,
-        max_iter=200,
-        alpha=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
         sparsity_penalty=0.0,
         contractive_penalty=0.0,
-        random_state=None,
-        verbose=0,
-        device="cpu",
-    ):
-        self._store_init_arguments(locals())
+    )
 
-    def _check_fit_input(self, X: np.ndarray) -> None:
+    def _check_input(self, X: np.ndarray) -> None:
         if self.noise != "gaussian" and self.noise_level > 1:
             raise ValueError(
                 f"noise_level is the fraction of entries destroyed by "
                 f"noise={self.noise!r} and must be in [0, 1], got {self.noise_level}."
             )
 
-    def _fit_scaling(self, X: np.ndarray) -> None:
-        super()._fit_scaling(X)
-        self.data_min_ = np.min(X, axis=0).astype(np.float64)
-        self.data_max_ = np.max(X, axis=0).astype(np.float64)
-
-    def _corruption(self):
+    def _batch_transform(self, X_fit: np.ndarray):
+        self.data_min_ = np.min(X_fit, axis=0).astype(np.float64)
+        self.data_max_ = np.max(X_fit, axis=0).astype(np.float64)
         if self.noise == "gaussian":
             return GaussianNoise(self.noise_level)
         if self.noise == "masking":
             return MaskingNoise(self.noise_level)
         return SaltAndPepperNoise(
             self.noise_level,
-            self._to_model(self.data_min_),
-            self._to_model(self.data_max_),
+            self.preprocessor_.transform(self.data_min_, np.float64),
+            self.preprocessor_.transform(self.data_max_, np.float64),
         )
-
-    def _net_kwargs(self) -> dict:
-        return {**super()._net_kwargs(), "batch_transform": self._corruption()}
 
     def denoise(self, X):
         """Reconstruct ``X``, ``g(f(x))``: the denoised version of a noisy ``X``.
@@ -209,6 +158,4 @@ class DenoisingAE(AutoencoderTransformer):
             Reconstruction in the user's units; a DataFrame with the original
             column names when pandas output is configured.
         """
-        check_is_fitted(self)
-        X = self._validated(X, reset=False)
-        return self._as_input_space(self._reconstruct(X))
+        return self._as_input_space(self._reconstruct(self._checked_input(X)))

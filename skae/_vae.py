@@ -1,24 +1,25 @@
 """VAE: a variational autoencoder as a scikit-learn transformer and density model."""
 
-import copy
 import numbers
 from typing import ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
-from skae._nets import VAENet
+from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
+from skae.losses import NegativeELBO
+from skae.modules.protocol import InputSpec
 from skae.modules.vae import GaussianVAE
-from skae.utils._validation import Interval, StrOptions, check_is_fitted
+from skae.utils._validation import Interval, StrOptions
 
 # Elements of the largest (draws, rows, width) tensor built while scoring.
 _SCORING_BUDGET = 2**23
 
 
-class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeBase):
+@document
+class VAE(DensityMixin, SkaeBase):
     """Variational autoencoder: Gaussian encoder, N(0, I) prior, MLP decoder.
 
     The encoder gives ``q(z|x) = N(mu(x), diag sigma^2(x))`` and the decoder
@@ -63,43 +64,13 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
     n_importance_samples : int, default=50
         Number ``K`` of latent draws per sample in :meth:`score_samples`;
         ``K=1`` gives the ELBO, larger ``K`` a tighter bound on ``log p(x)``.
-        Scoring costs ``K`` decoder passes per sample, in float64.
-    batch_size : int or 'auto', default='auto'
-        Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.
-    learning_rate_init : float, default=1e-3
-        Adam's step size.
-    max_iter : int, default=200
-        Maximum number of epochs.
-    alpha : float, default=1e-4
-        L2 penalty (Adam ``weight_decay``).
-    early_stopping : bool, default=False
-        Stop on the held-out negative ELBO and restore the best epoch.
-    validation_fraction : float, default=0.1
-        Share of the data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
-    tol : float, default=1e-4
-        Minimum improvement of the monitored loss.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, batch order, validation split, the training
-        draws of ``z`` and the importance draws of :meth:`score_samples`; an
-        int gives bit-identical models on CPU.
-    verbose : int, default=0
-        Print skorch's per-epoch table when positive.
-    device : str, default='cpu'
-        Torch device, e.g. ``'cuda'``.
+        Scoring costs ``K`` decoder passes per sample, made as one batched
+        pass in the network's dtype.
+    %(shared_parameters)s
 
     Attributes
     ----------
-    net_ : skorch.NeuralNet
-        The trained skorch net; ``net_.module_`` is the
-        :class:`~skae.modules.vae.GaussianVAE`.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
-    n_iter_ : int
-        Epochs run.
+    %(fit_attributes)s
     loss_curve_ : list of float
         Training loss (negative ELBO with ``beta``, nats per sample, model
         space) per epoch.
@@ -114,8 +85,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
         KL part of the validation loss, or None.
     validation_reconstruction_curve_ : list of float or None
         Reconstruction part of the validation loss, or None.
-    best_loss_ : float
-        Lowest monitored loss.
+    preprocessor_ : skae._preprocessing.Standardizer
+        The fitted map to the network's input space.
     mean_ : ndarray of shape (n_features_in_,)
         Per-feature mean removed before the network (zeros for Bernoulli).
     scale_ : ndarray of shape (n_features_in_,)
@@ -142,9 +113,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
     ``log p(x) ~ log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)``.
 
     Its expectation is a lower bound on ``log p(x)`` that tightens as ``K``
-    grows.  Because the draws are shared and the sum is taken in float64, a
-    row gets the same score whatever batch, order or subset it comes in, and
-    repeated calls agree.
+    grows.  Because the draws are shared, a row gets the same score whatever
+    batch, order or subset it comes in (within the rounding of the network's
+    dtype, float64 for float64 input), and repeated calls agree.
 
     References
     ----------
@@ -175,35 +146,21 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
 
     _parameter_constraints: ClassVar[dict] = {
         **SkaeBase._parameter_constraints,
-        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        **CODE_CONSTRAINTS,
         "beta": [Interval(numbers.Real, 0, None, closed="left")],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "n_importance_samples": [Interval(numbers.Integral, 1, None, closed="left")],
     }
-    _net_class = VAENet
 
-    def __init__(
-        self,
-        n_components=2,
-        *,
-        hidden_layer_sizes=(256, 128),
-        activation="relu",
+    __init__ = estimator_init(
+        "n_components",
+        **CODE_DEFAULTS,
         beta=1.0,
         likelihood="gaussian",
         n_importance_samples=50,
-        batch_size="auto",
-        learning_rate_init=1e-3,
-        max_iter=200,
-        alpha=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        random_state=None,
-        verbose=0,
-        device="cpu",
-    ):
-        self._store_init_arguments(locals())
+    )
+
+    score = SkaeBase.score  # DensityMixin's placeholder would shadow it
 
     # ------------------------------------------------------------------ hooks
     @property
@@ -217,22 +174,13 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
         )
         return max(1, _SCORING_BUDGET // (self.n_importance_samples * widest))
 
-    def _build_module(self, n_features: int) -> GaussianVAE:
-        return GaussianVAE(
-            n_features,
-            self.n_components,
-            self._checked_hidden_layer_sizes(),
-            self.activation,
-            self.likelihood,
-        )
+    def _build_module(self, spec: InputSpec) -> GaussianVAE:
+        return GaussianVAE(*self._mlp_arguments(spec), self.likelihood)
 
-    def _net_kwargs(self) -> dict:
-        return {"beta": self.beta}
+    def _criterion(self) -> NegativeELBO:
+        return NegativeELBO(self.beta)
 
-    def _check_fit_input(self, X: np.ndarray) -> None:
-        self._check_unit_interval(X)
-
-    def _check_unit_interval(self, X: np.ndarray) -> None:
+    def _check_input(self, X: np.ndarray) -> None:
         if self.likelihood != "bernoulli" or X.size == 0:
             return
         low, high = X.min(), X.max()
@@ -245,13 +193,12 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
             )
 
     def _on_fitted(self, X_model: torch.Tensor) -> None:
-        history = self.net_.history
-        self.kl_curve_ = list(history[:, "train_kl"])
-        self.reconstruction_curve_ = list(history[:, "train_reconstruction"])
+        self.kl_curve_ = self._history_curve("train_kl")
+        self.reconstruction_curve_ = self._history_curve("train_reconstruction")
         if self.early_stopping:
-            self.validation_kl_curve_ = list(history[:, "valid_kl"])
-            self.validation_reconstruction_curve_ = list(
-                history[:, "valid_reconstruction"]
+            self.validation_kl_curve_ = self._history_curve("valid_kl")
+            self.validation_reconstruction_curve_ = self._history_curve(
+                "valid_reconstruction"
             )
         else:
             self.validation_kl_curve_ = None
@@ -263,105 +210,13 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
         else:
             self.noise_variance_ = None
 
-    @property
-    def _n_features_out(self) -> int:
-        return self.n_components
+    def _log_prob_kwargs(self) -> dict:
+        """The ``K`` importance draws shared by every row, fixed by the fit's seed."""
+        rng = np.random.default_rng(self.net_.iterator_train__seed)
+        eps = rng.standard_normal((self.n_importance_samples, self.n_components))
+        return {"eps": torch.from_numpy(eps)}
 
     # -------------------------------------------------------------- inference
-    def transform(self, X):
-        """Posterior means ``mu(x)`` of the latent code; deterministic.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data in the user's units.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, n_components)
-            Same float dtype as ``X`` (float64 for other dtypes).
-        """
-        check_is_fitted(self)
-        X = self._validated(X, reset=False)
-        module = self.net_.module_
-        return self._batched(lambda batch: module.encode(batch)[0], X, dtype=X.dtype)
-
-    def inverse_transform(self, X):
-        """Decoder means ``E[x | z]`` of latent codes.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Latent codes, e.g. from :meth:`transform`.
-
-        Returns
-        -------
-        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
-            Means in the user's units (probabilities for Bernoulli); a
-            DataFrame with the original column names when pandas output is
-            configured.
-        """
-        Z = self._checked_latent(X, self.n_components)
-        return self._as_input_space(self._decoder_means(Z))
-
-    def _decoder_means(self, Z: np.ndarray) -> np.ndarray:
-        module = self.net_.module_
-        return self._batched(
-            lambda batch: module.decoder_mean(module.decode(batch)),
-            Z,
-            scale_input=False,
-            unscale_output=True,
-            dtype=Z.dtype,
-        )
-
-    def _importance_noise(self) -> torch.Tensor:
-        """The ``K`` draws shared by every row, fixed by the fit's seed."""
-        rng = np.random.default_rng(self.net_.seed)
-        eps = rng.standard_normal((self.n_importance_samples, self.n_components))
-        return torch.from_numpy(eps)
-
-    def score_samples(self, X):
-        """Importance-weighted estimate of ``log p(x)`` for each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data in the user's units (in ``[0, 1]`` for Bernoulli).
-
-        Returns
-        -------
-        log_density : ndarray of shape (n_samples,)
-            Estimated log-density in nats with ``K = n_importance_samples``
-            draws; a lower bound in expectation, tighter as ``K`` grows.
-        """
-        check_is_fitted(self)
-        X = self._validated(X, reset=False)
-        self._check_unit_interval(X)
-        module = copy.deepcopy(self.net_.module_).double()
-        device = next(module.parameters()).device
-        eps = self._importance_noise().to(device)
-        K = self.n_importance_samples
-        log_density = self._batched(
-            lambda batch: module.log_likelihood(batch.double(), K, eps), X
-        )
-        return log_density + self._log_det_scaling()
-
-    def score(self, X, y=None):
-        """Mean of :meth:`score_samples`: the average log-likelihood in nats.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data in the user's units.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-        """
-        return float(np.mean(self.score_samples(X)))
-
     def sample(self, n_samples=1, random_state=None, *, noise=False):
         """Draw ``z ~ N(0, I)`` and decode it.
 
@@ -382,10 +237,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
             Samples in the user's units; a DataFrame when pandas output is
             configured.
         """
-        check_is_fitted(self)
-        n_samples = self._checked_n_samples(n_samples)
-        rng = check_random_state(random_state)
-        means = self._decoder_means(rng.standard_normal((n_samples, self.n_components)))
+        means, rng = self._sample_rows(n_samples, random_state)
         if not noise:
             return self._as_input_space(means)
         if self.likelihood == "bernoulli":
@@ -397,6 +249,5 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, DensityMixin, SkaeB
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.positive_only = self.likelihood == "bernoulli"
         return tags

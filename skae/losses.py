@@ -1,15 +1,39 @@
-"""Loss terms, one pure function per formula of the lecture notes.
+"""Training objectives: one pure function per formula, one criterion per model.
 
-Every function returns a *per-sample* tensor of shape ``(n_samples,)``; the
-network's ``get_loss`` takes the batch mean.
+The functions return *per-sample* tensors of shape ``(n_samples,)``.  The
+criteria are the skorch ``criterion`` of each model: a ``torch.nn.Module``
+holding the objective's weights (``beta``, penalty strengths) whose
+``forward(output, target, module=..., x=...)`` returns :class:`LossTerms`, the
+total to minimise and its named parts.  The skorch net records the named
+parts in its history, next to ``train_loss`` and ``valid_loss``.
 """
 
+from typing import NamedTuple
+
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+from skae.distributions import flow_nll, gaussian_kl_standard
 
 
-def squared_error(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+class LossTerms(NamedTuple):
+    """A batch's loss and its named, unweighted parts (batch means).
+
+    ``total`` is what the optimiser minimises; ``terms`` maps each name of the
+    criterion's ``term_names`` to its value, for the history.
+    """
+
+    total: Tensor
+    terms: dict[str, Tensor]
+
+
+def squared_error(
+    x: Tensor, reconstruction: Tensor, mask: Tensor | None = None
+) -> Tensor:
     """Mean over features of ``(x - r)**2``: the quadratic loss of seed 000.
+
+    With a ``mask`` (1 where an entry is observed), the mean runs over the
+    observed entries of each row only.
 
     Examples
     --------
@@ -17,11 +41,17 @@ def squared_error(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor
     >>> from skae.losses import squared_error
     >>> squared_error(torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 0.0]]))
     tensor([2.])
+    >>> squared_error(torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 0.0]]),
+    ...               mask=torch.tensor([[1.0, 0.0]]))
+    tensor([1.])
     """
-    return (x - reconstruction).pow(2).mean(dim=1)
+    squares = (x - reconstruction).pow(2)
+    if mask is None:
+        return squares.mean(dim=1)
+    return (squares * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
 
 
-def l1_sparsity(code: torch.Tensor) -> torch.Tensor:
+def l1_sparsity(code: Tensor) -> Tensor:
     """Sparse-autoencoder penalty ``sum_i |h_i|`` of seed 001.
 
     Examples
@@ -34,7 +64,7 @@ def l1_sparsity(code: torch.Tensor) -> torch.Tensor:
     return code.abs().sum(dim=1)
 
 
-def contractive(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def contractive(encoder: nn.Module, x: Tensor) -> Tensor:
     """Contractive penalty ``||df/dx||_F^2`` of seed 001, one value per sample.
 
     The Jacobian of the encoder is computed exactly, row by row, with
@@ -64,8 +94,133 @@ def contractive(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
     tensor([6.], grad_fn=<SumBackward1>)
     """
 
-    def encode_one(row: torch.Tensor) -> torch.Tensor:
+    def encode_one(row: Tensor) -> Tensor:
         return encoder(row.unsqueeze(0)).squeeze(0)
 
     jacobians = torch.func.vmap(torch.func.jacrev(encode_one))(x)
     return jacobians.pow(2).sum(dim=(1, 2))
+
+
+class Objective(nn.Module):
+    """A skae training criterion: the skorch ``criterion`` of one model.
+
+    skorch's net calls ``criterion(output, target, module=..., x=..., mask=...,
+    context=...)``; a subclass implements :meth:`terms` and lists in
+    ``term_names`` the named parts it returns (empty when the loss is a
+    single term).
+    """
+
+    term_names: tuple[str, ...] = ()
+
+    def forward(
+        self,
+        output,
+        target: Tensor,
+        *,
+        module: nn.Module,
+        x: Tensor,
+        mask: Tensor | None = None,
+        context: Tensor | None = None,
+    ) -> LossTerms:
+        return self.terms(output, target, module, x, mask)
+
+    def terms(self, output, target, module, x, mask) -> LossTerms:
+        """The batch's :class:`LossTerms` (``mask``: observed entries or None)."""
+        raise NotImplementedError  # pragma: no cover - every objective defines it
+
+
+class ReconstructionLoss(Objective):
+    """Autoencoder objective: quadratic error plus optional penalties.
+
+    ``mean_j (x_j - r_j)**2 + sparsity * ||h||_1 + contraction * ||df/dx||_F^2``
+    averaged over the batch, for a module whose output is
+    ``(reconstruction, code)`` and which has an ``encoder``.  The contractive
+    Jacobian is taken at the module's input ``x`` (the corrupted input of a
+    denoising autoencoder), the error against ``target``.
+
+    Parameters
+    ----------
+    sparsity : float, default=0.0
+        Weight of the L1 penalty on the code.
+    contraction : float, default=0.0
+        Weight of the contractive penalty.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.losses import ReconstructionLoss
+    >>> from skae.modules.autoencoder import Autoencoder
+    >>> module = Autoencoder(3, 2, (), "identity")
+    >>> x = torch.randn(4, 3)
+    >>> loss = ReconstructionLoss(sparsity=0.1)(module(x), x, module=module, x=x)
+    >>> sorted(loss.terms)
+    ['reconstruction', 'sparsity']
+    """
+
+    def __init__(self, sparsity: float = 0.0, contraction: float = 0.0) -> None:
+        super().__init__()
+        self.sparsity = sparsity
+        self.contraction = contraction
+
+    @property
+    def term_names(self) -> tuple[str, ...]:
+        """The named parts; empty when the loss is the reconstruction alone."""
+        penalties = tuple(
+            name
+            for name, weight in (
+                ("sparsity", self.sparsity),
+                ("contraction", self.contraction),
+            )
+            if weight
+        )
+        return ("reconstruction", *penalties) if penalties else ()
+
+    def terms(self, output, target, module, x, mask) -> LossTerms:
+        reconstruction, code = output
+        error = squared_error(target, reconstruction, mask).mean()
+        terms = {"reconstruction": error}
+        total = error
+        if self.sparsity:
+            terms["sparsity"] = l1_sparsity(code).mean()
+            total = total + self.sparsity * terms["sparsity"]
+        if self.contraction:
+            with torch.enable_grad():
+                terms["contraction"] = contractive(module.encoder, x).mean()
+            total = total + self.contraction * terms["contraction"]
+        return LossTerms(total, terms)
+
+
+class NegativeELBO(Objective):
+    """VAE objective ``beta * KL(q(z|x) || N(0, I)) - log p(x|z)``, batch mean.
+
+    For a module whose output has ``mu``, ``logvar`` and ``decoder_out`` and
+    which scores ``decoder_log_likelihood(target, decoder_out)``; the terms
+    ``kl`` and ``reconstruction`` are in nats per sample, and
+    ``total = reconstruction + beta * kl``.
+
+    Parameters
+    ----------
+    beta : float, default=1.0
+        Weight of the KL term; 1 gives the negative evidence lower bound.
+    """
+
+    term_names: tuple[str, ...] = ("kl", "reconstruction")
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__()
+        self.beta = beta
+
+    def terms(self, output, target, module, x, mask) -> LossTerms:
+        kl = gaussian_kl_standard(output.mu, output.logvar).mean()
+        nll = -module.decoder_log_likelihood(target, output.decoder_out).mean()
+        return LossTerms(nll + self.beta * kl, {"kl": kl, "reconstruction": nll})
+
+
+class NegativeLogLikelihood(Objective):
+    """Flow objective: the batch mean of ``-(log N(z; 0, I) + log|det dz/dx|)``.
+
+    For a module whose output is ``(z, log_det)``; in nats per sample.
+    """
+
+    def terms(self, output, target, module, x, mask) -> LossTerms:
+        return LossTerms(flow_nll(*output).mean(), {})

@@ -11,9 +11,13 @@ the generator's device and moved to the batch's device, so the functions work
 on CPU and CUDA tensors alike.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 import torch
 
 __all__ = [
+    "BatchCorruption",
     "GaussianNoise",
     "MaskingNoise",
     "SaltAndPepperNoise",
@@ -113,63 +117,48 @@ def salt_and_pepper(
     return torch.where(destroyed, torch.where(salt, high, low), x)
 
 
-class GaussianNoise:
-    """Batch transform ``x -> (x + sigma * eps, x)``; see :func:`additive_gaussian`.
+@dataclass
+class BatchCorruption:
+    """A picklable batch transform ``x -> (process(x, level, ...), x)``.
 
     Parameters
     ----------
-    sigma : float
-        Standard deviation of the noise.
+    process : callable
+        One of :func:`additive_gaussian`, :func:`masking` or
+        :func:`salt_and_pepper`.
+    level : float
+        The process's ``sigma`` or ``fraction``.
+    bounds : tuple of torch.Tensor, default=()
+        ``(low, high)`` for :func:`salt_and_pepper`, kept as float64 CPU
+        tensors so that a pickled estimator loads on a machine without CUDA.
     """
 
-    def __init__(self, sigma: float) -> None:
-        self.sigma = sigma
+    process: Callable = field(repr=False)
+    level: float
+    bounds: tuple = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        self.bounds = tuple(
+            torch.as_tensor(b, dtype=torch.float64).cpu() for b in self.bounds
+        )
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> tuple:
-        return additive_gaussian(x, self.sigma, generator), x
-
-    def __repr__(self) -> str:
-        return f"GaussianNoise(sigma={self.sigma})"
+        return self.process(x, self.level, *self.bounds, generator), x
 
 
-class MaskingNoise:
-    """Batch transform ``x -> (masked x, x)``; see :func:`masking`.
-
-    Parameters
-    ----------
-    fraction : float
-        Probability that an entry is set to zero.
-    """
-
-    def __init__(self, fraction: float) -> None:
-        self.fraction = fraction
-
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> tuple:
-        return masking(x, self.fraction, generator), x
-
-    def __repr__(self) -> str:
-        return f"MaskingNoise(fraction={self.fraction})"
+def GaussianNoise(sigma: float) -> BatchCorruption:
+    """Batch transform ``x -> (x + sigma * eps, x)``; see :func:`additive_gaussian`."""
+    return BatchCorruption(additive_gaussian, sigma)
 
 
-class SaltAndPepperNoise:
+def MaskingNoise(fraction: float) -> BatchCorruption:
+    """Batch transform ``x -> (masked x, x)``; see :func:`masking`."""
+    return BatchCorruption(masking, fraction)
+
+
+def SaltAndPepperNoise(fraction: float, low, high) -> BatchCorruption:
     """Batch transform ``x -> (salt-and-peppered x, x)``; see :func:`salt_and_pepper`.
 
-    Parameters
-    ----------
-    fraction : float
-        Probability that an entry is destroyed.
-    low, high : array-like of shape (n_features,)
-        Per-feature minimum (pepper) and maximum (salt).  Kept as CPU tensors
-        so that a pickled estimator loads on a machine without CUDA.
+    ``low`` and ``high`` are the per-feature minimum (pepper) and maximum (salt).
     """
-
-    def __init__(self, fraction: float, low, high) -> None:
-        self.fraction = fraction
-        self.low = torch.as_tensor(low, dtype=torch.float32).cpu()
-        self.high = torch.as_tensor(high, dtype=torch.float32).cpu()
-
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> tuple:
-        return salt_and_pepper(x, self.fraction, self.low, self.high, generator), x
-
-    def __repr__(self) -> str:
-        return f"SaltAndPepperNoise(fraction={self.fraction})"
+    return BatchCorruption(salt_and_pepper, fraction, (low, high))

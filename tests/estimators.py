@@ -1,9 +1,16 @@
-"""Small, fast instances of every skae estimator, shared by the reliability tests."""
+"""The one registry of estimator settings that the generic tests run over.
 
-import skae
-from skae import VAE, AutoencoderTransformer, DenoisingAE
+* ``FAST``: one small, quick instance per estimator (reliability, bad inputs).
+* ``CHECKED``: the listed settings ``parametrize_with_checks`` runs on: every
+  default and a non-default setting of each parameter.
+* ``SETTINGS``: hypothesis strategies that draw any valid setting of each
+  estimator (small networks and few epochs, so that a check stays fast),
+  for the checks on settings that no list names.
+"""
 
-RealNVPDensity = getattr(skae, "RealNVPDensity", None)
+from hypothesis import strategies as st
+
+from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
 
 FAST = {
     "AutoencoderTransformer": lambda: AutoencoderTransformer(
@@ -24,5 +31,143 @@ FAST = {
     ),
 }
 
-if RealNVPDensity is None:
-    del FAST["RealNVPDensity"]
+CHECKED = [
+    AutoencoderTransformer(),
+    AutoencoderTransformer(
+        n_components=3,
+        hidden_layer_sizes=(16, 8),
+        activation="tanh",
+        early_stopping=True,
+        validation_fraction=0.2,
+        batch_size=16,
+    ),
+    AutoencoderTransformer(
+        n_components=1,
+        hidden_layer_sizes=(),
+        activation="identity",
+        sparsity_penalty=1e-3,
+    ),
+    AutoencoderTransformer(
+        n_components=4,
+        hidden_layer_sizes=(8,),
+        activation="logistic",
+        contractive_penalty=1e-2,
+    ),
+    VAE(),
+    VAE(
+        n_components=3,
+        hidden_layer_sizes=(16, 8),
+        activation="tanh",
+        beta=0.5,
+        n_importance_samples=5,
+        early_stopping=True,
+        validation_fraction=0.2,
+        batch_size=16,
+    ),
+    VAE(
+        n_components=1,
+        hidden_layer_sizes=(),
+        activation="identity",
+        n_importance_samples=1,
+    ),
+    VAE(likelihood="bernoulli", n_components=2, hidden_layer_sizes=(8,)),
+    DenoisingAE(
+        n_components=3,
+        noise="gaussian",
+        noise_level=0.5,
+        hidden_layer_sizes=(16, 8),
+        max_iter=50,
+    ),
+    DenoisingAE(
+        n_components=2,
+        noise="masking",
+        noise_level=0.3,
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        validation_fraction=0.2,
+        batch_size=16,
+        max_iter=50,
+    ),
+    DenoisingAE(
+        n_components=2,
+        noise="salt_and_pepper",
+        noise_level=0.2,
+        hidden_layer_sizes=(8,),
+        activation="tanh",
+        max_iter=50,
+    ),
+    RealNVPDensity(),
+    RealNVPDensity(
+        n_layers=3,
+        hidden_layer_sizes=(16, 8),
+        activation="tanh",
+        mask="random",
+        noise_level=0.1,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        batch_size=16,
+    ),
+    RealNVPDensity(
+        n_layers=2,
+        hidden_layer_sizes=(8,),
+        whiten=False,
+        log_scale_bound=1.0,
+        early_stopping=False,
+        max_iter=50,
+    ),
+]
+
+# ------------------------------------------------------------ any setting
+_training = {
+    "hidden_layer_sizes": st.lists(st.integers(1, 16), min_size=0, max_size=2).map(
+        tuple
+    ),
+    "activation": st.sampled_from(["identity", "logistic", "tanh", "relu"]),
+    "batch_size": st.one_of(st.just("auto"), st.integers(1, 64)),
+    "learning_rate_init": st.floats(1e-4, 1e-2),
+    "max_iter": st.integers(1, 20),
+    "alpha": st.one_of(st.just(0.0), st.floats(1e-6, 1e-2)),
+    "early_stopping": st.booleans(),
+    "validation_fraction": st.floats(0.05, 0.5),
+    "n_iter_no_change": st.integers(1, 10),
+    "tol": st.one_of(st.just(0.0), st.floats(1e-6, 1e-2)),
+    "random_state": st.integers(0, 2**16),
+}
+_penalty = st.one_of(st.just(0.0), st.floats(1e-4, 1.0))
+_autoencoder = {
+    **_training,
+    "n_components": st.integers(1, 5),
+    "sparsity_penalty": _penalty,
+    "contractive_penalty": _penalty,
+}
+
+SETTINGS = {
+    "AutoencoderTransformer": st.fixed_dictionaries(_autoencoder).map(
+        lambda p: AutoencoderTransformer(**p)
+    ),
+    "DenoisingAE": st.fixed_dictionaries(
+        {
+            **_autoencoder,
+            "noise": st.sampled_from(["gaussian", "masking", "salt_and_pepper"]),
+            "noise_level": st.floats(0.0, 1.0),
+        }
+    ).map(lambda p: DenoisingAE(**p)),
+    "VAE": st.fixed_dictionaries(
+        {
+            **_training,
+            "n_components": st.integers(1, 5),
+            "beta": st.floats(0.0, 4.0),
+            "n_importance_samples": st.integers(1, 20),
+        }
+    ).map(lambda p: VAE(**p)),
+    "RealNVPDensity": st.fixed_dictionaries(
+        {
+            **_training,
+            "n_layers": st.integers(0, 4),
+            "mask": st.sampled_from(["alternating", "random"]),
+            "log_scale_bound": st.floats(0.25, 3.0),
+            "whiten": st.booleans(),
+            "noise_level": st.one_of(st.just(0.0), st.floats(1e-3, 0.3)),
+        }
+    ).map(lambda p: RealNVPDensity(**p)),
+}

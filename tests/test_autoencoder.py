@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 from skae import AutoencoderTransformer
-from skae._nets import DivergenceError
+from skae._training import DivergenceError
 from skae.losses import contractive, l1_sparsity, squared_error
 
 
@@ -80,7 +80,7 @@ def test_penalised_loss_adds_the_seed_term(small, penalty):
         **{penalty: weight},
     ).fit(small)
     net = ae.net_
-    x = torch.from_numpy(ae._to_model(small))
+    x = torch.from_numpy(ae.preprocessor_.transform(small))
     net.module_.eval()
     reconstruction, code = net.module_(x)
     loss = net.get_loss((reconstruction, code), x, X=x)
@@ -97,7 +97,7 @@ def test_training_loss_is_users_mse_up_to_one_scale(small):
     """A single global scale keeps the minimiser of the user's MSE."""
     ae = AutoencoderTransformer(n_components=2, max_iter=3, random_state=0).fit(small)
     assert np.all(ae.scale_ == ae.scale_[0])
-    x = torch.from_numpy(ae._to_model(small))
+    x = torch.from_numpy(ae.preprocessor_.transform(small))
     internal = squared_error(x, ae.net_.module_(x)[0]).mean().item()
     users = -ae.score(small)
     np.testing.assert_allclose(users, internal * ae.scale_[0] ** 2, rtol=1e-4)
@@ -192,10 +192,11 @@ def test_no_early_stopping_has_no_validation_curve(small):
 
 
 def test_diverging_fit_raises(small):
+    # float32 data train in float32, where a step of 1e12 overflows quickly.
     with pytest.raises(DivergenceError, match="diverged"):
         AutoencoderTransformer(
             learning_rate_init=1e12, max_iter=50, random_state=0
-        ).fit(small * 1e15)
+        ).fit(np.float32(small * 1e15))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

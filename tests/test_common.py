@@ -1,94 +1,17 @@
-"""scikit-learn's estimator checks over every skae estimator and setting."""
+"""scikit-learn's estimator checks over every skae estimator and setting.
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+The listed settings (``estimators.CHECKED``) run through
+``parametrize_with_checks``; the hypothesis tests then run ``check_estimator``
+on settings drawn from the whole valid parameter space (``estimators.SETTINGS``),
+a few per estimator in the default run and many more under ``-m slow``.
+"""
 
-from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
+import pytest
+from estimators import CHECKED, SETTINGS
+from hypothesis import HealthCheck, given, settings
+from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
-ESTIMATORS = [
-    AutoencoderTransformer(),
-    AutoencoderTransformer(
-        n_components=3,
-        hidden_layer_sizes=(16, 8),
-        activation="tanh",
-        early_stopping=True,
-        validation_fraction=0.2,
-        batch_size=16,
-    ),
-    AutoencoderTransformer(
-        n_components=1,
-        hidden_layer_sizes=(),
-        activation="identity",
-        sparsity_penalty=1e-3,
-    ),
-    AutoencoderTransformer(
-        n_components=4,
-        hidden_layer_sizes=(8,),
-        activation="logistic",
-        contractive_penalty=1e-2,
-    ),
-    VAE(),
-    VAE(
-        n_components=3,
-        hidden_layer_sizes=(16, 8),
-        activation="tanh",
-        beta=0.5,
-        n_importance_samples=5,
-        early_stopping=True,
-        validation_fraction=0.2,
-        batch_size=16,
-    ),
-    VAE(
-        n_components=1,
-        hidden_layer_sizes=(),
-        activation="identity",
-        n_importance_samples=1,
-    ),
-    VAE(likelihood="bernoulli", n_components=2, hidden_layer_sizes=(8,)),
-    DenoisingAE(
-        n_components=3,
-        noise="gaussian",
-        noise_level=0.5,
-        hidden_layer_sizes=(16, 8),
-        max_iter=50,
-    ),
-    DenoisingAE(
-        n_components=2,
-        noise="masking",
-        noise_level=0.3,
-        hidden_layer_sizes=(8,),
-        early_stopping=True,
-        validation_fraction=0.2,
-        batch_size=16,
-        max_iter=50,
-    ),
-    DenoisingAE(
-        n_components=2,
-        noise="salt_and_pepper",
-        noise_level=0.2,
-        hidden_layer_sizes=(8,),
-        activation="tanh",
-        max_iter=50,
-    ),
-    RealNVPDensity(),
-    RealNVPDensity(
-        n_layers=3,
-        hidden_layer_sizes=(16, 8),
-        activation="tanh",
-        mask="random",
-        noise_level=0.1,
-        validation_fraction=0.2,
-        n_iter_no_change=5,
-        batch_size=16,
-    ),
-    RealNVPDensity(
-        n_layers=2,
-        hidden_layer_sizes=(8,),
-        whiten=False,
-        log_scale_bound=1.0,
-        early_stopping=False,
-        max_iter=50,
-    ),
-]
+from skae import VAE
 
 # The generic checks feed data above 1, which likelihood='bernoulli' rejects.
 BERNOULLI_RANGE = "likelihood='bernoulli' rejects the check's data outside [0, 1]"
@@ -128,7 +51,33 @@ def expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True
+    CHECKED, expected_failed_checks=expected_failed_checks, xfail_strict=True
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def _check_drawn(estimator):
+    check_estimator(estimator, expected_failed_checks=expected_failed_checks(estimator))
+
+
+_drawn = settings(
+    max_examples=2,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+_drawn_many = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_checks_pass_for_drawn_settings(name):
+    _drawn(given(estimator=SETTINGS[name])(_check_drawn))()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_checks_pass_for_many_drawn_settings(name):
+    _drawn_many(given(estimator=SETTINGS[name])(_check_drawn))()

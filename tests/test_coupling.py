@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from skae.distributions import flow_log_prob, flow_nll, standard_normal_log_prob
 from skae.modules.coupling import (
     AffineCoupling,
     ElementwiseAffine,
@@ -15,10 +16,7 @@ from skae.modules.coupling import (
     alternating_masks,
     elementwise_affine_forward,
     elementwise_affine_inverse,
-    flow_log_prob,
-    flow_nll,
     random_masks,
-    standard_normal_log_prob,
 )
 
 
@@ -147,7 +145,7 @@ def test_shapes_and_gradients(seed, n_features, mask, activation):
     assert log_p.shape == (64,)
     assert log_p.requires_grad
     assert flow.inverse(z).shape == (64, n_features)
-    assert flow.sample(7).shape == (7, n_features)
+    assert flow.decode(torch.randn(7, n_features)).shape == (7, n_features)
 
     flow.zero_grad(set_to_none=True)
     flow_nll(z, log_det).mean().backward()
@@ -252,7 +250,7 @@ def test_one_feature_flow_is_a_gaussian(seed):
     x = torch.randn(50, 1)
 
     with torch.no_grad():
-        assert torch.allclose(flow.log_prob(x), gaussian.log_prob(x).squeeze(1))
+        assert torch.allclose(flow.log_prob(x).float(), gaussian.log_prob(x).squeeze(1))
 
 
 @pytest.mark.parametrize("mask", ["alternating", "random"])
@@ -282,15 +280,6 @@ def test_initialize_from_data_standardises(seed):
     assert torch.allclose(z.std(dim=0, correction=0), torch.tensor([1.0, 1.0, 0.0]))
     expected_log_det = -x[:, :2].std(dim=0, correction=0).log().sum()
     assert torch.allclose(log_det, expected_log_det.expand(500))
-
-
-def test_sample_follows_generator(seed):
-    flow = make_flow(3)
-    first = flow.sample(10, torch.Generator().manual_seed(5))
-    again = flow.sample(10, torch.Generator().manual_seed(5))
-
-    assert torch.equal(first, again)
-    assert torch.isfinite(first).all()
 
 
 @pytest.mark.parametrize(

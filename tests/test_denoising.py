@@ -52,11 +52,13 @@ def small_dae(noise: str, noise_level: float, seed: int, **params) -> DenoisingA
 
 def one_epoch(estimator: DenoisingAE, X: np.ndarray, *, training: bool):
     """The (input, target) batches the fitted net draws for ``X``, in user units."""
-    dataset = TensorDataset(torch.from_numpy(estimator._to_model(X)))
+    dataset = TensorDataset(torch.from_numpy(estimator.preprocessor_.transform(X)))
     batches = list(estimator.net_.get_iterator(dataset, training=training))
     corrupted = torch.cat([b[0] for b in batches]).numpy()
     clean = torch.cat([b[1] for b in batches]).numpy()
-    return estimator._from_model(corrupted), estimator._from_model(clean)
+    return estimator.preprocessor_.inverse_transform(
+        corrupted
+    ), estimator.preprocessor_.inverse_transform(clean)
 
 
 @pytest.fixture
@@ -170,9 +172,14 @@ def test_fitted_salt_and_pepper_uses_the_training_min_and_max(X, seed):
 @pytest.mark.parametrize("noise", NOISES)
 def test_corruption_is_fresh_for_every_batch_and_epoch(noise, X, seed):
     dae = small_dae(noise, 0.5, seed).fit(X)
-    X_model = torch.from_numpy(dae._to_model(np.repeat(X[:1], 64, axis=0)))
+    X_model = torch.from_numpy(
+        dae.preprocessor_.transform(np.repeat(X[:1], 64, axis=0))
+    )
     iterator = BatchIterator(
-        X_model, 16, seed=seed, batch_transform=dae.net_.batch_transform
+        TensorDataset(X_model),
+        16,
+        seed=seed,
+        batch_transform=dae.net_.iterator_train__batch_transform,
     )
     epoch_1 = [inputs for inputs, _ in iterator]
     epoch_2 = [inputs for inputs, _ in iterator]
@@ -191,7 +198,9 @@ def test_inference_sees_the_clean_input(noise, X, seed):
     codes = dae.transform(X)
     np.testing.assert_array_equal(codes, dae.transform(X))
     with torch.no_grad():
-        expected = dae.net_.module_.encoder(torch.from_numpy(dae._to_model(X)))
+        expected = dae.net_.module_.encoder(
+            torch.from_numpy(dae.preprocessor_.transform(X))
+        )
     np.testing.assert_allclose(codes, expected.numpy(), rtol=1e-6, atol=1e-6)
 
     denoised = dae.denoise(X)

@@ -5,13 +5,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
 from skorch.history import History
 
 from skae import AutoencoderTransformer
 from skae._base import _has_fused_adam
-from skae._data import TensorDataset
-from skae._nets import BatchHistory
+from skae._preprocessing import Standardizer
+from skae._training import BatchHistory
 
 
 def _write(history: History) -> History:
@@ -39,40 +38,14 @@ def test_batch_history_record_needs_an_epoch():
         BatchHistory().record("train_loss", 1.0)
 
 
-class _CountBatches(Callback):
-    def initialize(self):
-        self.begins, self.ends = 0, 0
-        return self
-
-    def on_batch_begin(self, net, **kwargs):
-        self.begins += 1
-
-    def on_batch_end(self, net, **kwargs):
-        self.ends += 1
-
-
-def test_callbacks_that_listen_to_batches_are_still_called(rng):
-    X = rng.normal(size=(50, 4))
-    model = AutoencoderTransformer(hidden_layer_sizes=(4,), batch_size=10, max_iter=2)
-    model.fit(X)
-    counter = _CountBatches().initialize()
-    model.net_.callbacks_.append(("count", counter))
-    model.net_.partial_fit(TensorDataset(torch.from_numpy(np.float32(X))), None)
-    assert counter.begins == counter.ends == 2 * 5
-    assert isinstance(model.net_.history, BatchHistory)
-    assert len(model.net_.history[-1, "batches"]) == 5
-
-
 def test_blocked_scaling_matches_the_whole_array_formulas(rng):
     # More rows than one block holds, so the statistics span several blocks.
     X = rng.normal(loc=3.0, scale=[1.0, 10.0, 1e-3], size=(2 * 2**18, 3))
-    model = AutoencoderTransformer(hidden_layer_sizes=(2,), max_iter=1)
-    model._scaling = "feature"
-    model._fit_scaling(X)
-    np.testing.assert_allclose(model.mean_, X.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(model.scale_, X.std(axis=0), rtol=1e-12)
-    expected = ((X - model.mean_) / model.scale_).astype(np.float32)
-    np.testing.assert_array_equal(model._to_model(X), expected)
+    scaler = Standardizer("feature").fit(X)
+    np.testing.assert_allclose(scaler.mean_, X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scaler.scale_, X.std(axis=0), rtol=1e-12)
+    expected = ((X - scaler.mean_) / scaler.scale_).astype(np.float32)
+    np.testing.assert_array_equal(scaler.transform(X, np.float32), expected)
 
 
 def test_fit_uses_the_fused_adam_kernel_where_torch_has_one(rng):
@@ -87,7 +60,9 @@ def test_code_statistics_in_blocks_match_one_pass(rng):
     model = AutoencoderTransformer(n_components=3, hidden_layer_sizes=(8,), max_iter=1)
     model.fit(X)
     with torch.inference_mode():
-        codes = model.net_.module_.encoder(torch.from_numpy(model._to_model(X)))
+        codes = model.net_.module_.encoder(
+            torch.from_numpy(model.preprocessor_.transform(X))
+        )
     codes = codes.double().numpy()
     np.testing.assert_allclose(model.code_mean_, codes.mean(axis=0), atol=1e-6)
     np.testing.assert_allclose(model.code_var_, codes.var(axis=0), rtol=1e-5)

@@ -10,7 +10,7 @@ from sklearn.datasets import make_moons
 from sklearn.neighbors import NearestNeighbors
 
 from skae import RealNVPDensity
-from skae._data import HoldOutSplit
+from skae._data import holdout_indices
 
 SMALL = {"n_layers": 4, "hidden_layer_sizes": (16,), "batch_size": 64}
 
@@ -89,7 +89,7 @@ def test_gradients_reach_every_parameter(moons):
     estimator = fitted(moons, mask="random")
     net, module = estimator.net_, estimator.net_.module_
     module.train()
-    X_model = torch.from_numpy(estimator._to_model(moons))
+    X_model = torch.from_numpy(estimator.preprocessor_.transform(moons))
     loss = net.get_loss(net.infer(X_model), X_model, X=X_model, training=True)
     loss.backward()
     for name, parameter in module.named_parameters():
@@ -181,9 +181,10 @@ def test_early_stopping_restores_the_best_held_out_epoch(moons):
     best = int(np.argmin(curve))
     assert estimator.n_iter_ == best + 1 + 5 < 300
     assert estimator.best_loss_ == curve[best]
-    split = HoldOutSplit(estimator.validation_fraction, estimator._seed())
-    _, valid = split.indices(len(moons))
-    held_out = torch.from_numpy(estimator._to_model(moons[valid]))
+    _, valid = holdout_indices(
+        len(moons), estimator.validation_fraction, estimator._seed()
+    )
+    held_out = torch.from_numpy(estimator.preprocessor_.transform(moons[valid]))
     with torch.no_grad():
         nll = -estimator.net_.module_.log_prob(held_out).mean().item()
     assert nll == pytest.approx(curve[best], abs=1e-5)

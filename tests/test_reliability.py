@@ -18,7 +18,7 @@ from skorch.exceptions import DeviceWarning
 
 import skae._base
 from skae import DivergenceError
-from skae._nets import SkaeNet
+from skae._training import SkaeNet
 
 NAMES = list(FAST)
 

@@ -19,7 +19,7 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import FactorAnalysis
 
 from skae import VAE
-from skae._vae_math import (
+from skae.distributions import (
     diag_gaussian_log_prob,
     gaussian_kl_standard,
     importance_weighted_log_likelihood,
@@ -138,9 +138,9 @@ def test_sample_without_noise_lacks_the_decoder_variance(linear_vae):
 def test_closed_form_kl_matches_monte_carlo_on_the_fitted_encoder(digits_vae, digits):
     X, _ = digits
     module = copy.deepcopy(digits_vae.net_.module_).double()
-    x = torch.from_numpy(digits_vae._to_model(X)).double()
+    x = torch.from_numpy(digits_vae.preprocessor_.transform(X)).double()
     with torch.no_grad():
-        mu, logvar = module.encode(x)
+        mu, logvar = module.posterior(x)
     generator = torch.Generator().manual_seed(0)
     eps = torch.randn((4000, *mu.shape), generator=generator, dtype=mu.dtype)
     z = mu + torch.exp(0.5 * logvar) * eps
@@ -161,14 +161,14 @@ def test_importance_weighted_bound_grows_with_k(digits_vaes, digits, likelihood)
     X, _ = digits
     digits_vae = digits_vaes[likelihood]
     module = copy.deepcopy(digits_vae.net_.module_).double()
-    x = torch.from_numpy(digits_vae._to_model(X)).double()
+    x = torch.from_numpy(digits_vae.preprocessor_.transform(X)).double()
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        mu, logvar = module.encode(x)
+        mu, logvar = module.posterior(x)
         eps = torch.randn((100, 4, *mu.shape), generator=generator, dtype=mu.dtype)
         z = mu + torch.exp(0.5 * logvar) * eps
         log_weights = (
-            module.decoder_log_likelihood(x, module.decode(z))
+            module.decoder_log_likelihood(x, module.decoder_output(z))
             + standard_normal_log_prob(z)
             - diag_gaussian_log_prob(z, mu, logvar)
         )
@@ -274,8 +274,8 @@ def test_transform_is_the_deterministic_posterior_mean(digits_vae, digits):
     Z = digits_vae.transform(X)
     np.testing.assert_array_equal(Z, digits_vae.transform(X))
     with torch.no_grad():
-        mu, _ = digits_vae.net_.module_.encode(
-            torch.from_numpy(digits_vae._to_model(X))
+        mu = digits_vae.net_.module_.encode(
+            torch.from_numpy(digits_vae.preprocessor_.transform(X))
         )
     np.testing.assert_allclose(Z, mu.double().numpy(), rtol=1e-6)
 
@@ -285,8 +285,8 @@ def test_inverse_transform_gives_decoder_means(digits_vae, digits):
     Z = digits_vae.transform(X[:5])
     module = digits_vae.net_.module_
     with torch.no_grad():
-        means = module.decoder_mean(module.decode(torch.from_numpy(Z).float()))
-    expected = digits_vae._from_model(means.numpy())
+        means = module.decode(torch.from_numpy(Z))
+    expected = digits_vae.preprocessor_.inverse_transform(means.numpy())
     np.testing.assert_allclose(digits_vae.inverse_transform(Z), expected, rtol=1e-6)
 
 

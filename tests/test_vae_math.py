@@ -1,4 +1,4 @@
-"""Tests for the pure VAE maths in ``skae._vae_math``."""
+"""Tests for the pure VAE maths in ``skae.distributions``."""
 
 import math
 
@@ -8,7 +8,7 @@ from torch import Tensor
 from torch import distributions as D
 from torch.nn import functional as F
 
-from skae._vae_math import (
+from skae.distributions import (
     bernoulli_log_likelihood,
     diag_gaussian_log_prob,
     gaussian_kl_standard,

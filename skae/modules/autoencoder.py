@@ -1,4 +1,7 @@
-"""The deterministic autoencoder module: encoder f and decoder g (seed 000)."""
+"""The deterministic autoencoder module: encoder f and decoder g (seed 000).
+
+It implements the model protocol of :mod:`skae.modules.protocol`.
+"""
 
 from collections.abc import Sequence
 
@@ -45,7 +48,20 @@ class Autoencoder(nn.Module):
         self.encoder = make_mlp([n_features, *hidden, n_components], activation)
         self.decoder = make_mlp([n_components, *hidden[::-1], n_features], activation)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor, context: torch.Tensor | None = None):
+        """The code ``f(x)``."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor, context: torch.Tensor | None = None):
+        """The reconstruction ``g(z)``."""
+        return self.decoder(z)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(g(f(x)), f(x))``."""
         code = self.encoder(x)
         return self.decoder(code), code

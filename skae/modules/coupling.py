@@ -13,12 +13,12 @@ Every ``forward`` maps data ``x`` to latent ``z`` and returns
 ``log p(x) = log N(z; 0, I) + log|det dz/dx|`` (:func:`flow_log_prob`).
 """
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from skae.distributions import flow_log_prob
 from skae.modules.mlp import make_mlp
 
 MASK_STRATEGIES = ("alternating", "random")
@@ -152,61 +152,6 @@ def elementwise_affine_inverse(y: Tensor, log_scale: Tensor, shift: Tensor) -> T
     return (y - shift) * (-log_scale).exp()
 
 
-def standard_normal_log_prob(z: Tensor) -> Tensor:
-    """Log density of ``N(0, I)``: ``-(||z||^2 + d*log(2*pi)) / 2``, per sample.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skae.modules.coupling import standard_normal_log_prob
-    >>> standard_normal_log_prob(torch.zeros(1, 2))
-    tensor([-1.8379])
-    """
-    return -0.5 * (z.square().sum(dim=-1) + z.shape[-1] * math.log(2 * math.pi))
-
-
-def flow_log_prob(z: Tensor, log_det: Tensor) -> Tensor:
-    """Log-likelihood of a flow in nats: ``log N(z; 0, I) + log|det dz/dx|``.
-
-    Parameters
-    ----------
-    z : torch.Tensor of shape (n_samples, n_features)
-        Latent points ``f(x)``.
-    log_det : torch.Tensor of shape (n_samples,)
-        ``log|det J_f(x)|``.
-
-    Returns
-    -------
-    log_prob : torch.Tensor of shape (n_samples,)
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skae.modules.coupling import flow_log_prob
-    >>> flow_log_prob(torch.zeros(1, 2), torch.tensor([2.0]))
-    tensor([0.1621])
-    """
-    return standard_normal_log_prob(z) + log_det
-
-
-def flow_nll(z: Tensor, log_det: Tensor) -> Tensor:
-    """Per-sample negative log-likelihood of a flow, the training loss of seed 003.
-
-    It is ``-flow_log_prob(z, log_det)``; the mean over a batch is the loss
-    to minimise, and ``RealNVP.forward`` returns exactly ``(z, log_det)``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skae.modules.coupling import RealNVP, flow_nll
-    >>> flow = RealNVP(2)
-    >>> loss = flow_nll(*flow(torch.zeros(3, 2))).mean()
-    >>> round(loss.item(), 4)
-    1.8379
-    """
-    return -flow_log_prob(z, log_det)
-
-
 def _check_mask_arguments(n_features: int, n_layers: int) -> None:
     if n_features < 2:
         raise ValueError(
@@ -256,20 +201,8 @@ def random_masks(
     Even layers keep a random subset of ``n_features // 2`` features
     unchanged; each odd layer uses the complement of the layer before, so
     that every feature is transformed by some layer when ``n_layers >= 2``.
-
-    Parameters
-    ----------
-    n_features : int
-        Number of features; at least 2.
-    n_layers : int
-        Number of masks.
-    generator : torch.Generator, default=None
-        Source of randomness; the global one when ``None``.
-
-    Returns
-    -------
-    masks : torch.Tensor of shape (n_layers, n_features), dtype bool
-        ``True`` where a layer passes the feature unchanged.
+    Arguments and result are those of :func:`alternating_masks`, drawn from
+    ``generator`` (the global one when ``None``).
 
     Examples
     --------
@@ -478,7 +411,8 @@ class RealNVP(nn.Module):
 
     See Also
     --------
-    flow_nll : The per-sample training loss, applied to ``forward``'s output.
+    skae.distributions.flow_nll : The per-sample training loss, applied to
+        ``forward``'s output.
 
     Notes
     -----
@@ -495,7 +429,8 @@ class RealNVP(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skae.modules.coupling import RealNVP, flow_nll
+    >>> from skae.distributions import flow_nll
+    >>> from skae.modules.coupling import RealNVP
     >>> _ = torch.manual_seed(0)
     >>> flow = RealNVP(3, n_layers=4, hidden_layer_sizes=(16,))
     >>> x = torch.randn(8, 3)
@@ -506,8 +441,6 @@ class RealNVP(nn.Module):
     >>> torch.allclose(flow.inverse(z), x, atol=1e-5)
     True
     >>> flow_nll(z, log_det).mean().backward()
-    >>> flow.sample(5, torch.Generator().manual_seed(0)).shape
-    torch.Size([5, 3])
     """
 
     def __init__(
@@ -542,7 +475,9 @@ class RealNVP(nn.Module):
         ]
         self.layers = nn.ModuleList([ElementwiseAffine(n_features), *couplings])
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Map data ``x`` to ``(z, log|det dz/dx|)``, shapes ``(n, d)`` and ``(n,)``."""
         z, log_det = x, x.new_zeros(x.shape[:-1])
         for layer in self.layers:
@@ -557,23 +492,22 @@ class RealNVP(nn.Module):
             x = layer.inverse(x)
         return x
 
-    def log_prob(self, x: Tensor) -> Tensor:
-        """Log-density of ``x`` in nats, shape ``(n_samples,)``."""
-        return flow_log_prob(*self(x))
+    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """The latent point ``z = f(x)``."""
+        return self(x)[0]
 
-    def sample(
-        self, n_samples: int, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Draw ``n_samples`` points as ``f^{-1}(z)`` with ``z ~ N(0, I)``."""
-        reference = self.layers[0].shift
-        z = torch.randn(
-            n_samples,
-            self.n_features,
-            generator=generator,
-            dtype=reference.dtype,
-            device=reference.device,
-        )
+    def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
+        """The data point ``x = f^{-1}(z)``."""
         return self.inverse(z)
+
+    def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """Log-density of ``x`` in nats, shape ``(n_samples,)``.
+
+        The Gaussian term is summed in float64: ``||z||^2`` of a point far from
+        the data would overflow float32.
+        """
+        z, log_det = self(x)
+        return flow_log_prob(z.double(), log_det.double())
 
     def initialize_from_data(self, x: Tensor) -> None:
         """Set the first layer to standardise ``x`` (data-dependent start).

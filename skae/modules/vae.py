@@ -1,14 +1,14 @@
 """Gaussian-encoder variational autoencoder as a plain ``torch.nn.Module``."""
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from skae._vae_math import (
+from skae.distributions import (
     bernoulli_log_likelihood,
     diag_gaussian_log_prob,
-    gaussian_kl_standard,
     gaussian_log_likelihood,
     importance_weighted_log_likelihood,
     reparameterize,
@@ -17,6 +17,21 @@ from skae._vae_math import (
 from skae.modules.mlp import make_mlp
 
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian")
+
+
+class VAEOutput(NamedTuple):
+    """What :meth:`GaussianVAE.forward` returns, by name.
+
+    ``reconstruction`` is the decoder mean, ``mu`` and ``logvar`` the
+    parameters of ``q(z|x)``, ``decoder_out`` the Gaussian mean or the
+    Bernoulli logits, ``z`` the decoded latent point.
+    """
+
+    reconstruction: Tensor
+    mu: Tensor
+    logvar: Tensor
+    decoder_out: Tensor
+    z: Tensor
 
 
 class GaussianVAE(nn.Module):
@@ -64,8 +79,9 @@ class GaussianVAE(nn.Module):
     torch's global generator in training mode, so seeding torch seeds training.
     In evaluation mode it uses ``z = mu``: reconstructions and the loss are then
     deterministic, as the seed prescribes for inference ("we do not sample, and
-    instead use mu^f and mu^g as prediction"). Use :meth:`log_likelihood` for a
-    proper stochastic bound on ``log p(x)``.
+    instead use mu^f and mu^g as prediction"). Use :meth:`log_prob` for a
+    proper stochastic bound on ``log p(x)``.  The objective is
+    :class:`skae.losses.NegativeELBO`.
 
     Examples
     --------
@@ -74,13 +90,12 @@ class GaussianVAE(nn.Module):
     >>> _ = torch.manual_seed(0)
     >>> vae = GaussianVAE(4, 2, hidden_layer_sizes=(8,))
     >>> x = torch.randn(5, 4)
-    >>> recon, mu, logvar, decoder_out, z = vae(x)
-    >>> recon.shape, mu.shape, z.shape
+    >>> output = vae(x)
+    >>> output.reconstruction.shape, output.mu.shape, output.z.shape
     (torch.Size([5, 4]), torch.Size([5, 2]), torch.Size([5, 2]))
-    >>> loss, kl, nll = vae.negative_elbo(x, beta=1.0)
-    >>> loss.backward()
-    >>> eps = torch.randn(10, 2)
-    >>> vae.log_likelihood(x, n_samples=10, eps=eps).shape
+    >>> vae.encode(x).shape, vae.decode(torch.zeros(3, 2)).shape
+    (torch.Size([5, 2]), torch.Size([3, 4]))
+    >>> vae.log_prob(x, eps=torch.randn(10, 2)).shape
     torch.Size([5])
     """
 
@@ -116,8 +131,8 @@ class GaussianVAE(nn.Module):
         low, high = self.logvar_bounds
         return logvar.clamp(low, high)
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Parameters of ``q(z | x)``.
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Parameters ``(mu, logvar)`` of ``q(z | x)``, ``logvar`` clamped.
 
         Parameters
         ----------
@@ -125,26 +140,17 @@ class GaussianVAE(nn.Module):
 
         Returns
         -------
-        mu : Tensor of shape (..., n_components)
-        logvar : Tensor of shape (..., n_components)
-            Clamped to ``logvar_bounds``.
+        mu, logvar : Tensor of shape (..., n_components)
         """
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
         return mu, self._clamp_logvar(logvar)
 
-    def decode(self, z: Tensor) -> Tensor:
-        """Decoder output: the Gaussian mean or the Bernoulli logits.
+    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """The posterior mean ``mu(x)``: the code of ``transform``."""
+        return self.posterior(x)[0]
 
-        Parameters
-        ----------
-        z : Tensor of shape (..., n_components)
-
-        Returns
-        -------
-        decoder_out : Tensor of shape (..., n_features)
-            Pass it to :meth:`decoder_mean` for a reconstruction and to
-            :meth:`decoder_log_likelihood` for ``log p(x | z)``.
-        """
+    def decoder_output(self, z: Tensor) -> Tensor:
+        """Raw decoder output: the Gaussian mean or the Bernoulli logits."""
         return self.decoder(z)
 
     def decoder_mean(self, decoder_out: Tensor) -> Tensor:
@@ -152,6 +158,10 @@ class GaussianVAE(nn.Module):
         if self.likelihood == "bernoulli":
             return torch.sigmoid(decoder_out)
         return decoder_out
+
+    def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
+        """The decoder mean ``E[x | z]`` (probabilities for Bernoulli)."""
+        return self.decoder_mean(self.decoder_output(z))
 
     def clamped_decoder_logvar(self) -> Tensor:
         """Per-feature decoder log-variance after clamping (Gaussian only)."""
@@ -166,7 +176,8 @@ class GaussianVAE(nn.Module):
         ----------
         x : Tensor of shape (n, n_features)
         decoder_out : Tensor of shape (..., n, n_features)
-            Output of :meth:`decode`; leading draw axes broadcast against ``x``.
+            Output of :meth:`decoder_output`; leading draw axes broadcast
+            against ``x``.
 
         Returns
         -------
@@ -176,7 +187,9 @@ class GaussianVAE(nn.Module):
             return bernoulli_log_likelihood(x, decoder_out)
         return gaussian_log_likelihood(x, decoder_out, self.clamped_decoder_logvar())
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None
+    ) -> VAEOutput:
         """Encode, draw (training) or take the mean (evaluation), decode.
 
         Parameters
@@ -185,137 +198,46 @@ class GaussianVAE(nn.Module):
 
         Returns
         -------
-        recon : Tensor of shape (n, n_features)
-            Decoder mean; first so that skorch's ``predict`` returns it.
-        mu : Tensor of shape (n, n_components)
-        logvar : Tensor of shape (n, n_components)
-        decoder_out : Tensor of shape (n, n_features)
-            Gaussian mean or Bernoulli logits, for :meth:`decoder_log_likelihood`.
-        z : Tensor of shape (n, n_components)
-            The latent code that was decoded.
+        output : VAEOutput
+            Its first field, the decoder mean, is what skorch's ``predict``
+            returns.
         """
-        mu, logvar = self.encode(x)
+        mu, logvar = self.posterior(x)
         z = reparameterize(mu, logvar, torch.randn_like(mu)) if self.training else mu
-        decoder_out = self.decode(z)
-        return self.decoder_mean(decoder_out), mu, logvar, decoder_out, z
+        decoder_out = self.decoder_output(z)
+        return VAEOutput(self.decoder_mean(decoder_out), mu, logvar, decoder_out, z)
 
-    def negative_elbo_from_output(
-        self,
-        x: Tensor,
-        output: tuple[Tensor, Tensor, Tensor, Tensor, Tensor],
-        beta: float = 1.0,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """``beta * KL(q(z|x) || p(z)) - log p(x|z)`` from an output of ``forward``.
-
-        Parameters
-        ----------
-        x : Tensor of shape (n, n_features)
-        output : tuple
-            What ``self(x)`` returned (a skorch ``y_pred``).
-        beta : float, default=1.0
-            Weight of the KL term; 1 gives the negative ELBO.
-
-        Returns
-        -------
-        loss : Tensor of shape ()
-            Mean over samples of ``beta * kl + nll``.
-        kl : Tensor of shape ()
-            Mean KL divergence.
-        nll : Tensor of shape ()
-            Mean reconstruction negative log-likelihood ``-log p(x | z)``.
-        """
-        _, mu, logvar, decoder_out, _ = output
-        kl = gaussian_kl_standard(mu, logvar).mean()
-        nll = -self.decoder_log_likelihood(x, decoder_out).mean()
-        return nll + beta * kl, kl, nll
-
-    def negative_elbo(
-        self, x: Tensor, beta: float = 1.0
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Run ``forward`` on ``x`` and return its ``(loss, kl, nll)``.
-
-        See :meth:`negative_elbo_from_output` for the terms; in evaluation mode
-        ``z = mu`` and the value is deterministic.
-        """
-        return self.negative_elbo_from_output(x, self(x), beta)
-
-    def log_likelihood(
-        self,
-        x: Tensor,
-        n_samples: int = 1,
-        eps: Tensor | None = None,
-        generator: torch.Generator | None = None,
+    def log_prob(
+        self, x: Tensor, context: Tensor | None = None, *, eps: Tensor
     ) -> Tensor:
         """Importance-weighted estimate of ``log p(x)`` for each row.
 
         With ``z_k = mu(x) + sigma(x) * eps_k`` it returns
         ``log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x)``; ``K = 1`` is the ELBO.
         The same noise ``eps`` is used for every row (common random numbers), so
-        a row's value does not depend on the batch it is computed in: pass the
-        same ``eps`` to every batch.
+        a row's value does not depend on the batch it is computed in.  The
+        ``K`` draws of a batch go through the decoder as one
+        ``(K * n, n_components)`` pass.
 
         Parameters
         ----------
         x : Tensor of shape (n, n_features)
-        n_samples : int, default=1
-            Number ``K`` of importance samples.
-        eps : Tensor of shape (n_samples, n_components), default=None
+        eps : Tensor of shape (K, n_components)
             Standard-normal noise shared by all rows; converted to the dtype
-            and device of the model's output. Drawn from ``generator`` if None.
-        generator : torch.Generator, default=None
-            CPU generator used only when ``eps`` is None; None means torch's
-            global generator.
+            and device of the model's output.
 
         Returns
         -------
         log_likelihood : Tensor of shape (n,)
         """
-        if eps is None:
-            eps = torch.randn(n_samples, self.n_components, generator=generator)
-        elif tuple(eps.shape) != (n_samples, self.n_components):
+        if eps.ndim != 2 or eps.shape[1] != self.n_components:
             raise ValueError(
-                f"eps must have shape {(n_samples, self.n_components)}, "
-                f"got {tuple(eps.shape)}."
+                f"eps must have shape (K, {self.n_components}), got {tuple(eps.shape)}."
             )
-        mu, logvar = self.encode(x)
+        mu, logvar = self.posterior(x)
         eps = eps.to(dtype=mu.dtype, device=mu.device).unsqueeze(1)
         z = reparameterize(mu, logvar, eps)
-        log_px_given_z = self.decoder_log_likelihood(x, self.decode(z))
+        log_px_given_z = self.decoder_log_likelihood(x, self.decoder_output(z))
         log_pz = standard_normal_log_prob(z)
         log_qz = diag_gaussian_log_prob(z, mu, logvar)
         return importance_weighted_log_likelihood(log_px_given_z, log_pz, log_qz)
-
-    def sample(
-        self, n_samples: int = 1, generator: torch.Generator | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Draw ``z ~ N(0, I)`` and then ``x ~ p(x | z)``.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of draws.
-        generator : torch.Generator, default=None
-            Generator on the model's device; None means torch's global one.
-
-        Returns
-        -------
-        x : Tensor of shape (n_samples, n_features)
-            Gaussian draws, or 0/1 draws for a Bernoulli decoder.
-        z : Tensor of shape (n_samples, n_components)
-        """
-        reference = self.decoder[0].weight
-        z = torch.randn(
-            n_samples,
-            self.n_components,
-            generator=generator,
-            dtype=reference.dtype,
-            device=reference.device,
-        )
-        decoder_out = self.decode(z)
-        mean = self.decoder_mean(decoder_out)
-        if self.likelihood == "bernoulli":
-            return torch.bernoulli(mean, generator=generator), z
-        noise = torch.randn(
-            mean.shape, generator=generator, dtype=mean.dtype, device=mean.device
-        )
-        return reparameterize(mean, self.clamped_decoder_logvar(), noise), z

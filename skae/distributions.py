@@ -1,4 +1,7 @@
-"""Closed-form densities, divergences and bounds used by the variational autoencoder.
+"""Every log-density, divergence and bound of skae, in one home.
+
+The variational autoencoder's Gaussian and Bernoulli likelihoods, closed-form KL
+and importance-weighted bound, and the normalizing flow's log-likelihood.
 
 Every function here is pure: it reads tensors, returns a new tensor and keeps no
 state. Per-sample quantities reduce over the last (feature or latent) axis only, so
@@ -36,7 +39,7 @@ def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
     Examples
     --------
     >>> import torch
-    >>> from skae._vae_math import reparameterize
+    >>> from skae.distributions import reparameterize
     >>> reparameterize(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([2.0]))
     tensor([3.])
     """
@@ -63,7 +66,7 @@ def gaussian_kl_standard(mu: Tensor, logvar: Tensor) -> Tensor:
     Examples
     --------
     >>> import torch
-    >>> from skae._vae_math import gaussian_kl_standard
+    >>> from skae.distributions import gaussian_kl_standard
     >>> gaussian_kl_standard(torch.zeros(2, 3), torch.zeros(2, 3))
     tensor([0., 0.])
     >>> gaussian_kl_standard(torch.tensor([[1.0, 1.0]]), torch.zeros(1, 2))
@@ -93,36 +96,13 @@ def diag_gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     Examples
     --------
     >>> import torch
-    >>> from skae._vae_math import diag_gaussian_log_prob
+    >>> from skae.distributions import diag_gaussian_log_prob
     >>> z = torch.tensor([[1.0]])
     >>> diag_gaussian_log_prob(z, torch.tensor([[1.0]]), torch.tensor([[0.0]]))
     tensor([-0.9189])
     """
     squared_error = (z - mu).pow(2) * torch.exp(-logvar)
     return -0.5 * torch.sum(squared_error + logvar + LOG_2PI, dim=-1)
-
-
-def standard_normal_log_prob(z: Tensor) -> Tensor:
-    """Log-density of ``N(0, I)`` at ``z``, per sample.
-
-    Parameters
-    ----------
-    z : Tensor of shape (..., n_dims)
-        Points at which to evaluate the density.
-
-    Returns
-    -------
-    log_prob : Tensor of shape (...)
-        ``-1/2 * sum_j (z_j^2 + log(2 pi))``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skae._vae_math import standard_normal_log_prob
-    >>> standard_normal_log_prob(torch.zeros(1, 2))
-    tensor([-1.8379])
-    """
-    return -0.5 * torch.sum(z.pow(2) + LOG_2PI, dim=-1)
 
 
 def gaussian_log_likelihood(x: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
@@ -152,7 +132,7 @@ def gaussian_log_likelihood(x: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
     Examples
     --------
     >>> import torch
-    >>> from skae._vae_math import gaussian_log_likelihood
+    >>> from skae.distributions import gaussian_log_likelihood
     >>> x = torch.zeros(2, 3)
     >>> gaussian_log_likelihood(x, torch.zeros(2, 3), torch.zeros(3))
     tensor([-2.7568, -2.7568])
@@ -183,7 +163,7 @@ def bernoulli_log_likelihood(x: Tensor, logits: Tensor) -> Tensor:
     Examples
     --------
     >>> import torch
-    >>> from skae._vae_math import bernoulli_log_likelihood
+    >>> from skae.distributions import bernoulli_log_likelihood
     >>> bernoulli_log_likelihood(torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2))
     tensor([-1.3863])
     >>> bernoulli_log_likelihood(torch.tensor([[1.0]]), torch.tensor([[-200.0]]))
@@ -223,10 +203,64 @@ def importance_weighted_log_likelihood(
     Examples
     --------
     >>> import torch
-    >>> from skae._vae_math import importance_weighted_log_likelihood
+    >>> from skae.distributions import importance_weighted_log_likelihood
     >>> log_w = torch.log(torch.tensor([[1.0], [3.0]]))
     >>> importance_weighted_log_likelihood(log_w, torch.zeros(2, 1), torch.zeros(2, 1))
     tensor([0.6931])
     """
     log_weights = log_px_given_z + log_pz - log_qz
     return torch.logsumexp(log_weights, dim=0) - math.log(log_weights.shape[0])
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """Log density of ``N(0, I)``: ``-(||z||^2 + d*log(2*pi)) / 2``, per sample.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.distributions import standard_normal_log_prob
+    >>> standard_normal_log_prob(torch.zeros(1, 2))
+    tensor([-1.8379])
+    """
+    return -0.5 * (z.square().sum(dim=-1) + z.shape[-1] * math.log(2 * math.pi))
+
+
+def flow_log_prob(z: Tensor, log_det: Tensor) -> Tensor:
+    """Log-likelihood of a flow in nats: ``log N(z; 0, I) + log|det dz/dx|``.
+
+    Parameters
+    ----------
+    z : torch.Tensor of shape (n_samples, n_features)
+        Latent points ``f(x)``.
+    log_det : torch.Tensor of shape (n_samples,)
+        ``log|det J_f(x)|``.
+
+    Returns
+    -------
+    log_prob : torch.Tensor of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.distributions import flow_log_prob
+    >>> flow_log_prob(torch.zeros(1, 2), torch.tensor([2.0]))
+    tensor([0.1621])
+    """
+    return standard_normal_log_prob(z) + log_det
+
+
+def flow_nll(z: Tensor, log_det: Tensor) -> Tensor:
+    """Per-sample negative log-likelihood of a flow, the training loss of seed 003.
+
+    It is ``-flow_log_prob(z, log_det)``; the mean over a batch is the loss
+    to minimise, and a flow's ``forward`` returns exactly ``(z, log_det)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.distributions import flow_log_prob, flow_nll
+    >>> z, log_det = torch.zeros(3, 2), torch.zeros(3)
+    >>> bool(torch.equal(flow_nll(z, log_det), -flow_log_prob(z, log_det)))
+    True
+    """
+    return -flow_log_prob(z, log_det)

@@ -1,0 +1,176 @@
+"""The training parameters every skae estimator shares, written once.
+
+An estimator declares its own parameters as one ordered table of defaults:
+``__init__ = estimator_init("n_components", n_components=2, ...)`` gives an
+``__init__`` whose signature lists them, then every shared training and
+runtime parameter, explicitly
+parameter explicitly (``inspect.signature`` shows it, so ``get_params``,
+``clone`` and ``help`` work as for any scikit-learn estimator), that takes the
+first one positionally and the rest by keyword, and that only stores its
+arguments under their own names.  :func:`document` fills the shared
+parameters' descriptions into the class docstring, with that estimator's
+defaults.
+"""
+
+import inspect
+import numbers
+import textwrap
+from collections.abc import Callable
+
+from skae.utils._validation import Interval
+
+TRAINING_DEFAULTS: dict = {
+    "batch_size": "auto",
+    "learning_rate_init": 1e-3,
+    "max_iter": 200,
+    "alpha": 1e-4,
+    "early_stopping": False,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 10,
+    "tol": 1e-4,
+}
+
+CODE_DEFAULTS: dict = {
+    "n_components": 2,
+    "hidden_layer_sizes": (256, 128),
+    "activation": "relu",
+}
+
+CODE_CONSTRAINTS: dict = {
+    "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+}
+
+RUNTIME_DEFAULTS: dict = {
+    "callbacks": None,
+    "random_state": None,
+    "verbose": 0,
+    "device": "cpu",
+}
+
+_DOCS: dict[str, tuple[str, str]] = {
+    "batch_size": (
+        "int or 'auto'",
+        "Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.",
+    ),
+    "learning_rate_init": ("float", "Adam's step size."),
+    "max_iter": ("int", "Maximum number of epochs."),
+    "alpha": ("float", "L2 penalty (Adam ``weight_decay``)."),
+    "early_stopping": (
+        "bool",
+        "Hold out ``validation_fraction`` of the data, stop when the held-out "
+        "loss has not improved for ``n_iter_no_change`` epochs and restore the "
+        "best epoch.",
+    ),
+    "validation_fraction": (
+        "float",
+        "Share of the data held out when ``early_stopping=True``; the "
+        "preprocessing is fitted on the other rows only.",
+    ),
+    "n_iter_no_change": (
+        "int",
+        "Epochs without an improvement of at least ``tol`` before stopping.",
+    ),
+    "tol": ("float", "Minimum improvement of the monitored loss."),
+    "callbacks": (
+        "list of skorch callbacks or (name, callback) pairs",
+        "Extra callbacks of the skorch training net, passed as skorch takes "
+        "them, e.g. ``[GradientNormClipping(1.0), LRScheduler('StepLR', "
+        "step_size=50)]``.",
+    ),
+    "random_state": (
+        "int, RandomState instance or None",
+        "Seeds initialisation, batch order, validation split and any noise "
+        "drawn in training; an int gives bit-identical models on CPU.",
+    ),
+    "verbose": ("int", "Print skorch's per-epoch table when positive."),
+    "device": ("str", "Torch device, e.g. ``'cuda'``."),
+}
+
+_PLACEHOLDER = "%(shared_parameters)s"
+
+_FIT_ATTRIBUTES = """net_ : skae._training.SkaeNet
+        The trained skorch net; ``net_.module_`` is the torch module,
+        ``net_.history`` skorch's per-epoch history (with each named loss term).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+    n_iter_ : int
+        Epochs run (complete ones; an interrupted epoch is not counted).
+    best_loss_ : float
+        Lowest monitored loss (the validation loss with early stopping)."""
+
+
+def estimator_init(positional: str, training: dict | None = None, **model) -> Callable:
+    """An ``__init__`` storing the model's parameters, then the shared ones.
+
+    Parameters
+    ----------
+    positional : str
+        The one parameter that may be passed by position (the first).
+    training : dict, default=None
+        Defaults that differ from :data:`TRAINING_DEFAULTS` for this model.
+    **model
+        The model's own parameters and their defaults, in signature order;
+        :data:`TRAINING_DEFAULTS` and :data:`RUNTIME_DEFAULTS` follow them.
+
+    Returns
+    -------
+    __init__ : callable
+        With an explicit ``__signature__``: ``(self, positional=..., *, ...)``.
+
+    Examples
+    --------
+    >>> import inspect
+    >>> from skae._params import estimator_init
+    >>> class Model:
+    ...     __init__ = estimator_init("k", {"max_iter": 5}, k=2)
+    >>> str(inspect.signature(Model.__init__)).split(", batch_size")[0]
+    '(self, k=2, *'
+    >>> Model(3, alpha=1.0).max_iter, Model(3, alpha=1.0).alpha
+    (5, 1.0)
+    """
+    defaults = {**model, **TRAINING_DEFAULTS, **(training or {}), **RUNTIME_DEFAULTS}
+    kind = inspect.Parameter
+    parameters = [kind("self", kind.POSITIONAL_OR_KEYWORD)] + [
+        kind(
+            name,
+            kind.POSITIONAL_OR_KEYWORD if name == positional else kind.KEYWORD_ONLY,
+            default=value,
+        )
+        for name, value in defaults.items()
+    ]
+    signature = inspect.Signature(parameters)
+
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    __init__.__signature__ = signature
+    return __init__
+
+
+def document(cls: type) -> type:
+    """Fill the shared parameters and fitted attributes into ``cls``' docstring.
+
+    ``%(shared_parameters)s`` and ``%(fit_attributes)s`` are replaced.
+
+    Each shared parameter is written ``name : type, default=value`` with the
+    estimator's own default (read from its ``__init__`` signature), then its
+    description, indented as numpydoc's Parameters section wants.
+    """
+    signature = inspect.signature(cls.__init__)
+    lines = []
+    for name, parameter in signature.parameters.items():
+        if name not in _DOCS:
+            continue
+        kind, text = _DOCS[name]
+        lines.append(f"{name} : {kind}, default={parameter.default!r}")
+        lines.extend(
+            textwrap.wrap(text, 72, initial_indent="    ", subsequent_indent="    ")
+        )
+    doc = cls.__doc__.replace(_PLACEHOLDER, "\n    ".join(lines))
+    cls.__doc__ = doc.replace("%(fit_attributes)s", _FIT_ATTRIBUTES)
+    return cls
