@@ -54,6 +54,16 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     which smooths the learned density (a strong regulariser on a few hundred
     samples).
 
+    Once trained, every coupling layer is given the box of its own input on
+    the training data (widened by 10 % of its range on each side): its ``s``
+    and ``t`` networks read the conditioning features clamped to that box,
+    and outside the box the transformed features continue with slope one
+    (:func:`~skae.modules.coupling.boxed_affine_forward`).  On and near the
+    data nothing changes; far from it no layer scales any more, so a point
+    outside the training range gets a log-density of the order of the
+    whitened Gaussian's rather than ``-1e7``.  The flow stays an exact
+    bijection with an exact log-determinant everywhere.
+
     With one feature there is nothing for a coupling layer to condition on:
     the flow is the elementwise affine layer alone, and the model is the
     univariate Gaussian fitted by maximum likelihood (``n_layers``,
@@ -189,6 +199,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
 
     def _batch_transform(self, X_fit: np.ndarray):
         return GaussianNoise(self.noise_level) if self.noise_level else identity_batch
+
+    def _on_fitted(self, X_model) -> None:
+        self.net_.module_.fit_boxes(X_model)
 
     def _latent_width(self) -> int:
         return self.n_features_in_

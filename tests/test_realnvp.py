@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal, norm
 from sklearn.datasets import make_moons
+from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 
 from skae import RealNVPDensity
@@ -194,3 +195,30 @@ def test_feature_names_out(moons):
     estimator = fitted(moons, max_iter=1)
     names = estimator.get_feature_names_out()
     assert list(names) == ["realnvpdensity0", "realnvpdensity1"]
+
+
+def test_points_far_from_the_data_keep_a_gaussian_like_log_density(moons):
+    """No compounding scales outside the training box: never -1e7."""
+    estimator = fitted(moons)
+    gaussian = GaussianMixture(1, random_state=0).fit(moons)
+    far = np.array([[30.0, 30.0], [100.0, -100.0], [-50.0, 0.0]])
+    flow, base = estimator.score_samples(far), gaussian.score_samples(far)
+    assert np.all(np.isfinite(flow))
+    assert np.all(flow > 3 * base)  # same order as the Gaussian's (both < 0)
+    np.testing.assert_allclose(
+        estimator.inverse_transform(estimator.transform(far)), far, atol=1e-8
+    )
+
+
+def test_boxed_flow_log_det_is_the_jacobians_outside_the_box(moons):
+    estimator = fitted(moons)
+    module = estimator.net_.module_
+    points = torch.tensor(
+        [[5.0, -7.0], [0.3, 0.2], [-9.0, 4.0], [10.0, -2.0]], dtype=torch.float64
+    )
+    for x in points:
+        jacobian = torch.autograd.functional.jacobian(
+            lambda v: module(v[None])[0][0], x
+        )
+        expected = torch.linalg.slogdet(jacobian)[1]
+        torch.testing.assert_close(module(x[None])[1][0], expected)

@@ -7,7 +7,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, GradientNormClipping, LRScheduler
 
 from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
-from skae._data import TensorDataset
+from skae._data import BatchIterator, TensorDataset
 from skae._training import BatchHistory
 from skae.modules.autoencoder import Autoencoder
 
@@ -177,3 +177,42 @@ def test_no_dead_criterion(X):
 def test_invalid_callbacks_are_rejected(X):
     with pytest.raises((ValueError, TypeError), match="callbacks"):
         AutoencoderTransformer(callbacks="ProgressBar").fit(X)
+
+
+class _ContextRecorder(torch.nn.Module):
+    """A module that records what reaches ``forward``: context and mask included."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 3)
+        self.seen = []
+
+    def forward(self, x, context=None, mask=None):
+        self.seen.append((x.shape, context.shape, mask.shape))
+        return self.linear(x), self.linear(x)
+
+
+def test_context_and_mask_reach_the_module_and_the_criterion(rng):
+    from skae._training import SkaeNet
+    from skae.losses import ReconstructionLoss
+
+    X = torch.from_numpy(rng.normal(size=(20, 3)))
+    mask = torch.ones_like(X)
+    mask[:, 0] = 0.0
+    data = TensorDataset(X, context=torch.zeros(20, 2), mask=mask)
+    module = _ContextRecorder().double()
+    net = SkaeNet(
+        module=module,
+        criterion=ReconstructionLoss(),
+        iterator_train=BatchIterator,
+        iterator_valid=BatchIterator,
+        batch_size=5,
+        max_epochs=1,
+        train_split=None,
+    )
+    net.fit(data, None)
+    assert module.seen == [((5, 3), (5, 2), (5, 3))] * 4
+    x, target = data[:5]
+    loss = net.get_loss(module(**x), target, X=x)
+    unmasked = ReconstructionLoss()(module(**x), target, module=module, x=x["x"])
+    assert not torch.isclose(loss, unmasked.total)

@@ -223,6 +223,65 @@ def random_masks(
     return masks
 
 
+def boxed_affine_forward(
+    x: Tensor, mask: Tensor, log_scale: Tensor, shift: Tensor, low: Tensor, high: Tensor
+) -> tuple[Tensor, Tensor]:
+    """:func:`affine_coupling_forward` inside a box, slope one outside it.
+
+    With ``c = clamp(x, low, high)`` each transformed feature maps to
+    ``c*exp(s) + t + (x - c)``: the affine coupling inside ``[low, high]``,
+    continued with slope 1 beyond it, so its log-derivative is ``s`` inside
+    and 0 outside.  Far from the box no layer scales any more, and a point
+    outside the training range keeps a log-density of the order of the base
+    density's.  With an infinite box it is the plain affine coupling.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.modules.coupling import boxed_affine_forward
+    >>> mask = torch.tensor([1.0, 0.0])
+    >>> s, t = torch.log(torch.tensor([[1.0, 2.0]])), torch.zeros(1, 2)
+    >>> low, high = -torch.ones(2), torch.ones(2)
+    >>> y, log_det = boxed_affine_forward(
+    ...     torch.tensor([[0.0, 0.5]]), mask, s, t, low, high)
+    >>> y, log_det.exp()
+    (tensor([[0., 1.]]), tensor([2.]))
+    >>> y, log_det = boxed_affine_forward(
+    ...     torch.tensor([[0.0, 5.0]]), mask, s, t, low, high)
+    >>> y, log_det.exp()
+    (tensor([[0., 6.]]), tensor([1.]))
+    """
+    inside = torch.minimum(torch.maximum(x, low), high)
+    transformed = inside * log_scale.exp() + shift + (x - inside)
+    y = mask * x + (1 - mask) * transformed
+    in_box = (x == inside).to(log_scale.dtype)
+    return y, ((1 - mask) * in_box * log_scale).sum(dim=-1)
+
+
+def boxed_affine_inverse(
+    y: Tensor, mask: Tensor, log_scale: Tensor, shift: Tensor, low: Tensor, high: Tensor
+) -> Tensor:
+    """Inverse of :func:`boxed_affine_forward`.
+
+    The box's image is ``[low*exp(s) + t, high*exp(s) + t]``; inside it the
+    affine map is undone, beyond it the slope-one continuation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.modules.coupling import boxed_affine_inverse
+    >>> mask = torch.tensor([1.0, 0.0])
+    >>> s, t = torch.log(torch.tensor([[1.0, 2.0]])), torch.zeros(1, 2)
+    >>> boxed_affine_inverse(
+    ...     torch.tensor([[0.0, 6.0]]), mask, s, t, -torch.ones(2), torch.ones(2))
+    tensor([[0., 5.]])
+    """
+    scale = log_scale.exp()
+    image = torch.minimum(torch.maximum(y, low * scale + shift), high * scale + shift)
+    transformed = (image - shift) * (-log_scale).exp() + (y - image)
+    return mask * y + (1 - mask) * transformed
+
+
 def _zero_last_linear(network: nn.Sequential) -> None:
     last = [module for module in network if isinstance(module, nn.Linear)][-1]
     nn.init.zeros_(last.weight)
@@ -348,6 +407,13 @@ class AffineCoupling(nn.Module):
         if log_scale_bound <= 0:
             raise ValueError(f"log_scale_bound must be > 0, got {log_scale_bound}.")
         self.register_buffer("mask", mask.to(torch.get_default_dtype()))
+        dtype = torch.get_default_dtype()
+        self.register_buffer(
+            "box_low", torch.full((n_features,), -torch.inf, dtype=dtype)
+        )
+        self.register_buffer(
+            "box_high", torch.full((n_features,), torch.inf, dtype=dtype)
+        )
         sizes = [n_features, *hidden_layer_sizes, n_features]
         self.scale_net = make_mlp(sizes, activation)
         self.shift_net = make_mlp(sizes, activation)
@@ -359,18 +425,38 @@ class AffineCoupling(nn.Module):
         return f"log_scale_bound={self.log_scale_bound}"
 
     def log_scale_and_shift(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(s(b*x), t(b*x))``, each of the shape of ``x``."""
-        conditioner = self.mask * x
+        """Return ``(s(b*x), t(b*x))``, each of the shape of ``x``.
+
+        With a box (:meth:`fit_box`) the networks read the conditioning
+        features clamped to it; without one (the default) ``b*x`` as it is.
+        """
+        clamped = torch.minimum(torch.maximum(x, self.box_low), self.box_high)
+        conditioner = self.mask * clamped
         log_scale = soft_clamp(self.scale_net(conditioner), self.log_scale_bound)
         return log_scale, self.shift_net(conditioner)
 
+    @torch.no_grad()
+    def fit_box(self, x: Tensor, margin: float = 0.1) -> None:
+        """Set the box to the range of ``x`` widened by ``margin`` of each side.
+
+        Inside the box the layer is unchanged (:func:`boxed_affine_forward`).
+        """
+        low, high = x.min(dim=0).values, x.max(dim=0).values
+        span = high - low
+        self.box_low.copy_(low - margin * span)
+        self.box_high.copy_(high + margin * span)
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Map ``x`` to ``(y, log|det dy/dx|)``."""
-        return affine_coupling_forward(x, self.mask, *self.log_scale_and_shift(x))
+        log_scale, shift = self.log_scale_and_shift(x)
+        box = (self.box_low, self.box_high)
+        return boxed_affine_forward(x, self.mask, log_scale, shift, *box)
 
     def inverse(self, y: Tensor) -> Tensor:
         """Map ``y`` back to ``x`` exactly."""
-        return affine_coupling_inverse(y, self.mask, *self.log_scale_and_shift(y))
+        log_scale, shift = self.log_scale_and_shift(y)
+        box = (self.box_low, self.box_high)
+        return boxed_affine_inverse(y, self.mask, log_scale, shift, *box)
 
 
 class RealNVP(nn.Module):
@@ -491,6 +577,19 @@ class RealNVP(nn.Module):
         for layer in reversed(self.layers):
             x = layer.inverse(x)
         return x
+
+    @torch.no_grad()
+    def fit_boxes(self, x: Tensor, margin: float = 0.1) -> None:
+        """Give every coupling the box of its own input on the data ``x``.
+
+        Called after training: the flow is unchanged on (and near) the data,
+        and stops scaling far from it (see :func:`boxed_affine_forward`).
+        """
+        z = x
+        for layer in self.layers:
+            if isinstance(layer, AffineCoupling):
+                layer.fit_box(z, margin)
+            z, _ = layer(z)
 
     def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """The latent point ``z = f(x)``."""
