@@ -167,7 +167,7 @@ def run_case(case: Case, X: np.ndarray, repeats: int) -> dict:
     epochs = estimator.max_iter
     template = type(estimator)(**{**estimator.get_params(), "max_iter": 1}).fit(X)
     # What skae trains on, and how: scaled data, batch size, seed, Adam settings.
-    X_model = torch.from_numpy(template.preprocessor_.transform(X))
+    X_model = torch.from_numpy(template.preprocessor_.transform(X, X.dtype))
     net = template.net_
     batch_size, seed = net.batch_size, net.iterator_train__seed
     adam = dict(net.optimizer_.defaults)

@@ -24,8 +24,8 @@ and fills in these hooks, each called by the base at one place:
     An unfitted map; default: :class:`~skae._preprocessing.Standardizer`
     with ``_scaling``.  Fitted in ``fit`` on the training rows.
 ``_check_input(X)``
-    Rejects data the model cannot take; called by ``fit`` and
-    ``score_samples``.
+    Rejects data the model cannot score (a Bernoulli VAE's range); called by
+    ``fit`` and ``score_samples``, not by ``transform``.
 ``_batch_transform(X_fit)``
     The training-batch corruption (``iterator_train__batch_transform``),
     given the rows the preprocessing was fitted on; default: none.
@@ -504,7 +504,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Same float dtype as ``X`` (float64 for other dtypes); a DataFrame
             when pandas (or polars) output is configured.
         """
-        X = self._checked_input(X)
+        X = self._fitted_input(X)
         return self._apply(self.net_.module_.encode, X, dtype=X.dtype)
 
     def _decode(self, Z: np.ndarray) -> np.ndarray:
@@ -532,9 +532,13 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """
         return self._as_input_space(self._decode(self._checked_latent(X)))
 
-    def _checked_input(self, X) -> np.ndarray:
+    def _fitted_input(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = self._validated(X, reset=False)
+        return self._validated(X, reset=False)
+
+    def _checked_input(self, X) -> np.ndarray:
+        """Validated ``X`` that the model's likelihood can score."""
+        X = self._fitted_input(X)
         self._check_input(X)
         return X
 

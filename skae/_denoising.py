@@ -158,4 +158,4 @@ class DenoisingAE(AutoencoderTransformer):
             Reconstruction in the user's units; a DataFrame with the original
             column names when pandas output is configured.
         """
-        return self._as_input_space(self._reconstruct(self._checked_input(X)))
+        return self._as_input_space(self._reconstruct(self._fitted_input(X)))

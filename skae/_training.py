@@ -11,17 +11,21 @@ history has e.g. ``train_kl`` next to ``train_loss``.  Batches come from
 every callback hook (``on_batch_begin``, ``on_grad_computed``, ...) fires as in
 a plain ``NeuralNet`` and a user's ``callbacks=[...]`` behave as in skorch.
 
-Two per-batch shortcuts remain, both semantically neutral and tested against
-skorch 1.4 (the pinned minor version):
+Three per-batch shortcuts remain, all semantically neutral and tested against
+skorch 1.4 (the pinned minor version; ``tests/test_training.py`` compares the
+hook sequence with a plain ``NeuralNet``'s):
 
 * :meth:`SkaeNet.notify` skips callbacks whose hook is :class:`Callback`'s own
   no-op; every hook that does something is called, in skorch's order;
-* :class:`BatchHistory` writes to the current epoch and batch in constant time.
+* :class:`BatchHistory` writes to the current epoch and batch in constant time;
+* :meth:`SkaeNet._set_training` switches train/eval mode only when it changes
+  (skorch walks every submodule at every batch).
 """
 
 import math
 from collections.abc import Mapping
 
+import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PassthroughScoring
 from skorch.history import History
@@ -97,6 +101,12 @@ class SkaeNet(NeuralNet):
             for key in (f"{prefix}_{term}" for term in self._term_names())
         ]
         return callbacks[:position] + terms + callbacks[position:]
+
+    def _set_training(self, training: bool = True) -> None:
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and module.training != training:
+                module.train(training)
 
     def initialize_history(self):
         """Start an empty :class:`BatchHistory`."""

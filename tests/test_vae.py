@@ -408,3 +408,12 @@ def test_dtypes(small, dtype):
 def test_invalid_parameters(small, params, match):
     with pytest.raises(ValueError, match=match):
         VAE(**params).fit(small)
+
+
+def test_bernoulli_transform_encodes_data_outside_the_unit_interval(rng):
+    """Only the likelihood needs [0, 1]: a test row scaled above 1 still encodes."""
+    X = rng.random((60, 4))
+    vae = VAE(likelihood="bernoulli", hidden_layer_sizes=(4,), max_iter=2).fit(X)
+    assert vae.transform(1.5 * X).shape == (60, 2)
+    with pytest.raises(ValueError, match="needs data in"):
+        vae.score_samples(1.5 * X)
