@@ -15,7 +15,7 @@ from skae.modules.vae import GaussianVAE
 from skae.utils._validation import Interval, StrOptions
 
 # Elements of the largest (draws, rows, width) tensor built while scoring.
-_SCORING_BUDGET = 2**23
+_SCORING_BUDGET = 2**21
 
 
 @document
