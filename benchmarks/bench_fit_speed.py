@@ -159,7 +159,7 @@ def cases(epochs: int) -> list[Case]:
 
 def max_abs_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
     pairs = zip(a.parameters(), b.parameters(), strict=True)
-    return max(float((p - q).abs().max()) for p, q in pairs)
+    return max(float((p - q).detach().abs().max()) for p, q in pairs)
 
 
 def run_case(case: Case, X: np.ndarray, repeats: int) -> dict:
