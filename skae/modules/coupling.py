@@ -251,9 +251,8 @@ def boxed_affine_forward(
     >>> y, log_det.exp()
     (tensor([[0., 6.]]), tensor([1.]))
     """
-    inside = torch.minimum(torch.maximum(x, low), high)
-    transformed = inside * log_scale.exp() + shift + (x - inside)
-    y = mask * x + (1 - mask) * transformed
+    inside = x.clamp(low, high)
+    y = affine_coupling_forward(inside, mask, log_scale, shift)[0] + (x - inside)
     in_box = (x == inside).to(log_scale.dtype)
     return y, ((1 - mask) * in_box * log_scale).sum(dim=-1)
 
@@ -277,9 +276,8 @@ def boxed_affine_inverse(
     tensor([[0., 5.]])
     """
     scale = log_scale.exp()
-    image = torch.minimum(torch.maximum(y, low * scale + shift), high * scale + shift)
-    transformed = (image - shift) * (-log_scale).exp() + (y - image)
-    return mask * y + (1 - mask) * transformed
+    image = y.clamp(low * scale + shift, high * scale + shift)
+    return affine_coupling_inverse(image, mask, log_scale, shift) + (y - image)
 
 
 def _zero_last_linear(network: nn.Sequential) -> None:
@@ -430,8 +428,7 @@ class AffineCoupling(nn.Module):
         With a box (:meth:`fit_box`) the networks read the conditioning
         features clamped to it; without one (the default) ``b*x`` as it is.
         """
-        clamped = torch.minimum(torch.maximum(x, self.box_low), self.box_high)
-        conditioner = self.mask * clamped
+        conditioner = self.mask * x.clamp(self.box_low, self.box_high)
         log_scale = soft_clamp(self.scale_net(conditioner), self.log_scale_bound)
         return log_scale, self.shift_net(conditioner)
 
