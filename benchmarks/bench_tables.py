@@ -204,6 +204,7 @@ def bench_flow(split: Split, settings: Settings) -> dict:
         "gmm_s": gmm_s,
         "kde_s": kde_s,
         "flow_epochs": epochs(flow),
+        "flow_base_components": getattr(flow, "n_base_components_", None),
     }
 
 
@@ -233,6 +234,7 @@ def bench_vae(split: Split, settings: Settings) -> dict:
         "vae_s": vae_s,
         "fa_s": fa_s,
         "vae_epochs": epochs(vae),
+        "vae_start_factors": getattr(vae, "n_factors_start_", None),
     }
 
 

@@ -7,12 +7,19 @@ import numpy as np
 import torch
 
 from skae._base import SkaeBase
-from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
+from skae._params import (
+    AUTOENCODER_TRAINING,
+    CODE_CONSTRAINTS,
+    CODE_DEFAULTS,
+    document,
+    estimator_init,
+)
 from skae._preprocessing import block_rows
+from skae._warm_start import principal_axes
 from skae.losses import ReconstructionLoss
 from skae.modules.autoencoder import Autoencoder
 from skae.modules.protocol import InputSpec
-from skae.utils._validation import Interval
+from skae.utils._validation import Interval, StrOptions
 
 
 @document
@@ -45,6 +52,17 @@ class AutoencoderTransformer(SkaeBase):
     contractive_penalty : float, default=0.0
         Weight ``lambda`` of the contractive penalty ``lambda * ||df/dx||_F^2``,
         with the Jacobian taken in the network's (scaled) input space.
+    init : {'pca', 'random'}, default='pca'
+        ``'pca'``: encoder and decoder are a linear path plus non-linear
+        residual branches (:class:`~skae.modules.residual.ResidualMap`); the
+        linear path starts at PCA's solution, fitted on all rows given to
+        ``fit`` (encoder ``W (x - mu)``, decoder ``W^T z + mu``), and the
+        residual branches start at exactly zero.  With early stopping (the
+        default) the PCA start counts as epoch 0: the held-out error has to
+        improve on PCA's for the network to move, so the fitted model is never
+        worse than PCA on the validation rows.  ``'random'``: plain MLPs with
+        PyTorch's default initialisation (the lecture notes' deep
+        autoencoder).
     %(shared_parameters)s
 
     Attributes
@@ -96,17 +114,30 @@ class AutoencoderTransformer(SkaeBase):
         **CODE_CONSTRAINTS,
         "sparsity_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "contractive_penalty": [Interval(numbers.Real, 0, None, closed="left")],
+        "init": [StrOptions({"pca", "random"})],
     }
 
     __init__ = estimator_init(
         "n_components",
+        AUTOENCODER_TRAINING,
         **CODE_DEFAULTS,
         sparsity_penalty=0.0,
         contractive_penalty=0.0,
+        init="pca",
     )
 
     def _build_module(self, spec: InputSpec) -> Autoencoder:
-        return Autoencoder(*self._mlp_arguments(spec))
+        return Autoencoder(*self._mlp_arguments(spec), linear_path=self.init == "pca")
+
+    def _warm_start(
+        self, module: Autoencoder, X_model: np.ndarray, validation, seed: int
+    ) -> None:
+        if self.init != "pca":
+            return
+        axes = principal_axes(X_model, self.n_components)
+        module.start_at_pca(
+            *(torch.from_numpy(a) for a in (axes.mean, axes.components, axes.variances))
+        )
 
     def _criterion(self) -> ReconstructionLoss:
         return ReconstructionLoss(self.sparsity_penalty, self.contractive_penalty)

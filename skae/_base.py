@@ -29,6 +29,13 @@ and fills in these hooks, each called by the base at one place:
 ``_batch_transform(X_fit)``
     The training-batch corruption (``iterator_train__batch_transform``),
     given the rows the preprocessing was fitted on; default: none.
+``_warm_start(module, X_model, validation, seed)``
+    Sets the freshly built module to a classical solution fitted on the
+    float64 model-space rows ``X_model`` (all rows given to ``fit``;
+    ``validation`` indexes the held-out ones, or is None; ``seed`` is the
+    fit's); default: nothing.
+    With early stopping the start counts as epoch 0: training has to beat
+    its held-out loss, else the start is what ``fit`` returns.
 ``_on_fitted(X_model)``
     Learns post-training statistics (eval mode, no grad), e.g. the codes'
     mean and variance.
@@ -59,12 +66,12 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
-from skorch.callbacks import EarlyStopping, PrintLog
+from skorch.callbacks import PrintLog
 from skorch.helper import predefined_split
 
 from skae._data import BatchIterator, TensorDataset, holdout_indices, identity_batch
 from skae._preprocessing import Standardizer
-from skae._training import DivergenceGuard, SkaeNet
+from skae._training import DivergenceGuard, SkaeNet, StartAwareStopping
 from skae.modules.protocol import InputSpec
 from skae.utils._validation import (
     Interval,
@@ -197,6 +204,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     }
 
     _scaling: str = "global"
+    _corrupts_validation: bool = False
     _inference_rows: int = 8192
 
     def _store_init_arguments(self, arguments: dict) -> None:
@@ -233,6 +241,11 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     def _batch_transform(self, X_fit: np.ndarray) -> Callable:
         return identity_batch
+
+    def _warm_start(
+        self, module: torch.nn.Module, X_model: np.ndarray, validation, seed: int
+    ) -> None:
+        """Start ``module`` at a solution fitted to ``X_model`` (default: none)."""
 
     def _on_fitted(self, X_model: torch.Tensor) -> None:
         """Learn post-training statistics from the model-space training data."""
@@ -328,7 +341,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _callbacks(self) -> list:
         sink = print if self.verbose else _silent
         monitor = "valid_loss" if self.early_stopping else "train_loss"
-        stopping = EarlyStopping(
+        stopping = StartAwareStopping(
             monitor=monitor,
             patience=self.n_iter_no_change,
             threshold=self.tol,
@@ -356,6 +369,10 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             iterator_train__seed=seed,
             iterator_train__batch_transform=batch_transform,
             iterator_valid=BatchIterator,
+            iterator_valid__seed=seed + 1,
+            iterator_valid__batch_transform=(
+                batch_transform if self._corrupts_validation else identity_batch
+            ),
             train_split=None if valid is None else predefined_split(valid),
             callbacks=self._callbacks(),
             device=device,
@@ -394,6 +411,9 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         with torch.random.fork_rng(devices=forked):
             _seed_torch(seed, device)
             module = self._build_module(InputSpec(X.shape[1]))
+            self._warm_start(
+                module, self.preprocessor_.transform(X, np.float64), valid, seed
+            )
             module = module.to(device=device, dtype=_TORCH_DTYPES[X.dtype])
             net = self._build_net(
                 module,
@@ -424,7 +444,10 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         else:
             self.validation_loss_curve_ = None
             monitored = self.loss_curve_
-        self.best_loss_ = float(min(monitored, default=np.inf))
+        start = dict(self.net_.callbacks_)["stopping"].initial_score_
+        self.initial_validation_loss_ = start
+        starts = [] if start is None else [start]
+        self.best_loss_ = float(min([*monitored, *starts], default=np.inf))
         if self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"{type(self).__name__} reached max_iter={self.max_iter} epochs "

@@ -143,6 +143,8 @@ class BatchIterator:
         Whether to permute the samples at every epoch.
     seed : int, default=0
         Seed of the permutation (and of ``batch_transform``'s randomness).
+        Without shuffling every pass restarts from it, so that repeated
+        passes (validation epochs) see the same batches.
     batch_transform : callable, default=identity_batch
         ``(x, generator) -> (input, target)`` applied to the input of every
         batch; a denoising autoencoder corrupts the input here.  When the
@@ -170,6 +172,7 @@ class BatchIterator:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.batch_transform = batch_transform
+        self.seed = seed
         self.generator = torch.Generator(device=dataset.X.device)
         self.generator.manual_seed(seed)
 
@@ -191,6 +194,9 @@ class BatchIterator:
     def __iter__(self) -> Iterator[tuple]:
         n, size = len(self.dataset), self.batch_size
         if not self.shuffle:
+            # An unshuffled pass (validation) is the same every time, corruption
+            # included: each pass restarts the generator.
+            self.generator.manual_seed(self.seed)
             for start in range(0, n, size):
                 yield self._transformed(slice(start, start + size))
             return

@@ -6,7 +6,7 @@ from typing import ClassVar
 import numpy as np
 
 from skae._autoencoder import AutoencoderTransformer
-from skae._params import CODE_DEFAULTS, document, estimator_init
+from skae._params import AUTOENCODER_TRAINING, CODE_DEFAULTS, document, estimator_init
 from skae.noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise
 from skae.utils._validation import Interval, StrOptions
 
@@ -34,8 +34,11 @@ class DenoisingAE(AutoencoderTransformer):
       ``noise_level`` and set to its feature's training minimum ``data_min_``
       or maximum ``data_max_``, each with probability 1/2.
 
-    With ``early_stopping=True`` the validation loss is the reconstruction
-    error of the *uncorrupted* held-out samples.
+    With ``early_stopping=True`` (the default) the validation loss is the
+    denoising loss of the held-out samples: their reconstruction from a
+    corruption that is drawn once (from ``random_state``) and kept for every
+    epoch, against the clean rows.  With ``init='pca'`` the PCA start is
+    epoch 0 of that comparison.
 
     Parameters
     ----------
@@ -57,6 +60,8 @@ class DenoisingAE(AutoencoderTransformer):
     contractive_penalty : float, default=0.0
         Weight of the contractive penalty ``||df/dx||_F^2`` (taken at the
         corrupted input).
+    init : {'pca', 'random'}, default='pca'
+        Start of the network, as in :class:`~skae.AutoencoderTransformer`.
     %(shared_parameters)s
 
     Attributes
@@ -115,12 +120,16 @@ class DenoisingAE(AutoencoderTransformer):
 
     __init__ = estimator_init(
         "n_components",
+        AUTOENCODER_TRAINING,
         **CODE_DEFAULTS,
         noise="gaussian",
         noise_level=0.5,
         sparsity_penalty=0.0,
         contractive_penalty=0.0,
+        init="pca",
     )
+
+    _corrupts_validation = True
 
     def _check_input(self, X: np.ndarray) -> None:
         if self.noise != "gaussian" and self.noise_level > 1:

@@ -30,6 +30,12 @@ TRAINING_DEFAULTS: dict = {
     "tol": 1e-4,
 }
 
+AUTOENCODER_TRAINING: dict = {
+    "early_stopping": True,
+    "n_iter_no_change": 20,
+}
+"""Training defaults of the autoencoders, which start at PCA (epoch 0)."""
+
 CODE_DEFAULTS: dict = {
     "n_components": 2,
     "hidden_layer_sizes": (256, 128),

@@ -24,10 +24,11 @@ hook sequence with a plain ``NeuralNet``'s):
 
 import math
 from collections.abc import Mapping
+from copy import deepcopy
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, PassthroughScoring
+from skorch.callbacks import Callback, EarlyStopping, PassthroughScoring
 from skorch.history import History
 
 
@@ -48,6 +49,32 @@ class DivergenceGuard(Callback):
                     f"{value} at epoch {row['epoch']}. Lower learning_rate_init, "
                     "scale the input, or raise alpha."
                 )
+
+
+class StartAwareStopping(EarlyStopping):
+    """skorch's ``EarlyStopping`` for which the starting model is epoch 0.
+
+    Before the first epoch it computes the monitored validation loss of the
+    untrained module (a classical solution, when the model starts at one) and
+    keeps its weights as the best so far; an epoch then has to beat it by
+    ``threshold`` to count as an improvement, and with ``load_best`` the start
+    is restored when no epoch did.  ``initial_score_`` holds that loss (None
+    when there is no validation set).
+    """
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.initial_score_ = None
+        if self.monitor != "valid_loss" or net.train_split is None:
+            return
+        _, dataset_valid = net.get_split_datasets(X, y)
+        if dataset_valid is None or len(dataset_valid) == 0:
+            return
+        self.initial_score_ = net.dataset_loss(dataset_valid)
+        if math.isfinite(self.initial_score_):
+            self.dynamic_threshold_ = self._calc_new_threshold(self.initial_score_)
+            if self.load_best:
+                self.best_model_weights_ = deepcopy(net.module_.state_dict())
 
 
 class BatchHistory(History):
@@ -123,6 +150,22 @@ class SkaeNet(NeuralNet):
         for _, callback in self.callbacks_:
             if _overrides(callback, method_name):
                 getattr(callback, method_name)(self, **cb_kwargs)
+
+    def dataset_loss(self, dataset) -> float:
+        """Mean loss of the module over ``dataset`` in eval mode, recorded nowhere.
+
+        Weighted by batch size, as skorch's epoch ``valid_loss`` is.
+        """
+        self._set_training(False)
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for Xi, yi in self.get_iterator(dataset, training=False):
+                inputs = dict(Xi) if isinstance(Xi, Mapping) else {"x": Xi}
+                output = self.infer(Xi)
+                loss = self.criterion_(output, yi, module=self.module_, **inputs)
+                total += loss.total.item() * len(yi)
+                count += len(yi)
+        return total / max(count, 1)
 
     def get_loss(self, y_pred, y_true, X=None, training: bool = False):
         """The criterion's total; its named terms go to the batch history."""

@@ -9,6 +9,7 @@ from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
 from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
+from skae._warm_start import factor_model
 from skae.losses import NegativeELBO
 from skae.modules.protocol import InputSpec
 from skae.modules.vae import GaussianVAE
@@ -66,6 +67,19 @@ class VAE(DensityMixin, SkaeBase):
         ``K=1`` gives the ELBO, larger ``K`` a tighter bound on ``log p(x)``.
         Scoring costs ``K`` decoder passes per sample, made as one batched
         pass in the network's dtype.
+    init : {'factor_analysis', 'random'}, default='factor_analysis'
+        ``'factor_analysis'`` (Gaussian likelihood): encoder and decoder are
+        a linear path plus non-linear residual branches that start at zero;
+        the decoder starts as the maximum-likelihood factor model (loadings,
+        mean, per-feature noise variances) and the encoder as that model's
+        exact Gaussian posterior, so the starting ELBO is the factor model's
+        log-likelihood.  The number of factors is the one of ``1, 2, 4, ...,
+        n_components`` with the best log-likelihood on the validation rows
+        (the remaining latent dimensions start unused: zero loadings, the
+        prior as posterior); the model is fitted on all rows given to
+        ``fit``.  With early stopping (the default) the start is epoch 0 of
+        the held-out bound.  ``'random'``: plain MLPs with PyTorch's default
+        initialisation; a Bernoulli VAE always starts so.
     %(shared_parameters)s
 
     Attributes
@@ -150,14 +164,17 @@ class VAE(DensityMixin, SkaeBase):
         "beta": [Interval(numbers.Real, 0, None, closed="left")],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "n_importance_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "init": [StrOptions({"factor_analysis", "random"})],
     }
 
     __init__ = estimator_init(
         "n_components",
+        {"early_stopping": True, "n_iter_no_change": 20},
         **CODE_DEFAULTS,
         beta=1.0,
         likelihood="gaussian",
         n_importance_samples=50,
+        init="factor_analysis",
     )
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
@@ -174,8 +191,35 @@ class VAE(DensityMixin, SkaeBase):
         )
         return max(1, _SCORING_BUDGET // (self.n_importance_samples * widest))
 
+    def _starts_at_factor_model(self) -> bool:
+        return self.init == "factor_analysis" and self.likelihood == "gaussian"
+
     def _build_module(self, spec: InputSpec) -> GaussianVAE:
-        return GaussianVAE(*self._mlp_arguments(spec), self.likelihood)
+        return GaussianVAE(
+            *self._mlp_arguments(spec),
+            self.likelihood,
+            linear_path=self._starts_at_factor_model(),
+        )
+
+    def _warm_start(
+        self, module: GaussianVAE, X_model: np.ndarray, validation, seed: int
+    ) -> None:
+        if not self._starts_at_factor_model():
+            return
+        model = factor_model(X_model, self.n_components, seed, validation)
+        self.n_factors_start_ = model.n_factors
+        module.start_at_factor_model(
+            *(
+                torch.from_numpy(a)
+                for a in (
+                    model.mean,
+                    model.loadings,
+                    model.noise_variance,
+                    model.posterior_weight,
+                    model.posterior_variance,
+                )
+            )
+        )
 
     def _criterion(self) -> NegativeELBO:
         return NegativeELBO(self.beta)

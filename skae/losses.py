@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from skae.distributions import flow_nll, gaussian_kl_standard
+from skae.distributions import flow_nll, gaussian_kl_standard, reparameterize
 
 
 class LossTerms(NamedTuple):
@@ -202,25 +202,55 @@ class NegativeELBO(Objective):
     ----------
     beta : float, default=1.0
         Weight of the KL term; 1 gives the negative evidence lower bound.
+    n_validation_draws : int, default=16
+        Draws from ``q(z|x)`` per held-out row in eval mode (validation), the
+        same draws at every pass; training uses the module's one
+        reparameterised draw.
     """
 
     term_names: tuple[str, ...] = ("kl", "reconstruction")
 
-    def __init__(self, beta: float = 1.0) -> None:
+    def __init__(self, beta: float = 1.0, n_validation_draws: int = 16) -> None:
         super().__init__()
         self.beta = beta
+        self.n_validation_draws = n_validation_draws
+
+    def _held_out_reconstruction(self, output, target, module) -> Tensor:
+        """``-E_q log p(x|z)`` over fixed draws, shared by rows and epochs.
+
+        In eval mode the module decodes the posterior mean only; a held-out
+        bound needs draws from ``q(z|x)``.  The same ``n_validation_draws``
+        standard-normal draws
+        are used at every validation pass, so epochs compare.
+        """
+        k = output.mu.shape[-1]
+        draws = torch.Generator().manual_seed(0)
+        eps = torch.randn(self.n_validation_draws, 1, k, generator=draws)
+        eps = eps.to(dtype=output.mu.dtype, device=output.mu.device)
+        z = reparameterize(output.mu, output.logvar, eps)
+        log_likelihood = module.decoder_log_likelihood(target, module.decoder_output(z))
+        return -log_likelihood.mean()
 
     def terms(self, output, target, module, x, mask) -> LossTerms:
         kl = gaussian_kl_standard(output.mu, output.logvar).mean()
-        nll = -module.decoder_log_likelihood(target, output.decoder_out).mean()
+        if module.training:
+            nll = -module.decoder_log_likelihood(target, output.decoder_out).mean()
+        else:
+            nll = self._held_out_reconstruction(output, target, module)
         return LossTerms(nll + self.beta * kl, {"kl": kl, "reconstruction": nll})
 
 
 class NegativeLogLikelihood(Objective):
-    """Flow objective: the batch mean of ``-(log N(z; 0, I) + log|det dz/dx|)``.
+    """Flow objective: the batch mean of ``-(log p_Z(z) + log|det dz/dx|)``.
 
-    For a module whose output is ``(z, log_det)``; in nats per sample.
+    For a module whose output is ``(z, log_det)``; in nats per sample.  The
+    base ``p_Z`` is the module's ``base_log_prob`` when it has one (a fitted
+    mixture), else ``N(0, I)`` (:func:`~skae.distributions.flow_nll`).
     """
 
     def terms(self, output, target, module, x, mask) -> LossTerms:
-        return LossTerms(flow_nll(*output).mean(), {})
+        z, log_det = output
+        base = getattr(module, "base_log_prob", None)
+        if base is None:
+            return LossTerms(flow_nll(z, log_det).mean(), {})
+        return LossTerms(-(base(z) + log_det).mean(), {})

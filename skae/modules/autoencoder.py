@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from skae.modules.mlp import make_mlp
+from skae.modules.residual import ResidualMap
 
 
 class Autoencoder(nn.Module):
@@ -25,6 +26,12 @@ class Autoencoder(nn.Module):
         ``()`` gives a linear autoencoder.
     activation : str
         Non-linearity between layers (the code and output layers are linear).
+    linear_path : bool, default=False
+        If True, encoder and decoder are each a linear map plus a non-linear
+        residual branch that starts at zero (:class:`ResidualMap`), so that
+        :meth:`start_at_pca` makes the untrained module PCA's projection and
+        reconstruction.  If False, plain MLPs (the lecture notes' deep
+        autoencoder).
 
     Examples
     --------
@@ -42,11 +49,42 @@ class Autoencoder(nn.Module):
         n_components: int,
         hidden_layer_sizes: Sequence[int],
         activation: str,
+        *,
+        linear_path: bool = False,
     ) -> None:
         super().__init__()
         hidden = list(hidden_layer_sizes)
-        self.encoder = make_mlp([n_features, *hidden, n_components], activation)
-        self.decoder = make_mlp([n_components, *hidden[::-1], n_features], activation)
+        if linear_path:
+            self.encoder = ResidualMap(n_features, n_components, hidden, activation)
+            self.decoder = ResidualMap(
+                n_components, n_features, hidden[::-1], activation
+            )
+        else:
+            self.encoder = make_mlp([n_features, *hidden, n_components], activation)
+            self.decoder = make_mlp(
+                [n_components, *hidden[::-1], n_features], activation
+            )
+
+    @torch.no_grad()
+    def start_at_pca(
+        self, mean: torch.Tensor, components: torch.Tensor, variances: torch.Tensor
+    ) -> None:
+        """Make the module PCA: ``f(x) = W (x - mean)``, ``g(z) = W^T z + mean``.
+
+        ``components`` (k, d) are the principal axes (zero rows beyond the
+        data's rank) and ``variances`` their variances.  The residual branches
+        add nothing yet; the encoder's branch is scaled by each component's
+        standard deviation and the decoder's reads the codes divided by it, so
+        both work in units of one standard deviation.  Needs
+        ``linear_path=True``.
+        """
+        if not isinstance(self.encoder, ResidualMap):
+            raise TypeError("start_at_pca needs an Autoencoder with linear_path=True.")
+        positive = variances[variances > 0]
+        fill = positive.mean() if positive.numel() else variances.new_ones(())
+        std = torch.where(variances > 0, variances, fill).sqrt()
+        self.encoder.start_at(components, -(components @ mean), out_scale=std)
+        self.decoder.start_at(components.T, mean, in_scale=1.0 / std)
 
     def encode(self, x: torch.Tensor, context: torch.Tensor | None = None):
         """The code ``f(x)``."""

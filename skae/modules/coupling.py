@@ -10,7 +10,9 @@ The file has three layers, as in zuko:
 
 Every ``forward`` maps data ``x`` to latent ``z`` and returns
 ``(z, log|det dz/dx|)``, one log-determinant per sample, so that
-``log p(x) = log N(z; 0, I) + log|det dz/dx|`` (:func:`flow_log_prob`).
+``log p(x) = log N(z; 0, I) + log|det dz/dx|``
+(:func:`skae.distributions.flow_log_prob`), or the same with a fitted base
+density (:mod:`skae.modules.mixture`) in place of ``N(0, I)``.
 """
 
 from collections.abc import Sequence
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from skae.distributions import flow_log_prob
+from skae.distributions import standard_normal_log_prob
 from skae.modules.mlp import make_mlp
 
 MASK_STRATEGIES = ("alternating", "random")
@@ -557,6 +559,22 @@ class RealNVP(nn.Module):
             for layer_mask in masks
         ]
         self.layers = nn.ModuleList([ElementwiseAffine(n_features), *couplings])
+        self.base: nn.Module | None = None
+
+    def set_base(self, base: nn.Module | None) -> None:
+        """Use ``base`` (a module with ``log_prob(z)``) as the base density.
+
+        ``None`` is the standard normal.  A :class:`GaussianMixtureBase` fitted
+        to the (whitened) data makes the untrained flow, the identity, that
+        mixture.
+        """
+        self.base = base
+
+    def base_log_prob(self, z: Tensor) -> Tensor:
+        """``log p_Z(z)`` in float64: the standard normal, or the fitted base."""
+        if self.base is None:
+            return standard_normal_log_prob(z.double())
+        return self.base.log_prob(z)
 
     def forward(
         self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None
@@ -603,7 +621,7 @@ class RealNVP(nn.Module):
         the data would overflow float32.
         """
         z, log_det = self(x)
-        return flow_log_prob(z.double(), log_det.double())
+        return self.base_log_prob(z) + log_det.double()
 
     def initialize_from_data(self, x: Tensor) -> None:
         """Set the first layer to standardise ``x`` (data-dependent start).

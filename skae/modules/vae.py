@@ -15,6 +15,7 @@ from skae.distributions import (
     standard_normal_log_prob,
 )
 from skae.modules.mlp import make_mlp
+from skae.modules.residual import ResidualMap
 
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian")
 
@@ -108,6 +109,7 @@ class GaussianVAE(nn.Module):
         likelihood: str = "gaussian",
         *,
         logvar_bounds: tuple[float, float] = (-10.0, 10.0),
+        linear_path: bool = False,
     ) -> None:
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -119,13 +121,58 @@ class GaussianVAE(nn.Module):
         self.n_components = n_components
         self.likelihood = likelihood
         self.logvar_bounds = logvar_bounds
-        self.encoder = make_mlp([n_features, *hidden, 2 * n_components], activation)
-        self.decoder = make_mlp([n_components, *hidden[::-1], n_features], activation)
+        if linear_path:
+            self.encoder = ResidualMap(n_features, 2 * n_components, hidden, activation)
+            self.decoder = ResidualMap(
+                n_components, n_features, hidden[::-1], activation
+            )
+        else:
+            self.encoder = make_mlp([n_features, *hidden, 2 * n_components], activation)
+            self.decoder = make_mlp(
+                [n_components, *hidden[::-1], n_features], activation
+            )
         self.decoder_logvar: nn.Parameter | None
         if likelihood == "gaussian":
             self.decoder_logvar = nn.Parameter(torch.zeros(n_features))
         else:
             self.register_parameter("decoder_logvar", None)
+
+    @torch.no_grad()
+    def start_at_factor_model(
+        self,
+        mean: Tensor,
+        loadings: Tensor,
+        noise_variance: Tensor,
+        posterior_weight: Tensor,
+        posterior_variance: Tensor,
+    ) -> None:
+        """Make the module the factor model ``x = L z + mean + e`` and its posterior.
+
+        The decoder's linear path is ``L z + mean`` with per-feature variance
+        ``noise_variance``; the encoder's is the exact Gaussian posterior
+        (``posterior_weight`` (k, d) applied to ``x - mean``, variances
+        ``posterior_variance``), diagonal because the loadings are rotated so
+        (:func:`skae._warm_start.factor_model`).  The residual branches add
+        nothing yet; their outputs are scaled by the posterior and noise
+        standard deviations.  So the untrained ELBO equals the factor model's
+        log-likelihood (while its variances lie within ``logvar_bounds``).
+        Needs ``linear_path=True`` and a Gaussian likelihood.
+        """
+        if not isinstance(self.encoder, ResidualMap) or self.decoder_logvar is None:
+            raise TypeError(
+                "start_at_factor_model needs a Gaussian VAE with linear_path=True."
+            )
+        k = self.n_components
+        weight = torch.cat(
+            [posterior_weight, posterior_weight.new_zeros(k, mean.numel())]
+        )
+        bias = torch.cat([-(posterior_weight @ mean), posterior_variance.log()])
+        out_scale = torch.cat(
+            [posterior_variance.sqrt(), posterior_variance.new_ones(k)]
+        )
+        self.encoder.start_at(weight, bias, out_scale=out_scale)
+        self.decoder.start_at(loadings, mean, out_scale=noise_variance.sqrt())
+        self.decoder_logvar.copy_(noise_variance.log())
 
     def _clamp_logvar(self, logvar: Tensor) -> Tensor:
         low, high = self.logvar_bounds

@@ -1,0 +1,92 @@
+"""A linear map plus a non-linear residual branch that starts at exactly zero.
+
+This is how a skae model starts at its classical counterpart's solution: the
+linear part is set to that solution (PCA's projection, a factor model's
+posterior and loadings) and the residual branch, whose last layer is
+initialised to zero, adds nothing until training finds that it helps.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from skae.modules.mlp import make_mlp
+
+
+class ResidualMap(nn.Module):
+    """``y = W x + b + out_scale * g(in_scale * x)``, with ``g(.) = 0`` at the start.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Input and output widths.
+    hidden_layer_sizes : sequence of int
+        Hidden widths of the residual MLP ``g``; ``()`` means no residual
+        branch (the map is linear).
+    activation : str
+        Non-linearity of ``g``.
+
+    Attributes
+    ----------
+    linear : torch.nn.Linear
+        The linear part ``W x + b``.
+    residual : torch.nn.Sequential or None
+        The MLP ``g``; its last layer starts at zero.
+    in_scale, out_scale : Tensor
+        Buffers scaling the input and output of ``g`` (ones unless set by
+        :meth:`start_at`), so that ``g`` sees and produces values of unit
+        order whatever the units of the linear solution.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.modules.residual import ResidualMap
+    >>> layer = ResidualMap(3, 2, (8,), "relu")
+    >>> layer.start_at(torch.ones(2, 3), torch.zeros(2))
+    >>> layer(torch.ones(4, 3))
+    tensor([[3., 3.],
+            [3., 3.],
+            [3., 3.],
+            [3., 3.]], grad_fn=<AddBackward0>)
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        hidden_layer_sizes: Sequence[int],
+        activation: str,
+    ) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+        hidden = list(hidden_layer_sizes)
+        self.residual = make_mlp([n_in, *hidden, n_out], activation) if hidden else None
+        if self.residual is not None:
+            last = self.residual[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        self.register_buffer("in_scale", torch.ones(n_in))
+        self.register_buffer("out_scale", torch.ones(n_out))
+
+    @torch.no_grad()
+    def start_at(
+        self,
+        weight: Tensor,
+        bias: Tensor,
+        in_scale: Tensor | None = None,
+        out_scale: Tensor | None = None,
+    ) -> None:
+        """Set the linear part to ``weight`` and ``bias`` (and the branch's scales)."""
+        self.linear.weight.copy_(weight)
+        self.linear.bias.copy_(bias)
+        if in_scale is not None:
+            self.in_scale.copy_(in_scale)
+        if out_scale is not None:
+            self.out_scale.copy_(out_scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.linear(x)
+        if self.residual is None:
+            return out
+        return out + self.out_scale * self.residual(x * self.in_scale)

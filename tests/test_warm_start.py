@@ -1,0 +1,195 @@
+"""Every model starts at its classical counterpart's solution (issue 12).
+
+The autoencoders start at PCA, the VAE at the maximum-likelihood factor model
+with its exact posterior, the flow at a Gaussian mixture; with early stopping
+the start is epoch 0, so a fit that cannot improve on it returns it.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_wine
+from sklearn.decomposition import PCA, FactorAnalysis
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
+
+from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
+from skae._warm_start import factor_model, gaussian_mixture, principal_axes
+from skae.modules.mixture import GaussianMixtureBase
+
+# A step this small leaves every parameter where it started.
+FROZEN = {"learning_rate_init": 1e-12, "max_iter": 1, "alpha": 0.0}
+
+
+@pytest.fixture(scope="module")
+def wine() -> np.ndarray:
+    X, _ = load_wine(return_X_y=True)
+    return StandardScaler().fit_transform(X)
+
+
+def _pca_reconstruction(X, k):
+    pca = PCA(k).fit(X)
+    return pca.inverse_transform(pca.transform(X))
+
+
+@pytest.mark.parametrize("k", [1, 3, 13, 20])
+def test_principal_axes_match_pca(wine, k):
+    axes = principal_axes(wine, k)
+    rank = min(k, wine.shape[1])
+    pca = PCA(rank).fit(wine)
+    np.testing.assert_allclose(axes.variances[:rank], pca.explained_variance_)
+    np.testing.assert_allclose(
+        np.abs(axes.components[:rank] @ pca.components_.T), np.eye(rank), atol=1e-8
+    )
+    assert not axes.components[rank:].any() and not axes.variances[rank:].any()
+
+
+@pytest.mark.parametrize("estimator", [AutoencoderTransformer, DenoisingAE])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_autoencoder_starts_at_pca(wine, estimator, early_stopping):
+    model = estimator(3, early_stopping=early_stopping, random_state=0, **FROZEN)
+    if estimator is DenoisingAE:
+        model.set_params(noise_level=0.1)
+    model.fit(wine)
+    reconstruction = model.inverse_transform(model.transform(wine))
+    np.testing.assert_allclose(reconstruction, _pca_reconstruction(wine, 3), atol=1e-6)
+
+
+def test_random_init_is_a_plain_mlp(wine):
+    model = AutoencoderTransformer(3, init="random", random_state=0, **FROZEN)
+    model.fit(wine)
+    assert isinstance(model.net_.module_.encoder, torch.nn.Sequential)
+    error = np.mean((wine - model.inverse_transform(model.transform(wine))) ** 2)
+    assert error > 1.5 * np.mean((wine - _pca_reconstruction(wine, 3)) ** 2)
+
+
+def test_start_is_epoch_zero(wine):
+    """A fit whose every epoch is worse than the start returns the start."""
+    model = AutoencoderTransformer(
+        2, learning_rate_init=1.0, max_iter=5, n_iter_no_change=3, random_state=0
+    ).fit(wine)
+    assert model.initial_validation_loss_ <= min(model.validation_loss_curve_)
+    assert model.best_loss_ == model.initial_validation_loss_
+    reconstruction = model.inverse_transform(model.transform(wine))
+    np.testing.assert_allclose(reconstruction, _pca_reconstruction(wine, 2), atol=1e-6)
+
+
+def test_autoencoder_never_worse_than_pca_on_validation(wine):
+    model = AutoencoderTransformer(4, random_state=0).fit(wine)
+    assert model.best_loss_ <= model.initial_validation_loss_
+
+
+def test_denoising_validation_is_one_fixed_corruption(wine):
+    model = DenoisingAE(
+        3, noise="masking", noise_level=0.3, learning_rate_init=1e-12, max_iter=4
+    )
+    model.set_params(alpha=0.0, n_iter_no_change=10, random_state=0).fit(wine)
+    curve = model.validation_loss_curve_
+    np.testing.assert_allclose(curve, curve[0], rtol=1e-9)
+    clean = DenoisingAE(3, noise_level=0.0, random_state=0, **FROZEN).fit(wine)
+    assert curve[0] > clean.initial_validation_loss_
+
+
+def test_factor_model_posterior_is_exact():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)) @ rng.normal(size=(3, 6)) + rng.normal(
+        scale=0.5, size=(400, 6)
+    )
+    model = factor_model(X, 4, seed=0)
+    loadings, noise = model.loadings, model.noise_variance
+    precision = loadings.T @ (loadings / noise[:, None])
+    np.testing.assert_allclose(precision, np.diag(np.diag(precision)), atol=1e-8)
+    covariance = loadings @ loadings.T + np.diag(noise)
+    fa = FactorAnalysis(4, svd_method="lapack").fit(X)
+    np.testing.assert_allclose(covariance, fa.get_covariance(), atol=1e-8)
+    # Exact posterior mean and covariance of the linear-Gaussian model.
+    posterior_cov = np.linalg.inv(np.eye(4) + precision)
+    np.testing.assert_allclose(np.diag(posterior_cov), model.posterior_variance)
+    expected = posterior_cov @ (loadings / noise[:, None]).T
+    np.testing.assert_allclose(model.posterior_weight, expected, atol=1e-10)
+
+
+def test_factor_count_chosen_on_validation_rows():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 2)) @ rng.normal(size=(2, 8)) + 0.3 * rng.normal(
+        size=(600, 8)
+    )
+    model = factor_model(X, 6, seed=0, validation=np.arange(0, 600, 5))
+    assert model.n_factors == 2
+    assert not model.loadings[:, 2:].any()
+    np.testing.assert_array_equal(model.posterior_variance[2:], 1.0)
+
+
+def test_vae_starts_at_factor_analysis(wine):
+    vae = VAE(5, random_state=0, **FROZEN).fit(wine)
+    # FactorAnalysis stops at tol=1e-2; fitted in the VAE's (re-standardised)
+    # space it stops at a slightly different point.
+    fa = FactorAnalysis(vae.n_factors_start_, svd_method="lapack").fit(wine)
+    np.testing.assert_allclose(
+        vae.score_samples(wine), fa.score_samples(wine), atol=2e-3
+    )
+    np.testing.assert_allclose(vae.noise_variance_, fa.noise_variance_, rtol=2e-2)
+
+
+def test_vae_validation_bound_is_the_elbo_at_the_start(wine):
+    """At the exact posterior every draw gives log p(x): the bound is tight."""
+    vae = VAE(5, random_state=0, **FROZEN).fit(wine)
+    assert vae.initial_validation_loss_ == pytest.approx(vae.validation_loss_curve_[0])
+
+
+def test_bernoulli_vae_ignores_factor_start():
+    X = (np.random.default_rng(0).random((60, 5)) > 0.5).astype(float)
+    vae = VAE(2, likelihood="bernoulli", max_iter=2, random_state=0).fit(X)
+    assert isinstance(vae.net_.module_.encoder, torch.nn.Sequential)
+
+
+def test_mixture_base_matches_scikit_learn(wine):
+    mixture = gaussian_mixture(wine, 3, seed=0)
+    base = GaussianMixtureBase(mixture.weights_, mixture.means_, mixture.covariances_)
+    log_prob = base.log_prob(torch.from_numpy(wine)).numpy()
+    np.testing.assert_allclose(log_prob, mixture.score_samples(wine), rtol=1e-10)
+    draws = base.sample(20000, np.random.RandomState(0))
+    np.testing.assert_allclose(
+        draws.mean(axis=0), mixture.means_.T @ mixture.weights_, atol=0.05
+    )
+
+
+def test_bic_choice_matches_scikit_learn():
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 6]
+    chosen = gaussian_mixture(X, "bic", seed=0)
+    bics = [
+        GaussianMixture(k, n_init=3, random_state=0).fit(X).bic(X) for k in range(1, 9)
+    ]
+    assert chosen.n_components == 1 + int(np.argmin(bics)) == 2
+
+
+def test_flow_starts_at_the_mixture(wine):
+    flow = RealNVPDensity(n_base_components=3, random_state=0, **FROZEN).fit(wine)
+    assert flow.n_base_components_ == 3
+    standardised = (wine - flow.mean_) / flow.scale_
+    mixture = gaussian_mixture(standardised, 3, seed=flow.net_.iterator_train__seed)
+    broad = GaussianMixtureBase(np.ones(1), np.zeros((1, 13)), np.eye(13)[None])
+    whitened = torch.from_numpy(standardised @ flow.whitening_)
+    expected = (
+        np.logaddexp(
+            np.log(0.99) + mixture.score_samples(standardised),
+            np.log(0.01)
+            + broad.log_prob(whitened).numpy()
+            + np.linalg.slogdet(flow.whitening_)[1],
+        )
+        - np.log(flow.scale_).sum()
+    )
+    np.testing.assert_allclose(flow.score_samples(wine), expected, atol=1e-5)
+
+
+def test_flow_with_one_base_component_is_the_standard_normal(wine):
+    flow = RealNVPDensity(n_base_components=1, max_iter=2, random_state=0).fit(wine)
+    assert flow.net_.module_.base is None
+
+
+def test_far_point_keeps_a_gaussian_log_density(wine):
+    flow = RealNVPDensity(n_base_components=4, max_iter=30, random_state=0).fit(wine)
+    far = wine[:3] + 30.0
+    assert np.all(flow.score_samples(far) > -1e4)
+    assert np.all(np.isfinite(flow.sample(50, random_state=0)))
