@@ -126,30 +126,38 @@ class Case:
 
 
 def cases(epochs: int) -> list[Case]:
-    # No stopping rule: both sides run exactly `epochs` epochs.
-    fixed = dict(max_iter=epochs, n_iter_no_change=epochs + 1, random_state=0)
+    # No stopping rule: both sides run exactly `epochs` epochs, from the same
+    # plain start (no PCA / factor-model / mixture start, which the hand loop
+    # does not have).
+    fixed = dict(
+        max_iter=epochs,
+        n_iter_no_change=epochs + 1,
+        early_stopping=False,
+        random_state=0,
+    )
+    plain = dict(fixed, init="random")
     out = [
         Case(
             "AutoencoderTransformer (256,128)->8",
-            AutoencoderTransformer(8, **fixed),
+            AutoencoderTransformer(8, **plain),
             reconstruction_loss,
         ),
         Case(
             "AutoencoderTransformer (32,)->8, batch 64",
-            AutoencoderTransformer(8, hidden_layer_sizes=(32,), batch_size=64, **fixed),
+            AutoencoderTransformer(8, hidden_layer_sizes=(32,), batch_size=64, **plain),
             reconstruction_loss,
         ),
         Case(
             "DenoisingAE gaussian 0.5, (256,128)->8",
-            DenoisingAE(8, noise="gaussian", noise_level=0.5, **fixed),
+            DenoisingAE(8, noise="gaussian", noise_level=0.5, **plain),
             reconstruction_loss,
             gaussian_corruption(0.5),
         ),
-        Case("VAE gaussian, (256,128)->8", VAE(8, **fixed), negative_elbo),
+        Case("VAE gaussian, (256,128)->8", VAE(8, **plain), negative_elbo),
     ]
     RealNVPDensity = getattr(skae, "RealNVPDensity", None)
     if RealNVPDensity is not None:
-        flow = RealNVPDensity(early_stopping=False, **fixed)
+        flow = RealNVPDensity(n_base_components=1, **fixed)
         layers = f"{flow.n_layers} couplings {tuple(flow.hidden_layer_sizes)}"
         noise = getattr(flow, "noise_level", 0.0)  # optional training noise
         corrupt = gaussian_corruption(noise) if noise else _no_corruption

@@ -18,8 +18,9 @@ from skae.modules.protocol import InputSpec
 from skae.noise import GaussianNoise
 from skae.utils._validation import Interval, StrOptions
 
-# Weight of the whitened data's Gaussian N(0, I) within a mixture base: far
-# from every fitted component a point keeps (about) that Gaussian's density.
+# Weight of a broad Gaussian (N(0, I) on the standardised features) within a
+# mixture base: far from every fitted component a point keeps (about) that
+# Gaussian's density.
 _BROAD_WEIGHT = 0.01
 
 
@@ -44,9 +45,13 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     included), :meth:`inverse_transform` is ``f^{-1}`` and :meth:`sample`
     returns ``f^{-1}(z)`` with ``z ~ N(0, I)``.
 
-    An untrained flow is the identity, so training starts from the Gaussian
-    with the data's mean and covariance (``whiten=True``) and the coupling
-    layers only have to learn how the data depart from it.  Coupling layers
+    An untrained flow is the identity, so training starts from the base
+    density: a Gaussian mixture fitted to the whitened data
+    (``n_base_components``; with one component the standard normal, i.e. the
+    Gaussian with the data's mean and covariance when ``whiten=True``), and
+    the coupling layers only have to learn how the data depart from it.  With
+    a mixture base, ``transform`` maps to the base's space and ``sample``
+    draws from the base, so ``N(0, I)`` above reads "the base density".  Coupling layers
     mix features slowly; on strongly correlated tables the whitening is what
     makes a full-covariance Gaussian the starting point.
 
@@ -109,8 +114,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         rows given to ``fit`` (all of them; ``'bic'``: 1 to 8 components, the
         lowest BIC kept; an int: that many).  One component means the paper's
         standard normal (the whitened data's Gaussian).  Otherwise the base is
-        that mixture, with 1 % of its weight moved to ``N(0, I)`` so that a
-        point far from every component keeps the whitened Gaussian's density.
+        that mixture, with 1 % of its weight moved to a broad Gaussian
+        (``N(0, I)`` on the standardised features) so that a point far from
+        every component keeps a density of that order.
         The untrained flow is the identity, so training starts at the
         mixture's log-likelihood, and with early stopping (the default) the
         start is epoch 0: the flow moves only where held-out data agree.
@@ -238,7 +244,10 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         weights = np.r_[(1 - _BROAD_WEIGHT) * mixture.weights_, _BROAD_WEIGHT]
         means = np.r_[mixture.means_ @ whitening, np.zeros((1, d))]
         mapped = whitening.T @ mixture.covariances_ @ whitening
-        covariances = np.r_[mapped, np.eye(d)[None]]
+        # The broad component is N(0, I) in the *standardised* space: isotropic
+        # there, so a direction in which the data hardly vary does not make it
+        # narrow as well.
+        covariances = np.r_[mapped, (whitening.T @ whitening)[None]]
         module.set_base(GaussianMixtureBase(weights, means, covariances))
 
     def _sample_latent(self, n_samples: int, rng: np.random.RandomState) -> np.ndarray:

@@ -169,7 +169,7 @@ class VAE(DensityMixin, SkaeBase):
 
     __init__ = estimator_init(
         "n_components",
-        {"early_stopping": True, "n_iter_no_change": 20},
+        {"early_stopping": True, "validation_fraction": 0.2, "n_iter_no_change": 20},
         **CODE_DEFAULTS,
         beta=1.0,
         likelihood="gaussian",

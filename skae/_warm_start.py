@@ -139,8 +139,8 @@ def factor_model(
 def gaussian_mixture(X: np.ndarray, n_components, seed: int) -> GaussianMixture:
     """A full-covariance :class:`~sklearn.mixture.GaussianMixture` of ``X``.
 
-    ``n_components='bic'`` fits 1 to 8 components (no more than the rows
-    allow) and keeps the one of lowest BIC; an int fits that many.  Each fit
+    ``n_components='bic'`` fits 1, 2, ... up to 8 components (no more than
+    half the rows) and keeps the one of lowest BIC; an int fits that many.  Each fit
     keeps the best of three EM starts (``n_init=3``).
 
     Examples
@@ -163,6 +163,7 @@ def gaussian_mixture(X: np.ndarray, n_components, seed: int) -> GaussianMixture:
         return fit(min(int(n_components), n))
     best, best_bic = None, np.inf
     for k in range(1, min(8, max(n // 2, 1)) + 1):
+        # BIC is not unimodal in k on discrete columns: try every size.
         model = fit(k)
         bic = model.bic(X)
         if bic < best_bic:

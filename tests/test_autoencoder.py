@@ -33,11 +33,15 @@ def held_out_mse(model, X_test):
 
 
 def test_linear_autoencoder_matches_pca(digits_split):
-    """Seed 000: with f and g linear, the optimum is PCA's subspace."""
+    """Seed 000: with f and g linear, the optimum is PCA's subspace.
+
+    From a random start (``init='random'``), so the fit has to find it.
+    """
     X_train, X_test = digits_split
     pca = PCA(n_components=8).fit(X_train)
     ae = AutoencoderTransformer(
         n_components=8,
+        init="random",
         hidden_layer_sizes=(),
         activation="identity",
         alpha=0.0,

@@ -169,7 +169,8 @@ def test_flow_starts_at_the_mixture(wine):
     assert flow.n_base_components_ == 3
     standardised = (wine - flow.mean_) / flow.scale_
     mixture = gaussian_mixture(standardised, 3, seed=flow.net_.iterator_train__seed)
-    broad = GaussianMixtureBase(np.ones(1), np.zeros((1, 13)), np.eye(13)[None])
+    w = flow.whitening_
+    broad = GaussianMixtureBase(np.ones(1), np.zeros((1, 13)), (w.T @ w)[None])
     whitened = torch.from_numpy(standardised @ flow.whitening_)
     expected = (
         np.logaddexp(

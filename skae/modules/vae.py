@@ -46,7 +46,8 @@ class GaussianVAE(nn.Module):
     - ``'bernoulli'``: the logits of independent Bernoulli variables; the
       reconstruction is ``sigmoid(logits)``.
 
-    All log-variances are clamped to ``logvar_bounds`` for numerical stability.
+    Log-variances are clamped (``logvar_bounds``, ``decoder_logvar_bounds``)
+    for numerical stability.
 
     Parameters
     ----------
@@ -62,7 +63,15 @@ class GaussianVAE(nn.Module):
     likelihood : {'gaussian', 'bernoulli'}, default='gaussian'
         Observation model ``p(x | z)``.
     logvar_bounds : tuple of float, default=(-10.0, 10.0)
-        Interval into which every encoder and decoder log-variance is clamped.
+        Interval into which every posterior log-variance is clamped.
+    decoder_logvar_bounds : tuple of float, default=(-10.0, 10.0)
+        Interval of the decoder's per-feature log-variance.  (A lower floor,
+        -16, let the VAE over-fit near-deterministic features of two real
+        tables by 20 and 280 nats on held-out rows.)
+    linear_path : bool, default=False
+        If True, encoder and decoder are linear maps plus residual branches
+        that start at zero (:class:`~skae.modules.residual.ResidualMap`),
+        for :meth:`start_at_factor_model`.
 
     Attributes
     ----------
@@ -109,6 +118,7 @@ class GaussianVAE(nn.Module):
         likelihood: str = "gaussian",
         *,
         logvar_bounds: tuple[float, float] = (-10.0, 10.0),
+        decoder_logvar_bounds: tuple[float, float] = (-10.0, 10.0),
         linear_path: bool = False,
     ) -> None:
         super().__init__()
@@ -121,6 +131,7 @@ class GaussianVAE(nn.Module):
         self.n_components = n_components
         self.likelihood = likelihood
         self.logvar_bounds = logvar_bounds
+        self.decoder_logvar_bounds = decoder_logvar_bounds
         if linear_path:
             self.encoder = ResidualMap(n_features, 2 * n_components, hidden, activation)
             self.decoder = ResidualMap(
@@ -155,7 +166,7 @@ class GaussianVAE(nn.Module):
         (:func:`skae._warm_start.factor_model`).  The residual branches add
         nothing yet; their outputs are scaled by the posterior and noise
         standard deviations.  So the untrained ELBO equals the factor model's
-        log-likelihood (while its variances lie within ``logvar_bounds``).
+        log-likelihood (while its variances lie within the bounds).
         Needs ``linear_path=True`` and a Gaussian likelihood.
         """
         if not isinstance(self.encoder, ResidualMap) or self.decoder_logvar is None:
@@ -214,7 +225,8 @@ class GaussianVAE(nn.Module):
         """Per-feature decoder log-variance after clamping (Gaussian only)."""
         if self.decoder_logvar is None:
             raise AttributeError("A Bernoulli decoder has no variance parameter.")
-        return self._clamp_logvar(self.decoder_logvar)
+        low, high = self.decoder_logvar_bounds
+        return self.decoder_logvar.clamp(low, high)
 
     def decoder_log_likelihood(self, x: Tensor, decoder_out: Tensor) -> Tensor:
         """``log p(x | z)`` summed over features.
