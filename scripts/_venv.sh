@@ -8,8 +8,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-if ! "$PY" -c "import skae, torch, skorch, pytest" >/dev/null 2>&1; then
+if ! "$PY" -c "import skae, torch, skorch, pytest, skl2onnx, skops, dask_ml" >/dev/null 2>&1; then
     "$PY" -m pip install --quiet --upgrade pip
     "$PY" -m pip install --quiet "torch==2.13.0"
-    "$PY" -m pip install --quiet -e ".[test,examples,distributed]"
+    "$PY" -m pip install --quiet -e ".[test,examples,distributed,onnx,skops]"
 fi
