@@ -555,7 +555,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 f"{type(self).__name__} reached max_iter={self.max_iter} epochs "
                 "without converging; raise max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def _history_curve(self, key: str) -> list:
