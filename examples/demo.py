@@ -96,7 +96,8 @@ def likelihood(epochs: int, n_jobs: int) -> list[tuple]:
             hidden_layer_sizes=(),
             activation="identity",
             learning_rate_init=1e-2,
-            max_iter=epochs,
+            max_iter=2 * epochs,
+            n_iter_no_change=50,
             random_state=0,
         ),
     }
