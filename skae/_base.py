@@ -184,7 +184,8 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Seeds weight initialisation, batch order, validation split and any
         noise drawn during training.
     verbose : int
-        If positive, print skorch's per-epoch table.
+        If positive, print skorch's per-epoch table and a progress bar over
+        each epoch's batches (skorch's ``ProgressBar``).
     device : str
         Torch device to train and infer on, e.g. ``'cpu'`` or ``'cuda'``.
 
