@@ -38,7 +38,13 @@ and fills in these hooks, each called by the base at one place:
     its held-out loss, else the start is what ``fit`` returns.
 ``_on_fitted(X_model)``
     Learns post-training statistics (eval mode, no grad), e.g. the codes'
-    mean and variance.
+    mean and variance; called after ``fit`` and after every ``partial_fit``
+    (then on that call's rows).  For sparse input ``X_model`` is a
+    :class:`~skae._data.SparseDataset`, whose ``split`` gives dense blocks
+    (:func:`~skae._data.dense_rows` gives all rows).
+``_before_partial_fit()``
+    Undoes what ``_on_fitted`` fixed that training must not see (the flow's
+    boxes); called by ``partial_fit`` before each pass.  Default: nothing.
 ``_latent_width()``
     Width of the codes; default ``n_components``.
 ``_sample_latent(n_samples, rng)``
@@ -51,13 +57,16 @@ and fills in these hooks, each called by the base at one place:
     log-density (an autoencoder returns minus its reconstruction error).
 """
 
+import copyreg
 import functools
 import numbers
+import sys
 import warnings
 from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -66,10 +75,18 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
-from skorch.callbacks import PrintLog
+from skorch.callbacks import PrintLog, ProgressBar
 from skorch.helper import predefined_split
 
-from skae._data import BatchIterator, TensorDataset, holdout_indices, identity_batch
+from skae._data import (
+    BatchIterator,
+    SparseDataset,
+    TensorDataset,
+    dense_rows,
+    holdout_indices,
+    identity_batch,
+)
+from skae._persistence import NET_STATE, net_state, restore_net
 from skae._preprocessing import Standardizer
 from skae._training import DivergenceGuard, SkaeNet, StartAwareStopping
 from skae.modules.protocol import InputSpec
@@ -116,6 +133,11 @@ def _seed_torch(seed: int, device: torch.device) -> None:
         torch.default_generator.manual_seed(seed)
     else:
         torch.manual_seed(seed)
+
+
+def _forked(device: torch.device) -> list:
+    """The CUDA devices whose random state ``torch.random.fork_rng`` saves."""
+    return [device.index or 0] if device.type == "cuda" else []
 
 
 def _silent(*args, **kwargs) -> None:
@@ -170,7 +192,8 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         Seeds weight initialisation, batch order, validation split and any
         noise drawn during training.
     verbose : int
-        If positive, print skorch's per-epoch table.
+        If positive, print skorch's per-epoch table and a progress bar over
+        each epoch's batches (skorch's ``ProgressBar``).
     device : str
         Torch device to train and infer on, e.g. ``'cpu'`` or ``'cuda'``.
 
@@ -250,6 +273,9 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _on_fitted(self, X_model: torch.Tensor) -> None:
         """Learn post-training statistics from the model-space training data."""
 
+    def _before_partial_fit(self) -> None:
+        """Prepare the fitted module for another pass of training."""
+
     def _latent_width(self) -> int:
         return self.n_components
 
@@ -290,7 +316,9 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 f"{type(self).__name__} got X=None; expected a 2D array-like of "
                 "shape (n_samples, n_features)."
             )
-        return validate_data(self, X, dtype=_FLOAT_DTYPES, reset=reset)
+        return validate_data(
+            self, X, dtype=_FLOAT_DTYPES, accept_sparse="csr", reset=reset
+        )
 
     @staticmethod
     def _checked_n_samples(n_samples) -> int:
@@ -350,6 +378,8 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             load_best=self.early_stopping,
         )
         own = [("divergence", DivergenceGuard()), ("stopping", stopping)]
+        if self.verbose:
+            own.append(("progress_bar", ProgressBar()))
         return own + _checked_callbacks(self.callbacks)
 
     def _build_net(
@@ -386,7 +416,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : None
             Ignored; present for API consistency.
@@ -405,16 +435,10 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         train, valid = self._split(X.shape[0], seed)
         X_fit = X if valid is None else X[train]
         self.preprocessor_ = self._make_preprocessor().fit(X_fit)
-        X_model = torch.from_numpy(self.preprocessor_.transform(X, X.dtype)).to(device)
-        data = TensorDataset(X_model)
-        forked = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=forked):
+        data, X_model = self._model_data(X, device)
+        with torch.random.fork_rng(devices=_forked(device)):
             _seed_torch(seed, device)
-            module = self._build_module(InputSpec(X.shape[1]))
-            self._warm_start(
-                module, self.preprocessor_.transform(X, np.float64), valid, seed
-            )
-            module = module.to(device=device, dtype=_TORCH_DTYPES[X.dtype])
+            module = self._new_module(X, data, device, valid, seed)
             net = self._build_net(
                 module,
                 len(train),
@@ -425,13 +449,125 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             )
             net.fit(data if valid is None else data.subset(train), None)
         self.net_ = net
-        self._record_history()
-        net.module_.eval()
-        with torch.inference_mode():
-            self._on_fitted(X_model)
+        self._finish_training(X_model)
         return self
 
-    def _record_history(self) -> None:
+    def _model_data(self, X, device: torch.device) -> tuple:
+        """``(dataset, X_model)``: the fitted preprocessing applied to ``X``.
+
+        Dense ``X`` becomes one model-space tensor (``X_model``) and its
+        :class:`TensorDataset`; sparse ``X`` a :class:`SparseDataset`, which
+        densifies one batch at a time and is its own ``X_model``.
+        """
+        if sp.issparse(X):
+            data = SparseDataset(X, self.preprocessor_, X.dtype, device)
+            return data, data
+        X_model = torch.from_numpy(self.preprocessor_.transform(X, X.dtype)).to(device)
+        return TensorDataset(X_model), X_model
+
+    def _new_module(
+        self, X, data, device: torch.device, valid, seed: int
+    ) -> torch.nn.Module:
+        """The untrained module for ``X``, warm-started, in its dtype on ``device``.
+
+        The warm start sees the float64 model-space rows; sparse ``X`` is
+        densified for it (as for the flow's boxes, see :func:`dense_rows`).
+        """
+        module = self._build_module(InputSpec(X.shape[1]))
+        if sp.issparse(X):
+            rows = dense_rows(data).double().cpu().numpy()
+        else:
+            rows = self.preprocessor_.transform(X, np.float64)
+        self._warm_start(module, rows, valid, seed)
+        return module.to(device=device, dtype=_TORCH_DTYPES[X.dtype])
+
+    def _finish_training(self, X_model, *, warn: bool = True) -> None:
+        self._record_history(warn=warn)
+        self.net_.module_.eval()
+        with torch.inference_mode():
+            self._on_fitted(X_model)
+
+    def _start_incremental(self, X) -> None:
+        """``partial_fit``'s first call: preprocessing, module and net, untrained."""
+        device = self._torch_device()
+        seed = self._seed()
+        self.preprocessor_ = self._make_preprocessor().fit(X)
+        with torch.random.fork_rng(devices=_forked(device)):
+            _seed_torch(seed, device)
+            data, _ = self._model_data(X, device)
+            module = self._new_module(X, data, device, None, seed)
+            net = self._build_net(
+                module, sys.maxsize, seed, device, self._batch_transform(X), None
+            )
+            net.initialize()
+        self.net_ = net
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train the network for one pass (epoch) over the rows of ``X``.
+
+        The first call validates the parameters, fits the preprocessing (the
+        centring and scaling, whitening, a denoiser's corruption bounds) on
+        its ``X`` and builds the network; later calls keep all of them, as
+        :class:`~sklearn.decomposition.IncrementalPCA` keeps its first
+        statistics, and continue training (also after :meth:`fit`).  Each
+        call is one skorch ``partial_fit`` of one epoch, so every callback
+        fires; the rows are visited in a fresh random order seeded by
+        ``random_state`` and the number of epochs so far.
+        ``early_stopping`` does not apply (as in
+        :class:`~sklearn.neural_network.MLPRegressor`): every row trains and
+        nothing is held out.  ``batch_size='auto'`` means 200.  Statistics
+        learnt after training (the codes' mean and variance that
+        :meth:`sample` uses, a flow's boxes) come from the last call's rows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data of this call.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_digits
+        >>> from skae import AutoencoderTransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> ae = AutoencoderTransformer(n_components=4, random_state=0)
+        >>> for chunk in np.array_split(X, 4):
+        ...     ae = ae.partial_fit(chunk)
+        >>> ae.n_iter_, ae.transform(X[:2]).shape
+        (4, (2, 4))
+        """
+        first_call = not hasattr(self, "net_")
+        X = self._validated(X, reset=first_call)
+        self._checked_hidden_layer_sizes()
+        _checked_callbacks(self.callbacks)
+        self._check_input(X)
+        if first_call:
+            self._start_incremental(X)
+        net = self.net_
+        if "stopping" in dict(net.callbacks_) or net.train_split is not None:
+            net.set_params(callbacks__stopping=None, train_split=None)
+            net.initialize_callbacks()  # drops the disabled one from callbacks_
+        device = torch.device(net.device)
+        entropy = [net.iterator_train__seed, len(net.history)]
+        call_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
+        order = np.random.default_rng(call_seed).permutation(X.shape[0])
+        data, X_model = self._model_data(X[order], device)
+        with torch.random.fork_rng(devices=_forked(device)):
+            _seed_torch(call_seed, device)
+            self._before_partial_fit()
+            net.partial_fit(data, None, epochs=1)
+        self._finish_training(X_model, warn=False)
+        return self
+
+    def _record_history(self, *, warn: bool = True) -> None:
         # An epoch cut short (KeyboardInterrupt) has no epoch-level loss: skip it.
         epochs = [row for row in self.net_.history if "train_loss" in row]
         self.n_iter_ = len(epochs)
@@ -440,25 +576,29 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             self.validation_loss_curve_ = [
                 row["valid_loss"] for row in epochs if "valid_loss" in row
             ]
-            monitored = self.validation_loss_curve_
+            monitored = self.validation_loss_curve_ or self.loss_curve_
         else:
             self.validation_loss_curve_ = None
             monitored = self.loss_curve_
-        start = dict(self.net_.callbacks_)["stopping"].initial_score_
+        stopping = dict(self.net_.callbacks_).get("stopping")
+        start = getattr(stopping, "initial_score_", None)
         self.initial_validation_loss_ = start
         starts = [] if start is None else [start]
         self.best_loss_ = float(min([*monitored, *starts], default=np.inf))
-        if self.n_iter_ == self.max_iter:
+        if warn and self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"{type(self).__name__} reached max_iter={self.max_iter} epochs "
                 "without converging; raise max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def _history_curve(self, key: str) -> list:
         """Per-epoch values of ``key`` in the net's history (complete epochs)."""
-        return [row[key] for row in self.net_.history if "train_loss" in row]
+        # partial_fit epochs have no validation entries.
+        return [
+            row[key] for row in self.net_.history if "train_loss" in row and key in row
+        ]
 
     @property
     def mean_(self) -> np.ndarray:
@@ -518,7 +658,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data in the user's units.
 
         Returns
@@ -581,21 +721,26 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data in the user's units.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
         """
-        return self._scores(self._checked_input(X))
+        X = self._checked_input(X)
+        if not sp.issparse(X):
+            return self._scores(X)
+        rows = self._inference_rows
+        blocks = (X[start : start + rows] for start in range(0, X.shape[0], rows))
+        return np.concatenate([self._scores(block.toarray()) for block in blocks])
 
     def score(self, X, y=None) -> float:
         """Mean of :meth:`score_samples`.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data in the user's units.
         y : None
             Ignored.
@@ -631,6 +776,30 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """
         return self._as_input_space(self._sample_rows(n_samples, random_state)[0])
 
+    # ----------------------------------------------------------- persistence
+    def __reduce_ex__(self, protocol):
+        # pickle, joblib and copy keep the skorch net as skorch pickles it.
+        return copyreg.__newobj__, (type(self),), BaseEstimator.__getstate__(self)
+
+    def __getstate__(self) -> dict:
+        """The state with the fitted net as NumPy arrays and plain Python objects.
+
+        This is what a serializer that reads ``__getstate__`` itself stores
+        (:mod:`skops.io`): no torch or skorch object, only NumPy, Python,
+        scikit-learn and skae types.  ``pickle`` keeps the skorch net instead.
+        """
+        state = dict(BaseEstimator.__getstate__(self))  # a copy of __dict__
+        if "net_" in state:
+            state[NET_STATE] = net_state(state.pop("net_"))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        portable = state.pop(NET_STATE, None)
+        BaseEstimator.__setstate__(self, state)
+        if portable is not None:
+            self.net_ = restore_net(self, portable)
+
     @property
     def _n_features_out(self) -> int:
         return self._latent_width()
@@ -639,4 +808,5 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags

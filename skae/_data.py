@@ -12,11 +12,16 @@ A batch is ``(X, target)``.  ``X`` is the input tensor, or, when the data
 carry a conditioning input or a mask of observed entries, the dict
 ``{"x": ..., "context": ..., "mask": ...}`` that skorch's ``infer`` spreads
 into the module's ``forward(x, context=None, mask=None)``.
+
+Sparse input (CSR) stays sparse: :class:`SparseDataset` densifies and
+preprocesses the rows of one batch at a time, so a fit never holds a dense
+copy of the whole matrix.
 """
 
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch.utils.data import Dataset
 
@@ -69,6 +74,11 @@ class TensorDataset(Dataset):
 
     def __len__(self) -> int:
         return self.X.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        """The device the tensors live on."""
+        return self.X.device
 
     def __getitem__(self, index) -> tuple:
         """``(X, target)`` of the rows ``index`` (an int, a slice or indices)."""
@@ -173,7 +183,7 @@ class BatchIterator:
         self.shuffle = shuffle
         self.batch_transform = batch_transform
         self.seed = seed
-        self.generator = torch.Generator(device=dataset.X.device)
+        self.generator = torch.Generator(device=dataset.device)
         self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
@@ -200,7 +210,114 @@ class BatchIterator:
             for start in range(0, n, size):
                 yield self._transformed(slice(start, start + size))
             return
-        device = self.dataset.X.device
+        device = self.dataset.device
         order = torch.randperm(n, generator=self.generator, device=device)
         for start in range(0, n, size):
             yield self._transformed(order[start : start + size])
+
+
+class SparseDataset(Dataset):
+    """The rows of a CSR matrix, densified and preprocessed one batch at a time.
+
+    It behaves as a :class:`TensorDataset` without target, context or mask:
+    indexing gives ``(x, x)`` with ``x`` the model-space tensor of those rows,
+    so :class:`BatchIterator` and skorch's training loop treat both alike.
+    The dense rows of a batch are the same numbers a dense input gives.
+
+    Parameters
+    ----------
+    X : scipy.sparse.csr_matrix of shape (n_samples, n_features)
+        Data in the user's units.
+    preprocessor : object
+        A fitted map of :mod:`skae._preprocessing` (``transform(X, dtype)``).
+    dtype : numpy dtype
+        The network's dtype.
+    device : torch.device
+        The training device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> import torch
+    >>> from skae._data import SparseDataset
+    >>> from skae._preprocessing import Standardizer
+    >>> X = sp.csr_matrix(np.eye(4))
+    >>> scaler = Standardizer("none").fit(X)
+    >>> data = SparseDataset(X, scaler, np.float64, torch.device("cpu"))
+    >>> x, target = data[1:3]
+    >>> x
+    tensor([[0., 1., 0., 0.],
+            [0., 0., 1., 0.]], dtype=torch.float64)
+    """
+
+    target = None
+    extras: dict = {}  # noqa: RUF012 - read only, as TensorDataset's
+
+    def __init__(self, X, preprocessor, dtype, device: torch.device) -> None:
+        self.X = sp.csr_matrix(X)
+        self.preprocessor = preprocessor
+        self.dtype = np.dtype(dtype)
+        self._device = torch.device(device)
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        """The device the batches are moved to."""
+        return self._device
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_samples, n_features)``."""
+        return self.X.shape
+
+    def rows(self, index) -> torch.Tensor:
+        """The model-space tensor of the rows ``index`` (a slice or indices)."""
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        block = self.preprocessor.transform(self.X[index], self.dtype)
+        return torch.from_numpy(block).to(self._device)
+
+    def __getitem__(self, index) -> tuple:
+        """``(x, x)`` of the rows ``index``."""
+        x = self.rows(index)
+        return x, x
+
+    def split(self, size: int) -> Iterator[torch.Tensor]:
+        """Consecutive model-space blocks of ``size`` rows (as ``Tensor.split``)."""
+        for start in range(0, len(self), size):
+            yield self.rows(slice(start, start + size))
+
+    def subset(self, rows: np.ndarray) -> "SparseDataset":
+        """The dataset restricted to ``rows``."""
+        return SparseDataset(self.X[rows], self.preprocessor, self.dtype, self._device)
+
+
+def dense_rows(X_model) -> torch.Tensor:
+    """The model-space tensor of a :class:`SparseDataset`'s rows, or ``X_model``.
+
+    For the few post-training statistics that need every row at once.
+    """
+    if isinstance(X_model, SparseDataset):
+        return X_model.rows(slice(None))
+    return X_model
+
+
+def column_min_max(X) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column minimum and maximum (float64) of a dense or sparse matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> from skae._data import column_min_max
+    >>> column_min_max(sp.csr_matrix(np.array([[1.0, -2.0], [0.0, 0.0]])))
+    (array([ 0., -2.]), array([1., 0.]))
+    """
+    if sp.issparse(X):
+        low, high = X.min(axis=0).toarray().ravel(), X.max(axis=0).toarray().ravel()
+    else:
+        low, high = np.min(X, axis=0), np.max(X, axis=0)
+    return low.astype(np.float64), high.astype(np.float64)

@@ -6,6 +6,7 @@ from typing import ClassVar
 import numpy as np
 
 from skae._autoencoder import AutoencoderTransformer
+from skae._data import column_min_max
 from skae._params import AUTOENCODER_TRAINING, CODE_DEFAULTS, document, estimator_init
 from skae.noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise
 from skae.utils._validation import Interval, StrOptions
@@ -139,8 +140,7 @@ class DenoisingAE(AutoencoderTransformer):
             )
 
     def _batch_transform(self, X_fit: np.ndarray):
-        self.data_min_ = np.min(X_fit, axis=0).astype(np.float64)
-        self.data_max_ = np.max(X_fit, axis=0).astype(np.float64)
+        self.data_min_, self.data_max_ = column_min_max(X_fit)
         if self.noise == "gaussian":
             return GaussianNoise(self.noise_level)
         if self.noise == "masking":

@@ -88,7 +88,11 @@ _DOCS: dict[str, tuple[str, str]] = {
         "Seeds initialisation, batch order, validation split and any noise "
         "drawn in training; an int gives bit-identical models on CPU.",
     ),
-    "verbose": ("int", "Print skorch's per-epoch table when positive."),
+    "verbose": (
+        "int",
+        "Print skorch's per-epoch table and a progress bar over each epoch's "
+        "batches (skorch's ``ProgressBar``) when positive.",
+    ),
     "device": ("str", "Torch device, e.g. ``'cuda'``."),
 }
 

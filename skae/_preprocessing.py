@@ -18,6 +18,7 @@ adds ZCA whitening after a per-feature standardisation.
 from collections.abc import Iterator
 
 import numpy as np
+import scipy.sparse as sp
 
 # Statistics and conversions go through float64 blocks of about this many
 # entries (4 MiB): small enough to be reused from the allocator's heap and to
@@ -32,10 +33,17 @@ def block_rows(n_features: int) -> int:
     return max(1, _BLOCK_ENTRIES // max(n_features, 1))
 
 
-def _float64_blocks(X: np.ndarray) -> Iterator[np.ndarray]:
+def _dense_float64(block) -> np.ndarray:
+    """A block of rows as a dense float64 array (sparse blocks densified)."""
+    if sp.issparse(block):
+        return block.toarray().astype(np.float64, copy=False)
+    return np.asarray(block, dtype=np.float64)
+
+
+def _float64_blocks(X) -> Iterator[np.ndarray]:
     rows = block_rows(X.shape[1])
     for start in range(0, X.shape[0], rows):
-        yield np.asarray(X[start : start + rows], dtype=np.float64)
+        yield _dense_float64(X[start : start + rows])
 
 
 def _column_mean(X: np.ndarray) -> np.ndarray:
@@ -124,14 +132,18 @@ class Standardizer:
         return block * self.scale_ + self.mean_
 
     def transform(self, X: np.ndarray, dtype=np.float64) -> np.ndarray:
-        """User units to model space, in ``dtype``, block by block."""
-        X = np.asarray(X)
+        """User units to model space, in ``dtype``, block by block.
+
+        ``X`` may be sparse: each block is densified on its own.
+        """
+        if not sp.issparse(X):
+            X = np.asarray(X)
         if X.ndim != 2:
             return self._forward(np.asarray(X, dtype=np.float64)).astype(dtype)
         out = np.empty(X.shape, dtype=dtype)
         rows = block_rows(X.shape[1])
         for start in range(0, X.shape[0], rows):
-            block = np.asarray(X[start : start + rows], dtype=np.float64)
+            block = _dense_float64(X[start : start + rows])
             out[start : start + block.shape[0]] = self._forward(block)
         return out
 
@@ -185,13 +197,26 @@ class Whitener(Standardizer):
         if not self.whiten:
             self.whitening_ = np.eye(n_features)
             return self
-        standardized = super()._forward(np.asarray(X, dtype=np.float64))
-        covariance = np.atleast_2d(np.cov(standardized, rowvar=False, bias=True))
+        covariance = np.atleast_2d(self._standardized_covariance(X))
         eigenvalues, eigenvectors = np.linalg.eigh(covariance)
         tiny = n_features * np.finfo(np.float64).eps * max(eigenvalues.max(), 1.0)
         eigenvalues = np.where(eigenvalues > tiny, eigenvalues, 1.0)
         self.whitening_ = (eigenvectors / np.sqrt(eigenvalues)) @ eigenvectors.T
         return self
+
+    def _standardized_covariance(self, X) -> np.ndarray:
+        """Covariance of the standardised rows; sparse ``X`` block by block."""
+        if not sp.issparse(X):
+            standardized = super()._forward(np.asarray(X, dtype=np.float64))
+            return np.cov(standardized, rowvar=False, bias=True)
+        n_features = X.shape[1]
+        total, outer = np.zeros(n_features), np.zeros((n_features, n_features))
+        for block in _float64_blocks(X):
+            standardized = super()._forward(block)
+            total += standardized.sum(axis=0)
+            outer += standardized.T @ standardized
+        mean = total / X.shape[0]
+        return outer / X.shape[0] - np.outer(mean, mean)
 
     def _forward(self, block: np.ndarray) -> np.ndarray:
         return super()._forward(block) @ self.whitening_

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
-from skae._data import identity_batch
+from skae._data import dense_rows, identity_batch
 from skae._params import document, estimator_init
 from skae._preprocessing import Whitener
 from skae._warm_start import gaussian_mixture
@@ -257,7 +257,14 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         return base.sample(n_samples, rng)
 
     def _on_fitted(self, X_model) -> None:
-        self.net_.module_.fit_boxes(X_model)
+        self.net_.module_.fit_boxes(dense_rows(X_model))
+
+    def _before_partial_fit(self) -> None:
+        # Train without the boxes of the last call; they are fitted again after.
+        for layer in self.net_.module_.layers:
+            if hasattr(layer, "box_low"):
+                layer.box_low.fill_(-np.inf)
+                layer.box_high.fill_(np.inf)
 
     def _latent_width(self) -> int:
         return self.n_features_in_

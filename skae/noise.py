@@ -145,6 +145,15 @@ class BatchCorruption:
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> tuple:
         return self.process(x, self.level, *self.bounds, generator), x
 
+    def __getstate__(self) -> dict:
+        # NumPy bounds: readable by serializers that refuse torch types (skops).
+        bounds = tuple(bound.numpy() for bound in self.bounds)
+        return {"process": self.process, "level": self.level, "bounds": bounds}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
+
 
 def GaussianNoise(sigma: float) -> BatchCorruption:
     """Batch transform ``x -> (x + sigma * eps, x)``; see :func:`additive_gaussian`."""

@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from skae import VAE
+from skae._base import SkaeBase
 from skae.utils._validation import Interval, StrOptions, _fit_context, check_is_fitted
 
 # Tukey's lower fence: a training score below Q1 - FENCE * (Q3 - Q1) is an outlier.
@@ -216,6 +217,13 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         else:
             self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # A skae model takes sparse rows; the default pipeline centres (it
+        # refuses them), and other models' tags do not always say (PCA).
+        tags.input_tags.sparse = isinstance(self.estimator, SkaeBase)
+        return tags
 
     @property
     def n_features_in_(self) -> int:

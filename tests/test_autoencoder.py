@@ -238,7 +238,14 @@ BAD_INPUTS = [
         ValueError,
         "infinity",
     ),
-    ("sparse", lambda X: sp.csr_matrix(X), TypeError, "(?i)sparse"),
+    (
+        "sparse nan",
+        lambda X: sp.csr_matrix(
+            np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X)
+        ),
+        ValueError,
+        "NaN",
+    ),
     ("1-D", lambda X: X[:, 0], ValueError, "2D array"),
     ("empty", lambda X: X[:0], ValueError, "0 sample"),
     ("strings", lambda X: X.astype(str).astype(object) + "x", ValueError, "convert"),

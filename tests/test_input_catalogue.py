@@ -69,8 +69,15 @@ X_CASES = {
     "int8": (lambda X, _: np.clip(np.round(X * 10), -100, 100).astype(np.int8), OK),
     "float16": (lambda X, _: X.astype(np.float16), OK),
     "float32": (lambda X, _: X.astype(np.float32), OK),
-    "sparse csr": (lambda X, _: sp.csr_matrix(X), (TypeError, "[Ss]parse")),
-    "sparse coo": (lambda X, _: sp.coo_matrix(X), (TypeError, "[Ss]parse")),
+    "sparse csr": (lambda X, _: sp.csr_matrix(X), OK),
+    "sparse csc": (lambda X, _: sp.csc_matrix(X), OK),
+    "sparse coo": (lambda X, _: sp.coo_matrix(X), OK),
+    "sparse with nan": (
+        lambda X, _: sp.csr_matrix(
+            np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X)
+        ),
+        (ValueError, "NaN"),
+    ),
     "read-only memmap": (_memmap, OK),
     "read-only array": (lambda X, _: np.require(X, requirements="C").copy().view(), OK),
     "fortran order": (lambda X, _: np.asfortranarray(X), OK),

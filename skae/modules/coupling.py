@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from skae.distributions import standard_normal_log_prob
+from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.mlp import make_mlp
 
 MASK_STRATEGIES = ("alternating", "random")
@@ -569,6 +570,13 @@ class RealNVP(nn.Module):
         mixture.
         """
         self.base = base
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As torch's, building a placeholder mixture base when the state has one."""
+        if self.base is None and "base.means" in state_dict:
+            n_components, n_features = state_dict["base.means"].shape
+            self.set_base(GaussianMixtureBase.placeholder(n_components, n_features))
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def base_log_prob(self, z: Tensor) -> Tensor:
         """``log p_Z(z)`` in float64: the standard normal, or the fitted base."""

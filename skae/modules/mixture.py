@@ -48,6 +48,18 @@ class GaussianMixtureBase(nn.Module):
         self.register_buffer("precision_cholesky", as_tensor(precision_cholesky))
         self.register_buffer("covariance_cholesky", as_tensor(covariance_cholesky))
 
+    @classmethod
+    def placeholder(cls, n_components: int, n_features: int) -> "GaussianMixtureBase":
+        """A base of the given shape, for ``load_state_dict`` to fill in."""
+        covariances = np.broadcast_to(
+            np.eye(n_features), (n_components,) * 1 + (n_features, n_features)
+        )
+        return cls(
+            np.full(n_components, 1.0 / n_components),
+            np.zeros((n_components, n_features)),
+            covariances.copy(),
+        )
+
     def _apply(self, fn, recurse=True):
         # Keep the buffers in float64 when the flow is cast to float32.
         result = super()._apply(fn, recurse)

@@ -1,0 +1,422 @@
+"""ONNX export of skae estimators through skl2onnx (``pip install skae[onnx]``).
+
+Importing this module registers a skl2onnx shape calculator and converter for
+:class:`~skae.AutoencoderTransformer`, :class:`~skae.DenoisingAE`,
+:class:`~skae.VAE` and :class:`~skae.RealNVPDensity`, so that
+``skl2onnx.to_onnx(model, X[:1])`` converts a fitted estimator alone or as a
+step of a :class:`~sklearn.pipeline.Pipeline` (behind scikit-learn steps that
+skl2onnx converts).  The graph is built from the fitted weights with plain
+ONNX operators (``MatMul``, ``Add``, ``Relu``, ...), the preprocessing
+(centring, scaling, whitening) included, in the dtype of the converted input
+(``double`` for float64 ``X``).
+
+The option ``method`` chooses what the graph computes:
+
+* ``"transform"`` (default): the codes (a flow's Gaussianised data);
+* ``"inverse_transform"``: codes back to the input space; the graph's input
+  is then a code, ``Z[:1]``, so convert the estimator alone;
+* ``"score_samples"``: one score per row, shape ``(n,)``: minus the
+  reconstruction error of an autoencoder, the flow's exact log-density, the
+  VAE's importance-weighted log-likelihood with the same fixed draws as
+  :meth:`skae.VAE.score_samples`.
+
+:func:`to_onnx` is the same with the method as an argument.
+
+Examples
+--------
+>>> import numpy as np
+>>> import onnxruntime as rt
+>>> import skl2onnx
+>>> from sklearn.datasets import load_digits
+>>> import skae.onnx
+>>> from skae import AutoencoderTransformer
+>>> X = load_digits().data
+>>> ae = AutoencoderTransformer(n_components=4, max_iter=5, random_state=0).fit(X)
+>>> onx = skl2onnx.to_onnx(ae, X[:1])
+>>> session = rt.InferenceSession(onx.SerializeToString())
+>>> codes = session.run(None, {"X": X})[0]
+>>> bool(np.abs(codes - ae.transform(X)).max() < 1e-4)
+True
+>>> onx = skae.onnx.to_onnx(ae, X[:1], method="score_samples")
+>>> session = rt.InferenceSession(onx.SerializeToString())
+>>> scores = session.run(None, {"X": X})[0]
+>>> bool(np.abs(scores - ae.score_samples(X)).max() < 1e-4)
+True
+"""
+
+import math
+
+import numpy as np
+from skl2onnx import to_onnx as _skl2onnx_to_onnx
+from skl2onnx import update_registered_converter
+from skl2onnx.algebra.onnx_ops import (
+    OnnxAbs,
+    OnnxAdd,
+    OnnxCast,
+    OnnxClip,
+    OnnxDiv,
+    OnnxEqual,
+    OnnxExp,
+    OnnxIdentity,
+    OnnxLog,
+    OnnxMatMul,
+    OnnxMax,
+    OnnxMin,
+    OnnxMul,
+    OnnxNeg,
+    OnnxReduceMaxApi18,
+    OnnxReduceMeanApi18,
+    OnnxReduceSumApi11,
+    OnnxRelu,
+    OnnxSigmoid,
+    OnnxSub,
+    OnnxTanh,
+)
+from skl2onnx.common.data_types import guess_numpy_type, guess_proto_type
+from torch import nn
+
+from skae._autoencoder import AutoencoderTransformer
+from skae._denoising import DenoisingAE
+from skae._preprocessing import Whitener
+from skae._realnvp import RealNVPDensity
+from skae._vae import VAE
+from skae.modules.coupling import AffineCoupling
+
+__all__ = ["METHODS", "to_onnx"]
+
+METHODS = ("transform", "inverse_transform", "score_samples")
+_DEFAULT = {"method": "transform"}
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _array(tensor, dtype) -> np.ndarray:
+    return tensor.detach().cpu().double().numpy().astype(dtype)
+
+
+class _Graph:
+    """Builds ONNX operators in one dtype and one opset."""
+
+    def __init__(self, dtype, op_version: int) -> None:
+        self.dtype = dtype
+        self.opv = op_version
+
+    def const(self, value) -> np.ndarray:
+        return np.asarray(value, dtype=self.dtype)
+
+    def op(self, cls, *inputs, **attributes):
+        return cls(*inputs, op_version=self.opv, **attributes)
+
+    def add(self, a, b):
+        return self.op(OnnxAdd, a, b)
+
+    def sub(self, a, b):
+        return self.op(OnnxSub, a, b)
+
+    def mul(self, a, b):
+        return self.op(OnnxMul, a, b)
+
+    def exp(self, a):
+        return self.op(OnnxExp, a)
+
+    def clamp(self, a, low, high):
+        """Elementwise ``min(max(a, low), high)`` with broadcast bounds."""
+        return self.op(OnnxMin, self.op(OnnxMax, a, low), high)
+
+    def row_sum(self, a):
+        """Sum over the last axis, dropped."""
+        return self.op(OnnxReduceSumApi11, a, axes=[-1], keepdims=0)
+
+    def linear(self, x, layer: nn.Linear, rows: slice = slice(None)):
+        weight = _array(layer.weight[rows], self.dtype).T
+        return self.add(
+            self.op(OnnxMatMul, x, weight), _array(layer.bias[rows], self.dtype)
+        )
+
+    def activation(self, x, layer: nn.Module):
+        if isinstance(layer, nn.ReLU):
+            return self.op(OnnxRelu, x)
+        if isinstance(layer, nn.Tanh):
+            return self.op(OnnxTanh, x)
+        if isinstance(layer, nn.Sigmoid):
+            return self.op(OnnxSigmoid, x)
+        if isinstance(layer, nn.Identity):
+            return x
+        raise NotImplementedError(f"No ONNX export for {type(layer).__name__}.")
+
+    def trunk(self, x, network: nn.Sequential):
+        """Every layer of ``network`` but its last (linear) one, applied to ``x``."""
+        for layer in list(network)[:-1]:
+            if isinstance(layer, nn.Linear):
+                x = self.linear(x, layer)
+            else:
+                x = self.activation(x, layer)
+        return x
+
+    def mlp(self, x, network: nn.Sequential, last_rows: slice = slice(None)):
+        """``network(x)``; ``last_rows`` keeps some outputs of the last layer."""
+        return self.linear(self.trunk(x, network), network[-1], last_rows)
+
+    # ------------------------------------------------------- preprocessing
+    def to_model(self, x, preprocessor):
+        """The fitted preprocessing: user units to model space."""
+        mean, scale = self.const(preprocessor.mean_), self.const(preprocessor.scale_)
+        u = self.op(OnnxDiv, self.sub(x, mean), scale)
+        if isinstance(preprocessor, Whitener):
+            u = self.op(OnnxMatMul, u, self.const(preprocessor.whitening_))
+        return u
+
+    def to_user(self, u, preprocessor):
+        """Model space back to user units."""
+        if isinstance(preprocessor, Whitener):
+            unwhitening = np.linalg.inv(preprocessor.whitening_).T
+            u = self.op(OnnxMatMul, u, self.const(unwhitening))
+        mean, scale = self.const(preprocessor.mean_), self.const(preprocessor.scale_)
+        return self.add(self.mul(u, scale), mean)
+
+    def standard_normal_log_prob(self, z, width: int):
+        """``-(||z||^2 + d log 2 pi) / 2`` over the last axis."""
+        norm = self.row_sum(self.mul(z, z))
+        return self.mul(self.add(norm, self.const(width * _LOG_2PI)), self.const(-0.5))
+
+    def diag_gaussian_log_prob(self, z, mu, logvar):
+        error = self.sub(z, mu)
+        terms = self.add(
+            self.add(
+                self.op(OnnxDiv, self.mul(error, error), self.exp(logvar)), logvar
+            ),
+            self.const(_LOG_2PI),
+        )
+        return self.mul(self.row_sum(terms), self.const(-0.5))
+
+
+# ------------------------------------------------------------ autoencoders
+def _autoencoder(graph: _Graph, model, x, method: str):
+    module, pre = model.net_.module_, model.preprocessor_
+    if method == "inverse_transform":
+        return graph.to_user(graph.mlp(x, module.decoder), pre)
+    code = graph.mlp(graph.to_model(x, pre), module.encoder)
+    if method == "transform":
+        return code
+    error = graph.sub(x, graph.to_user(graph.mlp(code, module.decoder), pre))
+    squared = graph.mul(error, error)
+    mean = graph.op(OnnxReduceMeanApi18, squared, axes=[1], keepdims=0)
+    return graph.op(OnnxNeg, mean)
+
+
+# --------------------------------------------------------------------- VAE
+def _vae_decoder_mean(graph: _Graph, module, z):
+    out = graph.mlp(z, module.decoder)
+    return graph.op(OnnxSigmoid, out) if module.likelihood == "bernoulli" else out
+
+
+def _vae_log_likelihood(graph: _Graph, model, x):
+    """The importance-weighted ``log p(x)`` of :meth:`skae.VAE.score_samples`."""
+    module, pre = model.net_.module_, model.preprocessor_
+    width = module.n_components
+    u = graph.to_model(x, pre)
+    trunk, last = graph.trunk(u, module.encoder), module.encoder[-1]
+    mu = graph.linear(trunk, last, slice(0, width))
+    low, high = module.logvar_bounds
+    logvar = graph.op(
+        OnnxClip,
+        graph.linear(trunk, last, slice(width, 2 * width)),
+        graph.const(low),
+        graph.const(high),
+    )
+    eps = graph.const(model._log_prob_kwargs()["eps"].numpy()[:, None, :])
+    z = graph.add(mu, graph.mul(graph.exp(graph.mul(logvar, graph.const(0.5))), eps))
+    decoder_out = graph.mlp(z, module.decoder)
+    if module.likelihood == "bernoulli":
+        # softplus(a) = relu(a) + log(1 + exp(-|a|)); onnxruntime has no double Softplus
+        tail = graph.exp(graph.op(OnnxNeg, graph.op(OnnxAbs, decoder_out)))
+        softplus = graph.add(
+            graph.op(OnnxRelu, decoder_out),
+            graph.op(OnnxLog, graph.add(tail, graph.const(1.0))),
+        )
+        log_px = graph.row_sum(graph.sub(graph.mul(u, decoder_out), softplus))
+    else:
+        decoder_logvar = _array(module.clamped_decoder_logvar(), graph.dtype)
+        log_px = graph.diag_gaussian_log_prob(u, decoder_out, decoder_logvar)
+    log_weights = graph.sub(
+        graph.add(log_px, graph.standard_normal_log_prob(z, width)),
+        graph.diag_gaussian_log_prob(z, mu, logvar),
+    )
+    peak = graph.op(OnnxReduceMaxApi18, log_weights, axes=[0], keepdims=1)
+    shifted = graph.exp(graph.sub(log_weights, peak))
+    total = graph.op(OnnxReduceSumApi11, shifted, axes=[0], keepdims=0)
+    peak = graph.op(OnnxReduceMaxApi18, log_weights, axes=[0], keepdims=0)
+    log_mean = graph.sub(
+        graph.add(graph.op(OnnxLog, total), peak),
+        graph.const(math.log(model.n_importance_samples)),
+    )
+    return graph.add(log_mean, graph.const(pre.log_det()))
+
+
+def _vae(graph: _Graph, model, x, method: str):
+    module, pre = model.net_.module_, model.preprocessor_
+    if method == "inverse_transform":
+        return graph.to_user(_vae_decoder_mean(graph, module, x), pre)
+    if method == "score_samples":
+        return _vae_log_likelihood(graph, model, x)
+    return graph.mlp(
+        graph.to_model(x, pre), module.encoder, slice(0, module.n_components)
+    )
+
+
+# -------------------------------------------------------------------- flow
+def _log_scale_and_shift(graph: _Graph, layer: AffineCoupling, x):
+    mask = _array(layer.mask, graph.dtype)
+    low, high = _array(layer.box_low, graph.dtype), _array(layer.box_high, graph.dtype)
+    conditioner = graph.mul(graph.clamp(x, low, high), mask)
+    bound = graph.const(layer.log_scale_bound)
+    raw = graph.mlp(conditioner, layer.scale_net)
+    log_scale = graph.mul(graph.op(OnnxTanh, graph.op(OnnxDiv, raw, bound)), bound)
+    return mask, low, high, log_scale, graph.mlp(conditioner, layer.shift_net)
+
+
+def _coupling_forward(graph: _Graph, layer: AffineCoupling, x):
+    """``boxed_affine_forward`` and its log-determinant."""
+    mask, low, high, log_scale, shift = _log_scale_and_shift(graph, layer, x)
+    free = graph.const(1.0) - mask
+    inside = graph.clamp(x, low, high)
+    moved = graph.add(graph.mul(inside, graph.exp(log_scale)), shift)
+    y = graph.add(
+        graph.add(graph.mul(inside, mask), graph.mul(moved, free)), graph.sub(x, inside)
+    )
+    in_box = graph.op(OnnxCast, graph.op(OnnxEqual, x, inside), to=graph.proto)
+    return y, graph.row_sum(graph.mul(graph.mul(in_box, log_scale), free))
+
+
+def _coupling_inverse(graph: _Graph, layer: AffineCoupling, y):
+    """``boxed_affine_inverse``."""
+    mask, low, high, log_scale, shift = _log_scale_and_shift(graph, layer, y)
+    scale = graph.exp(log_scale)
+    image = graph.clamp(
+        y,
+        graph.add(graph.mul(scale, low), shift),
+        graph.add(graph.mul(scale, high), shift),
+    )
+    undone = graph.mul(graph.sub(image, shift), graph.exp(graph.op(OnnxNeg, log_scale)))
+    free = graph.const(1.0) - mask
+    x = graph.add(graph.mul(image, mask), graph.mul(undone, free))
+    return graph.add(x, graph.sub(y, image))
+
+
+def _flow(graph: _Graph, model, x, method: str):
+    module, pre = model.net_.module_, model.preprocessor_
+    first, *couplings = module.layers
+    log_scale, shift = (
+        _array(first.log_scale, graph.dtype),
+        _array(first.shift, graph.dtype),
+    )
+    if method == "inverse_transform":
+        for layer in reversed(couplings):
+            x = _coupling_inverse(graph, layer, x)
+        x = graph.mul(graph.sub(x, shift), np.exp(-log_scale))
+        return graph.to_user(x, pre)
+    z = graph.add(graph.mul(graph.to_model(x, pre), np.exp(log_scale)), shift)
+    log_det = graph.const(float(log_scale.astype(np.float64).sum()) + pre.log_det())
+    for layer in couplings:
+        z, layer_log_det = _coupling_forward(graph, layer, z)
+        log_det = graph.add(log_det, layer_log_det)
+    if method == "transform":
+        return z
+    return graph.add(graph.standard_normal_log_prob(z, module.n_features), log_det)
+
+
+# ------------------------------------------------------------ registration
+_BUILDERS = {
+    AutoencoderTransformer: _autoencoder,
+    DenoisingAE: _autoencoder,
+    VAE: _vae,
+    RealNVPDensity: _flow,
+}
+
+
+def _method(operator) -> str:
+    method = operator.scope_inst.get_options(operator.raw_operator, dict(_DEFAULT))[
+        "method"
+    ]
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    return method
+
+
+def _output_width(model, method: str) -> int | None:
+    if method == "score_samples":
+        return None
+    if method == "inverse_transform":
+        return model.n_features_in_
+    return model._latent_width()
+
+
+def _shape_calculator(operator) -> None:
+    model, method = operator.raw_operator, _method(operator)
+    n_rows = operator.inputs[0].get_first_dimension()
+    width = _output_width(model, method)
+    shape = [n_rows] if width is None else [n_rows, width]
+    operator.outputs[0].type = operator.inputs[0].type.__class__(shape)
+
+
+def _converter(scope, operator, container) -> None:
+    model, method = operator.raw_operator, _method(operator)
+    dtype = guess_numpy_type(operator.inputs[0].type)
+    graph = _Graph(dtype, container.target_opset)
+    graph.proto = guess_proto_type(operator.inputs[0].type)
+    builder = next(build for cls, build in _BUILDERS.items() if type(model) is cls)
+    result = builder(graph, model, operator.inputs[0], method)
+    output = OnnxIdentity(
+        result, op_version=graph.opv, output_names=operator.outputs[:1]
+    )
+    output.add_to(scope, container)
+
+
+for _cls in _BUILDERS:
+    update_registered_converter(
+        _cls,
+        f"Skae{_cls.__name__}",
+        _shape_calculator,
+        _converter,
+        options={"method": list(METHODS)},
+    )
+
+
+def to_onnx(model, X, *, method: str = "transform", **kwargs):
+    """Convert ``model`` (a fitted skae estimator or a pipeline ending in one).
+
+    Parameters
+    ----------
+    model : estimator
+        A fitted skae estimator, or a :class:`~sklearn.pipeline.Pipeline`
+        whose last step is one.
+    X : array-like
+        A sample of the graph's input (one row is enough): rows of data, or
+        codes for ``method="inverse_transform"``.
+    method : {'transform', 'inverse_transform', 'score_samples'}, default='transform'
+        What the graph computes (see the module docstring).
+    **kwargs
+        Passed to :func:`skl2onnx.to_onnx` (``target_opset``, ...).
+
+    Returns
+    -------
+    onx : onnx.ModelProto
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import onnxruntime as rt
+    >>> from sklearn.datasets import make_moons
+    >>> from skae import RealNVPDensity
+    >>> from skae.onnx import to_onnx
+    >>> X, _ = make_moons(200, noise=0.05, random_state=0)
+    >>> flow = RealNVPDensity(n_layers=2, max_iter=5, random_state=0).fit(X)
+    >>> onx = to_onnx(flow, X[:1], method="score_samples")
+    >>> session = rt.InferenceSession(onx.SerializeToString())
+    >>> bool(np.allclose(session.run(None, {"X": X})[0], flow.score_samples(X)))
+    True
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    last = model.steps[-1][1] if hasattr(model, "steps") else model
+    options = {id(last): {"method": method}}
+    return _skl2onnx_to_onnx(model, X, options=options, **kwargs)

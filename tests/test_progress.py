@@ -1,0 +1,20 @@
+"""``verbose``: skorch's epoch table and a progress bar over each epoch's batches."""
+
+import numpy as np
+from estimators import FAST
+
+
+def test_verbose_fit_shows_a_progress_bar(capsys):
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    model = FAST["AutoencoderTransformer"]().set_params(verbose=1, batch_size=10)
+    model.fit(X)
+    assert "progress_bar" in dict(model.net_.callbacks_)
+    out = capsys.readouterr()
+    assert "train_loss" in out.out  # the table
+    assert "/6 [" in out.err  # tqdm bar over the 6 batches of an epoch
+
+
+def test_silent_fit_has_no_progress_bar():
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    model = FAST["AutoencoderTransformer"]().fit(X)
+    assert "progress_bar" not in dict(model.net_.callbacks_)
