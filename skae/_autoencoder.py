@@ -9,6 +9,7 @@ import torch
 from skae._base import SkaeBase
 from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
 from skae._preprocessing import block_rows
+from skae._tabular import TableMixin
 from skae.losses import ReconstructionLoss
 from skae.modules.autoencoder import Autoencoder
 from skae.modules.protocol import InputSpec
@@ -16,7 +17,7 @@ from skae.utils._validation import Interval
 
 
 @document
-class AutoencoderTransformer(SkaeBase):
+class AutoencoderTransformer(TableMixin, SkaeBase):
     """Deep autoencoder: encoder ``f``, mirrored decoder ``g``, quadratic loss, Adam.
 
     ``transform`` returns the codes ``f(x)``, ``inverse_transform`` decodes them,
@@ -67,6 +68,7 @@ class AutoencoderTransformer(SkaeBase):
     code_var_ : ndarray of shape (n_components,)
         Variance of the training codes; with ``code_mean_`` it defines the
         diagonal Gaussian that :meth:`sample` draws from.
+    %(table_attributes)s
 
     See Also
     --------
@@ -109,7 +111,9 @@ class AutoencoderTransformer(SkaeBase):
         return Autoencoder(*self._mlp_arguments(spec))
 
     def _criterion(self) -> ReconstructionLoss:
-        return ReconstructionLoss(self.sparsity_penalty, self.contractive_penalty)
+        return ReconstructionLoss(
+            self.sparsity_penalty, self.contractive_penalty, self.heads_
+        )
 
     def _on_fitted(self, X_model: torch.Tensor) -> None:
         # In blocks of rows: the activations of one block stay small and in cache.
@@ -132,4 +136,11 @@ class AutoencoderTransformer(SkaeBase):
         )
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
+        if self._needs_table_scoring(X):
+            return -self._table_error(X, self._reconstruct(X))
         return -np.mean((X - self._reconstruct(X)) ** 2, axis=1, dtype=np.float64)
+
+    def _fill_missing(self, X: np.ndarray) -> np.ndarray:
+        """The model's values for every entry of ``X`` (user units): its
+        reconstruction from the observed entries."""
+        return self._reconstruct(X)

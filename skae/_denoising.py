@@ -78,6 +78,7 @@ class DenoisingAE(AutoencoderTransformer):
         Mean of the (clean) training codes.
     code_var_ : ndarray of shape (n_components,)
         Variance of the training codes, used by :meth:`sample`.
+    %(table_attributes)s
 
     See Also
     --------
@@ -130,8 +131,8 @@ class DenoisingAE(AutoencoderTransformer):
             )
 
     def _batch_transform(self, X_fit: np.ndarray):
-        self.data_min_ = np.min(X_fit, axis=0).astype(np.float64)
-        self.data_max_ = np.max(X_fit, axis=0).astype(np.float64)
+        self.data_min_ = np.nanmin(X_fit, axis=0).astype(np.float64)
+        self.data_max_ = np.nanmax(X_fit, axis=0).astype(np.float64)
         if self.noise == "gaussian":
             return GaussianNoise(self.noise_level)
         if self.noise == "masking":
