@@ -6,6 +6,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
+from skae._tabular import check_observed_rows
 from skae._vae import VAE
 from skae.outlier import _seeded
 from skae.utils._validation import (
@@ -118,13 +119,15 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def _validated(self, X, *, reset: bool) -> np.ndarray:
-        return validate_data(
+        X = validate_data(
             self,
             X,
             dtype=[np.float64, np.float32],
             ensure_all_finite="allow-nan",
             reset=reset,
         )
+        check_observed_rows(X)
+        return X
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
