@@ -28,7 +28,7 @@ def default_estimator() -> VAE:
     """The model ``AutoencoderImputer(estimator=None)`` fits.
 
     A :class:`~skae.VAE` in MIWAE's setting (Mattei and Frellsen, 2019):
-    10 latents, two hidden layers of 128 units, trained on the
+    10 latents, two tanh hidden layers of 128 units, trained on the
     importance-weighted bound of the observed entries with 20 draws per
     row, 500 epochs of Adam in batches of 64.  It had the lowest mean
     imputation error of the skae candidates in
@@ -37,6 +37,7 @@ def default_estimator() -> VAE:
     return _MIWAE(
         n_components=10,
         hidden_layer_sizes=(128, 128),
+        activation="tanh",
         batch_size=64,
         max_iter=500,
         n_iter_no_change=500,
