@@ -42,6 +42,13 @@ and fills in these hooks, each called by the base at one place:
 ``_scores(X)``
     What ``score_samples`` returns for validated ``X``; default: the
     log-density (an autoencoder returns minus its reconstruction error).
+``_observed_mask(X)``
+    The training batches' mask of observed entries (1) for validated ``X``,
+    or None (default) when every entry counts; called once in ``fit``.
+
+Tables with categorical columns and missing values
+(:class:`skae._tabular.TableMixin`) override ``_validated``,
+``_make_preprocessor``, ``_observed_mask`` and ``_as_input_space``.
 """
 
 import functools

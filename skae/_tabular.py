@@ -22,19 +22,14 @@ training batches:
 """
 
 import numpy as np
-import pandas as pd
 import torch
 
 from skae._columns import ColumnEncoder, ColumnLayout, categorical_mask
 from skae._preprocessing import MissingAsMean, Standardizer, TableScaler
 from skae.modules.heads import ColumnHeads
-from skae.utils._validation import StrOptions, check_is_fitted, validate_data
+from skae.utils._validation import check_is_fitted, validate_data
 
 _FLOAT_DTYPES = [np.float64, np.float32]
-
-TABLE_CONSTRAINTS: dict = {
-    "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
-}
 
 
 def check_observed_rows(X: np.ndarray) -> None:
@@ -56,8 +51,9 @@ class TableMixin:
 
     def _validated(self, X, *, reset: bool) -> np.ndarray:
         self._reject_none(X)
-        if not isinstance(X, pd.DataFrame | np.ndarray) and hasattr(X, "__len__"):
-            X = np.asarray(X, dtype=object) if len(X) else X
+        chosen = self.categorical_features
+        if isinstance(X, list | tuple) and not isinstance(chosen, str | None):
+            X = np.asarray(X, dtype=object)
         if reset:
             categorical = categorical_mask(X, self.categorical_features)
         else:
