@@ -26,6 +26,12 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
     ``activation='identity'`` it is a linear autoencoder, whose optimum spans
     the same subspace as PCA.
 
+    A DataFrame may hold categorical columns and missing values (see
+    ``categorical_features``).  ``score_samples`` is then minus the mean, over
+    each row's observed columns, of the squared error (numeric columns, user
+    units) and the cross-entropy in nats (categorical columns); the training
+    loss weighs the columns the same way, in model space.
+
     The network sees centred data divided by one global scale (the root mean
     feature variance).  A single scale keeps the training loss proportional to
     the mean squared error in the user's units, the error PCA minimises; every
