@@ -1,10 +1,12 @@
 """AutoencoderImputer: missing values filled in by a skae model."""
 
 import numbers
+import warnings
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 
 from skae._tabular import check_observed_rows
 from skae._vae import VAE
@@ -146,15 +148,19 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
         self : object
         """
         X = self._validated(X, reset=True)
-        model = default_estimator()
-        if self.estimator is not None:
-            if not hasattr(self.estimator, "_fill_missing"):
-                raise ValueError(
-                    "estimator must be a skae VAE, AutoencoderTransformer or "
-                    f"DenoisingAE, got {type(self.estimator).__name__}."
-                )
-            model = clone(self.estimator)
-        self.estimator_ = _seeded(model, self.random_state).fit(X)
+        if self.estimator is None:
+            # The default trains a fixed number of epochs, as MIWAE does.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = _seeded(default_estimator(), self.random_state)
+                self.estimator_ = model.fit(X)
+            return self
+        if not hasattr(self.estimator, "_fill_missing"):
+            raise ValueError(
+                "estimator must be a skae VAE, AutoencoderTransformer or "
+                f"DenoisingAE, got {type(self.estimator).__name__}."
+            )
+        self.estimator_ = _seeded(clone(self.estimator), self.random_state).fit(X)
         return self
 
     def transform(self, X):
