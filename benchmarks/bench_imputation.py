@@ -20,10 +20,13 @@ seconds on this machine (shared cores; compare within a run).
 ``breast_cancer`` at 50 % is the issue's acceptance protocol (MSE <= 0.30;
 IterativeImputer 0.333, KNNImputer 0.538, MIWAE's notebook 0.2867).
 
-Run ``python -m benchmarks.bench_imputation [--quick] [--tables a,b]``.
+Run ``python -m benchmarks.bench_imputation [--quick] [--tables a,b]``; with
+``--rates 0.5`` the rows go to ``imputation_0.5.json``, and
+``--merge imputation,imputation_0.5`` writes their union as the results.
 """
 
 import argparse
+import json
 import time
 import warnings
 
@@ -32,7 +35,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 
-from benchmarks._common import write_results
+from benchmarks._common import results_dir, write_results
 from benchmarks._tables import cap_rows, load
 from skae import AutoencoderImputer, DenoisingAE
 from skae.impute import default_estimator
@@ -80,7 +83,7 @@ def candidates(quick: bool) -> dict:
     }
 
 
-def run(tables, rates, quick: bool) -> list[dict]:
+def run(tables, rates, quick: bool, name: str) -> list[dict]:
     rows = []
     for rate in rates:
         for name in tables:
@@ -102,7 +105,7 @@ def run(tables, rates, quick: bool) -> list[dict]:
                 flush=True,
             )
             rows.append(row)
-            report(rows, quick)
+            report(rows, quick, name)
     return rows
 
 
@@ -111,6 +114,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="small settings for CI")
     parser.add_argument("--tables", default=None, help="comma-separated table names")
     parser.add_argument("--rates", default=None, help="comma-separated MCAR rates")
+    parser.add_argument(
+        "--merge", default=None, help="comma-separated result files to merge"
+    )
     args = parser.parse_args(argv)
     tables = args.tables.split(",") if args.tables else TABLES
     if args.quick and not args.tables:
@@ -118,13 +124,26 @@ def main(argv=None) -> list[dict]:
     rates = (0.5,) if args.quick else RATES
     if args.rates:
         rates = tuple(float(rate) for rate in args.rates.split(","))
-    rows = run(tables, rates, args.quick)
+    if args.merge:
+        rows = merge(args.merge.split(","), args.quick)
+    else:
+        name = f"imputation_{args.rates}" if args.rates else "imputation"
+        rows = run(tables, rates, args.quick, name)
     print(report(rows, args.quick))
     return rows
 
 
-def report(rows: list[dict], quick: bool) -> str:
-    """Write the results so far; return the Markdown table."""
+def merge(parts: list[str], quick: bool) -> list[dict]:
+    """The rows of earlier runs' result files (``imputation_<rates>``), in order."""
+    rows = []
+    for part in parts:
+        path = results_dir(quick) / f"{part}.json"
+        rows += json.loads(path.read_text())["rows"]
+    return rows
+
+
+def report(rows: list[dict], quick: bool, name: str = "imputation") -> str:
+    """Write the results so far to ``name``; return the Markdown table."""
     labels = list(candidates(True))
     for row in rows:
         row["best"] = min(labels, key=row.get)
@@ -135,7 +154,7 @@ def report(rows: list[dict], quick: bool) -> str:
     columns = ["table", "n", "d", "rate", *labels, "best"]
     columns += [f"{label} time" for label in labels]
     return write_results(
-        "imputation",
+        name,
         rows,
         columns,
         quick=quick,
