@@ -134,12 +134,14 @@ def main(argv=None) -> list[dict]:
 
 
 def merge(parts: list[str], quick: bool) -> list[dict]:
-    """The rows of earlier runs' result files (``imputation_<rates>``), in order."""
-    rows = []
+    """The rows of earlier runs' result files (``imputation_<rates>``), one per
+    table and rate, by rate."""
+    rows = {}
     for part in parts:
         path = results_dir(quick) / f"{part}.json"
-        rows += json.loads(path.read_text())["rows"]
-    return rows
+        for row in json.loads(path.read_text())["rows"]:
+            rows.setdefault((row["rate"], row["table"]), row)
+    return [rows[key] for key in sorted(rows)]
 
 
 def report(rows: list[dict], quick: bool, name: str = "imputation") -> str:
