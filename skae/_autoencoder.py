@@ -15,6 +15,7 @@ from skae._params import (
     estimator_init,
 )
 from skae._preprocessing import block_rows
+from skae._tabular import TableMixin
 from skae._warm_start import principal_axes
 from skae.losses import ReconstructionLoss
 from skae.modules.autoencoder import Autoencoder
@@ -23,7 +24,7 @@ from skae.utils._validation import Interval, StrOptions
 
 
 @document
-class AutoencoderTransformer(SkaeBase):
+class AutoencoderTransformer(TableMixin, SkaeBase):
     """Deep autoencoder: encoder ``f``, mirrored decoder ``g``, quadratic loss, Adam.
 
     ``transform`` returns the codes ``f(x)``, ``inverse_transform`` decodes them,
@@ -31,6 +32,12 @@ class AutoencoderTransformer(SkaeBase):
     error, in the user's units.  With ``hidden_layer_sizes=()`` and
     ``activation='identity'`` it is a linear autoencoder, whose optimum spans
     the same subspace as PCA.
+
+    A DataFrame may hold categorical columns and missing values (see
+    ``categorical_features``).  ``score_samples`` is then minus the mean, over
+    each row's observed columns, of the squared error (numeric columns, user
+    units) and the cross-entropy in nats (categorical columns); the training
+    loss weighs the columns the same way, in model space.
 
     The network sees centred data divided by one global scale (the root mean
     feature variance).  A single scale keeps the training loss proportional to
@@ -85,6 +92,7 @@ class AutoencoderTransformer(SkaeBase):
     code_var_ : ndarray of shape (n_components,)
         Variance of the training codes; with ``code_mean_`` it defines the
         diagonal Gaussian that :meth:`sample` draws from.
+    %(table_attributes)s
 
     See Also
     --------
@@ -140,7 +148,9 @@ class AutoencoderTransformer(SkaeBase):
         )
 
     def _criterion(self) -> ReconstructionLoss:
-        return ReconstructionLoss(self.sparsity_penalty, self.contractive_penalty)
+        return ReconstructionLoss(
+            self.sparsity_penalty, self.contractive_penalty, self.heads_
+        )
 
     def _on_fitted(self, X_model: torch.Tensor) -> None:
         # In blocks of rows: the activations of one block stay small and in cache.
@@ -163,4 +173,11 @@ class AutoencoderTransformer(SkaeBase):
         )
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
+        if self._needs_table_scoring(X):
+            return -self._table_error(X, self._reconstruct(X))
         return -np.mean((X - self._reconstruct(X)) ** 2, axis=1, dtype=np.float64)
+
+    def _fill_missing(self, X: np.ndarray) -> np.ndarray:
+        """The model's values for every entry of ``X`` (user units): its
+        reconstruction from the observed entries."""
+        return self._reconstruct(X)

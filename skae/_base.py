@@ -55,6 +55,13 @@ and fills in these hooks, each called by the base at one place:
 ``_scores(X)``
     What ``score_samples`` returns for validated ``X``; default: the
     log-density (an autoencoder returns minus its reconstruction error).
+``_observed_mask(X)``
+    The training batches' mask of observed entries (1) for validated ``X``,
+    or None (default) when every entry counts; called once in ``fit``.
+
+Tables with categorical columns and missing values
+(:class:`skae._tabular.TableMixin`) override ``_validated``,
+``_make_preprocessor``, ``_observed_mask`` and ``_as_input_space``.
 """
 
 import copyreg
@@ -78,6 +85,7 @@ from sklearn.utils import check_array, check_random_state
 from skorch.callbacks import PrintLog, ProgressBar
 from skorch.helper import predefined_split
 
+from skae._columns import check_numeric_and_complete
 from skae._data import (
     BatchIterator,
     SparseDataset,
@@ -285,6 +293,10 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _log_prob_kwargs(self) -> dict:
         return {}
 
+    def _observed_mask(self, X: np.ndarray) -> np.ndarray | None:
+        """Training mask of observed entries (1) for ``X``; None: all observed."""
+        return None
+
     # ------------------------------------------------------------- validation
     def _checked_hidden_layer_sizes(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
@@ -310,12 +322,16 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             raise ValueError(f"device={self.device!r} but CUDA is not available here.")
         return device
 
-    def _validated(self, X, *, reset: bool) -> np.ndarray:
+    def _reject_none(self, X) -> None:
         if X is None:
             raise ValueError(
                 f"{type(self).__name__} got X=None; expected a 2D array-like of "
                 "shape (n_samples, n_features)."
             )
+
+    def _validated(self, X, *, reset: bool) -> np.ndarray:
+        self._reject_none(X)
+        check_numeric_and_complete(X, type(self).__name__)
         return validate_data(
             self, X, dtype=_FLOAT_DTYPES, accept_sparse="csr", reset=reset
         )
@@ -463,7 +479,10 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             data = SparseDataset(X, self.preprocessor_, X.dtype, device)
             return data, data
         X_model = torch.from_numpy(self.preprocessor_.transform(X, X.dtype)).to(device)
-        return TensorDataset(X_model), X_model
+        mask = self._observed_mask(X)
+        if mask is not None:
+            mask = torch.from_numpy(mask).to(device)
+        return TensorDataset(X_model, mask=mask), X_model
 
     def _new_module(
         self, X, data, device: torch.device, valid, seed: int
@@ -619,11 +638,15 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         model_input: bool = True,
         user_output: bool = False,
         dtype=np.float64,
+        masked: bool = False,
+        rows: int | None = None,
     ) -> np.ndarray:
         """Apply ``fn`` to ``A`` in batches of rows, in eval mode, without grad.
 
         ``model_input`` maps each batch from user units to model space first;
-        ``user_output`` maps the results back.  The network computes in its
+        ``user_output`` maps the results back; ``masked`` calls
+        ``fn(batch, mask)`` with the batch's mask of observed (non-NaN)
+        entries; ``rows`` overrides the batch size.  The network computes in its
         own dtype (the training data's); one batch at a time is converted and
         moved to the device, so the peak memory is the output plus one batch.
         """
@@ -632,16 +655,21 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         reference = next(iter(module.parameters()), torch.empty(0))
         model_dtype = torch.empty(0, dtype=reference.dtype).numpy().dtype
         out = None
+        rows = rows or self._inference_rows
         with torch.inference_mode():
-            for start in range(0, A.shape[0], self._inference_rows):
-                block = A[start : start + self._inference_rows]
+            for start in range(0, A.shape[0], rows):
+                block = A[start : start + rows]
+                extra = ()
+                if masked:
+                    observed = np.isfinite(block).astype(model_dtype)
+                    extra = (torch.from_numpy(observed).to(reference.device),)
                 if model_input:
                     block = self.preprocessor_.transform(block, model_dtype)
                 block = np.ascontiguousarray(block, dtype=model_dtype)
                 if not block.flags.writeable:
                     block = block.copy()
                 batch = torch.from_numpy(block)
-                result = fn(batch.to(reference.device)).cpu().numpy()
+                result = fn(batch.to(reference.device), *extra).cpu().numpy()
                 if user_output:
                     result = self.preprocessor_.inverse_transform(result)
                 if out is None:
@@ -649,8 +677,12 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 out[start : start + result.shape[0]] = result
         return out
 
-    def _as_input_space(self, X: np.ndarray):
-        """``X`` in the container ``set_output`` asks for, with input names."""
+    def _as_input_space(self, X: np.ndarray, rng=None):
+        """``X`` in the container ``set_output`` asks for, with input names.
+
+        ``rng`` is the generator of :meth:`sample`, for outputs that are
+        drawn (categorical columns, :class:`~skae._tabular.TableMixin`).
+        """
         return output_container(self, X, input_feature_names(self))
 
     def transform(self, X):
@@ -774,7 +806,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Samples in the user's units; a DataFrame (or polars frame) when
             that output is configured.
         """
-        return self._as_input_space(self._sample_rows(n_samples, random_state)[0])
+        return self._as_input_space(*self._sample_rows(n_samples, random_state))
 
     # ----------------------------------------------------------- persistence
     def __reduce_ex__(self, protocol):

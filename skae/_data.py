@@ -319,5 +319,5 @@ def column_min_max(X) -> tuple[np.ndarray, np.ndarray]:
     if sp.issparse(X):
         low, high = X.min(axis=0).toarray().ravel(), X.max(axis=0).toarray().ravel()
     else:
-        low, high = np.min(X, axis=0), np.max(X, axis=0)
+        low, high = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
     return low.astype(np.float64), high.astype(np.float64)

@@ -84,6 +84,7 @@ class DenoisingAE(AutoencoderTransformer):
         Mean of the (clean) training codes.
     code_var_ : ndarray of shape (n_components,)
         Variance of the training codes, used by :meth:`sample`.
+    %(table_attributes)s
 
     See Also
     --------

@@ -17,7 +17,7 @@ import numbers
 import textwrap
 from collections.abc import Callable
 
-from skae.utils._validation import Interval
+from skae.utils._validation import Interval, StrOptions
 
 TRAINING_DEFAULTS: dict = {
     "batch_size": "auto",
@@ -40,10 +40,12 @@ CODE_DEFAULTS: dict = {
     "n_components": 2,
     "hidden_layer_sizes": (256, 128),
     "activation": "relu",
+    "categorical_features": "from_dtype",
 }
 
 CODE_CONSTRAINTS: dict = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+    "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
 }
 
 RUNTIME_DEFAULTS: dict = {
@@ -54,6 +56,19 @@ RUNTIME_DEFAULTS: dict = {
 }
 
 _DOCS: dict[str, tuple[str, str]] = {
+    "categorical_features": (
+        "'from_dtype', array-like of str, int or bool, or None",
+        "Categorical columns: 'from_dtype' takes a DataFrame's category, "
+        "object, string and bool columns (an ndarray has none); or column "
+        "names, indices or a boolean mask; None for none.  Each is one-hot "
+        "at the input, a softmax over its categories at the output (with "
+        "cross-entropy in the loss), and comes back from inverse_transform "
+        "and sample as a column of the input's dtype holding a training "
+        "category; transform rejects an unseen category.  Missing entries "
+        "(NaN, None) are allowed in any column: the loss counts observed "
+        "entries only and the network reads a missing entry as 0, the "
+        "training mean (skae._tabular).",
+    ),
     "batch_size": (
         "int or 'auto'",
         "Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.",
@@ -109,6 +124,17 @@ _FIT_ATTRIBUTES = """net_ : skae._training.SkaeNet
         Epochs run (complete ones; an interrupted epoch is not counted).
     best_loss_ : float
         Lowest monitored loss (the validation loss with early stopping)."""
+
+
+_TABLE_ATTRIBUTES = """is_categorical_ : ndarray of bool of shape (n_features_in_,)
+        Which input columns are categorical.
+    column_encoder_ : skae._columns.ColumnEncoder or None
+        The fitted one-hot encoding (``categories_``, ``layout_``) when a
+        column is categorical, else None.
+    heads_ : skae.modules.heads.ColumnHeads or None
+        The output heads the loss reads when the training table has a
+        categorical column or a missing entry; None for a complete numeric
+        table."""
 
 
 def estimator_init(positional: str, training: dict | None = None, **model) -> Callable:
@@ -182,5 +208,6 @@ def document(cls: type) -> type:
             textwrap.wrap(text, 72, initial_indent="    ", subsequent_indent="    ")
         )
     doc = cls.__doc__.replace(_PLACEHOLDER, "\n    ".join(lines))
+    doc = doc.replace("%(table_attributes)s", _TABLE_ATTRIBUTES)
     cls.__doc__ = doc.replace("%(fit_attributes)s", _FIT_ATTRIBUTES)
     return cls

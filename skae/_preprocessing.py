@@ -226,3 +226,68 @@ class Whitener(Standardizer):
 
     def log_det(self) -> float:
         return super().log_det() + float(np.linalg.slogdet(self.whitening_)[1])
+
+
+class MissingAsMean(Standardizer):
+    """A :class:`Standardizer` whose model space reads a missing entry as 0.
+
+    NaN entries (missing values) become 0 after the map, the training mean;
+    complete data are mapped exactly as by :class:`Standardizer`.
+    """
+
+    def _forward(self, block: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(super()._forward(block), nan=0.0)
+
+
+class TableScaler(MissingAsMean):
+    """A :class:`Standardizer` of the numeric columns of an encoded table.
+
+    The first ``n_numeric`` columns are standardised with statistics of
+    their observed (non-NaN) entries; the one-hot blocks after them pass
+    through (mean 0, scale 1).  A missing entry becomes 0 in model space: a
+    numeric column's training mean, no category.
+
+    Parameters
+    ----------
+    scaling : {'global', 'feature', 'none'}
+        As for :class:`Standardizer`, over the numeric columns.
+    n_numeric : int
+        Number of leading numeric columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae._preprocessing import TableScaler
+    >>> X = np.array([[0.0, 1.0, 0.0], [2.0, 0.0, 1.0], [np.nan, np.nan, np.nan]])
+    >>> TableScaler("feature", 1).fit(X).transform(X)
+    array([[-1.,  1.,  0.],
+           [ 1.,  0.,  1.],
+           [ 0.,  0.,  0.]])
+    """
+
+    def __init__(self, scaling: str, n_numeric: int) -> None:
+        super().__init__(scaling)
+        self.n_numeric = n_numeric
+
+    def fit(self, X: np.ndarray) -> "TableScaler":
+        """Learn ``mean_`` and ``scale_`` from the observed numeric entries."""
+        n_features = X.shape[1]
+        self.mean_ = np.zeros(n_features)
+        self.scale_ = np.ones(n_features)
+        numeric = np.asarray(X[:, : self.n_numeric], dtype=np.float64)
+        empty = np.flatnonzero(np.isnan(numeric).all(axis=0))
+        if empty.size:
+            raise ValueError(
+                f"Numeric column(s) {empty.tolist()} have no observed value in the "
+                "training rows; drop them or fill them in first."
+            )
+        if self.scaling == "none" or not self.n_numeric:
+            return self
+        mean = np.nanmean(numeric, axis=0)
+        std = np.sqrt(np.nanmean((numeric - mean) ** 2, axis=0))
+        if self.scaling == "global":
+            std = np.full(self.n_numeric, _overflow_safe_rms(std))
+        std[~(std > np.finfo(np.float64).tiny)] = 1.0
+        self.mean_[: self.n_numeric] = mean
+        self.scale_[: self.n_numeric] = std
+        return self

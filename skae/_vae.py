@@ -9,8 +9,9 @@ from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
 from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
+from skae._tabular import TableMixin
 from skae._warm_start import factor_model
-from skae.losses import NegativeELBO
+from skae.losses import NegativeELBO, observed_iwae_bound, observed_log_weights
 from skae.modules.protocol import InputSpec
 from skae.modules.vae import GaussianVAE
 from skae.utils._validation import Interval, StrOptions
@@ -20,7 +21,7 @@ _SCORING_BUDGET = 2**21
 
 
 @document
-class VAE(DensityMixin, SkaeBase):
+class VAE(DensityMixin, TableMixin, SkaeBase):
     """Variational autoencoder: Gaussian encoder, N(0, I) prior, MLP decoder.
 
     The encoder gives ``q(z|x) = N(mu(x), diag sigma^2(x))`` and the decoder
@@ -109,6 +110,8 @@ class VAE(DensityMixin, SkaeBase):
     noise_variance_ : ndarray of shape (n_features_in_,) or None
         Variance of the Gaussian decoder in the user's units (as in
         :class:`~sklearn.decomposition.FactorAnalysis`); None for Bernoulli.
+        Zero for the one-hot columns of a categorical column.
+    %(table_attributes)s
 
     See Also
     --------
@@ -120,6 +123,13 @@ class VAE(DensityMixin, SkaeBase):
 
     Notes
     -----
+    With missing entries, ``score_samples`` is the same importance-weighted
+    estimate of ``log p(x_obs)``, the marginal likelihood of each row's
+    observed entries (missing ones integrated out; Mattei and Frellsen,
+    2019): rows with different numbers of observed entries are not on the
+    same scale.  A categorical column contributes the log-probability of its
+    category.
+
     ``score_samples`` uses ``K`` standard-normal draws ``eps_k`` that are fixed
     at fit (from ``random_state``) and shared by every row, with
     ``z_k = mu(x) + sigma(x) * eps_k`` and
@@ -222,12 +232,15 @@ class VAE(DensityMixin, SkaeBase):
         )
 
     def _criterion(self) -> NegativeELBO:
-        return NegativeELBO(self.beta)
+        return NegativeELBO(self.beta, self.heads_, self._train_draws)
+
+    # Latent draws per training row; above 1 the masked loss is MIWAE's bound.
+    _train_draws: int = 1
 
     def _check_input(self, X: np.ndarray) -> None:
-        if self.likelihood != "bernoulli" or X.size == 0:
+        if self.likelihood != "bernoulli" or X.size == 0 or np.isnan(X).all():
             return
-        low, high = X.min(), X.max()
+        low, high = np.nanmin(X), np.nanmax(X)
         if low < 0 or high > 1:
             problem = "Negative values" if low < 0 else "Values above 1"
             raise ValueError(
@@ -251,6 +264,8 @@ class VAE(DensityMixin, SkaeBase):
         if self.likelihood == "gaussian":
             logvar = module.clamped_decoder_logvar().double().cpu().numpy()
             self.noise_variance_ = np.exp(logvar) * self.scale_**2
+            for block in self._table_heads().layout.blocks:
+                self.noise_variance_[block] = 0.0
         else:
             self.noise_variance_ = None
 
@@ -259,6 +274,49 @@ class VAE(DensityMixin, SkaeBase):
         rng = np.random.default_rng(self.net_.iterator_train__seed)
         eps = rng.standard_normal((self.n_importance_samples, self.n_components))
         return {"eps": torch.from_numpy(eps)}
+
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        if not self._needs_table_scoring(X):
+            return super()._scores(X)
+        module, heads = self.net_.module_, self._table_heads()
+        eps = self._log_prob_kwargs()["eps"].unsqueeze(1)
+        log_scale = np.log(self.scale_)
+
+        def score(batch, mask):
+            mu, logvar = module.posterior(batch)
+            draws = eps.to(dtype=mu.dtype, device=mu.device)
+            return observed_iwae_bound(module, heads, batch, mu, logvar, mask, draws)
+
+        log_density = self._apply(score, X, masked=True)
+        return log_density - np.isfinite(X) @ log_scale
+
+    def _fill_missing(self, X: np.ndarray, n_draws: int = 1000) -> np.ndarray:
+        """MIWAE's conditional mean of every entry given the observed ones.
+
+        ``E[x | x_obs] ~ sum_k w_k E[x | z_k]``, with ``z_k ~ q(z | x)`` and
+        self-normalised weights ``w_k ~ p(x_obs | z_k) p(z_k) / q(z_k | x)``
+        (Mattei and Frellsen, 2019), in the user's units; the ``n_draws``
+        standard-normal draws are shared by every row and fixed by the fit.
+        """
+        module, heads = self.net_.module_, self._table_heads()
+        rng = np.random.default_rng(self.net_.iterator_train__seed + 1)
+        eps = torch.from_numpy(rng.standard_normal((n_draws, 1, self.n_components)))
+        bernoulli = self.likelihood == "bernoulli"
+
+        def conditional_mean(batch, mask):
+            mu, logvar = module.posterior(batch)
+            draws = eps.to(dtype=mu.dtype, device=mu.device)
+            log_w, out = observed_log_weights(
+                module, heads, batch, mu, logvar, mask, draws
+            )
+            weights = torch.softmax(log_w, dim=0).unsqueeze(-1)
+            return (weights * heads.mean(out, bernoulli)).sum(dim=0)
+
+        widest = max(X.shape[1], self.n_components, *self._checked_hidden_layer_sizes())
+        rows = max(1, _SCORING_BUDGET // (n_draws * widest))
+        return self._apply(
+            conditional_mean, X, masked=True, user_output=True, rows=rows
+        )
 
     # -------------------------------------------------------------- inference
     def sample(self, n_samples=1, random_state=None, *, noise=False):
@@ -283,13 +341,13 @@ class VAE(DensityMixin, SkaeBase):
         """
         means, rng = self._sample_rows(n_samples, random_state)
         if not noise:
-            return self._as_input_space(means)
+            return self._as_input_space(means, rng)
         if self.likelihood == "bernoulli":
             draws = (rng.random_sample(means.shape) < means).astype(np.float64)
         else:
             std = np.sqrt(self.noise_variance_)
             draws = means + std * rng.standard_normal(means.shape)
-        return self._as_input_space(draws)
+        return self._as_input_space(draws, rng)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

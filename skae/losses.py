@@ -8,12 +8,20 @@ total to minimise and its named parts.  The skorch net records the named
 parts in its history, next to ``train_loss`` and ``valid_loss``.
 """
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from skae.distributions import flow_nll, gaussian_kl_standard, reparameterize
+from skae.distributions import (
+    diag_gaussian_log_prob,
+    flow_nll,
+    gaussian_kl_standard,
+    reparameterize,
+    standard_normal_log_prob,
+)
+from skae.modules.heads import ColumnHeads
 
 
 class LossTerms(NamedTuple):
@@ -144,6 +152,10 @@ class ReconstructionLoss(Objective):
         Weight of the L1 penalty on the code.
     contraction : float, default=0.0
         Weight of the contractive penalty.
+    heads : ColumnHeads or None, default=None
+        For a table with categorical columns or missing entries: the error
+        is :meth:`~skae.modules.heads.ColumnHeads.reconstruction_error`
+        (squared error and cross-entropy, observed columns only).
 
     Examples
     --------
@@ -157,10 +169,16 @@ class ReconstructionLoss(Objective):
     ['reconstruction', 'sparsity']
     """
 
-    def __init__(self, sparsity: float = 0.0, contraction: float = 0.0) -> None:
+    def __init__(
+        self,
+        sparsity: float = 0.0,
+        contraction: float = 0.0,
+        heads: ColumnHeads | None = None,
+    ) -> None:
         super().__init__()
         self.sparsity = sparsity
         self.contraction = contraction
+        self.heads = heads
 
     @property
     def term_names(self) -> tuple[str, ...]:
@@ -177,7 +195,10 @@ class ReconstructionLoss(Objective):
 
     def terms(self, output, target, module, x, mask) -> LossTerms:
         reconstruction, code = output
-        error = squared_error(target, reconstruction, mask).mean()
+        if self.heads is None:
+            error = squared_error(target, reconstruction, mask).mean()
+        else:
+            error = self.heads.reconstruction_error(target, reconstruction, mask).mean()
         terms = {"reconstruction": error}
         total = error
         if self.sparsity:
@@ -202,6 +223,14 @@ class NegativeELBO(Objective):
     ----------
     beta : float, default=1.0
         Weight of the KL term; 1 gives the negative evidence lower bound.
+    heads : ColumnHeads or None, default=None
+        For a table with categorical columns or missing entries:
+        ``log p(x|z)`` is :meth:`~skae.modules.heads.ColumnHeads.log_likelihood`
+        on the observed entries only (Mattei and Frellsen, 2019).
+    n_samples : int, default=1
+        Latent draws per row.  Above 1 (with ``heads``) the loss is minus the
+        importance-weighted bound of Burda et al. on the observed entries
+        (MIWAE); ``reconstruction`` is then that loss minus ``beta * kl``.
     n_validation_draws : int, default=16
         Draws from ``q(z|x)`` per held-out row in eval mode (validation), the
         same draws at every pass; training uses the module's one
@@ -210,9 +239,17 @@ class NegativeELBO(Objective):
 
     term_names: tuple[str, ...] = ("kl", "reconstruction")
 
-    def __init__(self, beta: float = 1.0, n_validation_draws: int = 16) -> None:
+    def __init__(
+        self,
+        beta: float = 1.0,
+        heads: ColumnHeads | None = None,
+        n_samples: int = 1,
+        n_validation_draws: int = 16,
+    ) -> None:
         super().__init__()
         self.beta = beta
+        self.heads = heads
+        self.n_samples = n_samples
         self.n_validation_draws = n_validation_draws
 
     def _held_out_reconstruction(self, output, target, module) -> Tensor:
@@ -220,8 +257,8 @@ class NegativeELBO(Objective):
 
         In eval mode the module decodes the posterior mean only; a held-out
         bound needs draws from ``q(z|x)``.  The same ``n_validation_draws``
-        standard-normal draws
-        are used at every validation pass, so epochs compare.
+        standard-normal draws are used at every validation pass, so epochs
+        compare.
         """
         k = output.mu.shape[-1]
         draws = torch.Generator().manual_seed(0)
@@ -233,11 +270,73 @@ class NegativeELBO(Objective):
 
     def terms(self, output, target, module, x, mask) -> LossTerms:
         kl = gaussian_kl_standard(output.mu, output.logvar).mean()
-        if module.training:
+        if self.heads is None and module.training:
             nll = -module.decoder_log_likelihood(target, output.decoder_out).mean()
-        else:
+        elif self.heads is None:
             nll = self._held_out_reconstruction(output, target, module)
+        elif self.n_samples == 1 or not module.training:
+            nll = -observed_log_likelihood(
+                module, self.heads, target, output.decoder_out, mask
+            ).mean()
+        else:
+            total = -observed_iwae_bound(
+                module,
+                self.heads,
+                target,
+                output.mu,
+                output.logvar,
+                mask,
+                torch.randn(
+                    (self.n_samples, *output.mu.shape),
+                    dtype=output.mu.dtype,
+                    device=output.mu.device,
+                ),
+            ).mean()
+            return LossTerms(
+                total, {"kl": kl, "reconstruction": total - self.beta * kl}
+            )
         return LossTerms(nll + self.beta * kl, {"kl": kl, "reconstruction": nll})
+
+
+def observed_log_likelihood(
+    module: nn.Module,
+    heads: ColumnHeads,
+    x: Tensor,
+    decoder_out: Tensor,
+    mask: Tensor | None,
+) -> Tensor:
+    """``log p(x_obs | z)`` of a VAE module's decoder output, per row."""
+    logvar = (
+        module.clamped_decoder_logvar() if module.likelihood == "gaussian" else None
+    )
+    return heads.log_likelihood(x, decoder_out, mask, logvar)
+
+
+def observed_log_weights(
+    module: nn.Module,
+    heads: ColumnHeads,
+    x: Tensor,
+    mu: Tensor,
+    logvar: Tensor,
+    mask: Tensor | None,
+    eps: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Log-weights ``log p(x_obs|z_k) p(z_k) / q(z_k|x)`` and decoder outputs.
+
+    ``eps`` of shape ``(K, n, d)`` or ``(K, 1, d)`` gives ``z_k = mu + sigma * eps_k``;
+    returns log-weights of shape ``(K, n)`` and decoder outputs ``(K, n, width)``.
+    """
+    z = reparameterize(mu, logvar, eps)
+    decoder_out = module.decoder_output(z)
+    log_px = observed_log_likelihood(module, heads, x, decoder_out, mask)
+    log_w = log_px + standard_normal_log_prob(z) - diag_gaussian_log_prob(z, mu, logvar)
+    return log_w, decoder_out
+
+
+def observed_iwae_bound(module, heads, x, mu, logvar, mask, eps) -> Tensor:
+    """The importance-weighted bound on ``log p(x_obs)`` from draws ``eps``, per row."""
+    log_w, _ = observed_log_weights(module, heads, x, mu, logvar, mask, eps)
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 
 class NegativeLogLikelihood(Objective):

@@ -8,7 +8,10 @@ step of a :class:`~sklearn.pipeline.Pipeline` (behind scikit-learn steps that
 skl2onnx converts).  The graph is built from the fitted weights with plain
 ONNX operators (``MatMul``, ``Add``, ``Relu``, ...), the preprocessing
 (centring, scaling, whitening) included, in the dtype of the converted input
-(``double`` for float64 ``X``).
+(``double`` for float64 ``X``).  Encoders and decoders may be plain MLPs
+(``init='random'``) or :class:`~skae.modules.residual.ResidualMap` objects
+(the PCA and factor-model starts: a linear map plus a scaled residual MLP,
+or the linear map alone).
 
 The option ``method`` chooses what the graph computes:
 
@@ -16,8 +19,11 @@ The option ``method`` chooses what the graph computes:
 * ``"inverse_transform"``: codes back to the input space; the graph's input
   is then a code, ``Z[:1]``, so convert the estimator alone;
 * ``"score_samples"``: one score per row, shape ``(n,)``: minus the
-  reconstruction error of an autoencoder, the flow's exact log-density, the
-  VAE's importance-weighted log-likelihood with the same fixed draws as
+  reconstruction error of an autoencoder, the flow's exact log-density under
+  its base (the standard normal, or the Gaussian mixture of
+  ``n_base_components``, broad component included; computed in double as
+  :meth:`skae.RealNVPDensity.score_samples` does), the VAE's
+  importance-weighted log-likelihood with the same fixed draws as
   :meth:`skae.VAE.score_samples`.
 
 :func:`to_onnx` is the same with the method as an argument.
@@ -47,6 +53,7 @@ True
 import math
 
 import numpy as np
+from onnx import TensorProto
 from skl2onnx import to_onnx as _skl2onnx_to_onnx
 from skl2onnx import update_registered_converter
 from skl2onnx.algebra.onnx_ops import (
@@ -81,6 +88,8 @@ from skae._preprocessing import Whitener
 from skae._realnvp import RealNVPDensity
 from skae._vae import VAE
 from skae.modules.coupling import AffineCoupling
+from skae.modules.mixture import GaussianMixtureBase
+from skae.modules.residual import ResidualMap
 
 __all__ = ["METHODS", "to_onnx"]
 
@@ -126,6 +135,14 @@ class _Graph:
         """Sum over the last axis, dropped."""
         return self.op(OnnxReduceSumApi11, a, axes=[-1], keepdims=0)
 
+    def logsumexp(self, a, axis: int):
+        """``log sum exp`` over ``axis`` (dropped), shifted by its maximum."""
+        peak = self.op(OnnxReduceMaxApi18, a, axes=[axis], keepdims=1)
+        shifted = self.exp(self.sub(a, peak))
+        total = self.op(OnnxReduceSumApi11, shifted, axes=[axis], keepdims=0)
+        peak = self.op(OnnxReduceMaxApi18, a, axes=[axis], keepdims=0)
+        return self.add(self.op(OnnxLog, total), peak)
+
     def linear(self, x, layer: nn.Linear, rows: slice = slice(None)):
         weight = _array(layer.weight[rows], self.dtype).T
         return self.add(
@@ -155,6 +172,39 @@ class _Graph:
     def mlp(self, x, network: nn.Sequential, last_rows: slice = slice(None)):
         """``network(x)``; ``last_rows`` keeps some outputs of the last layer."""
         return self.linear(self.trunk(x, network), network[-1], last_rows)
+
+    def network(self, x, network: nn.Module, *rows: slice) -> list:
+        """``network(x)`` for a plain MLP or a :class:`ResidualMap`, in parts.
+
+        One output per slice in ``rows`` (all outputs when none is given),
+        the hidden layers computed once: of an MLP, a slice of its last
+        linear layer; of a residual map, of its linear part, of its residual
+        branch's last layer and of its ``out_scale``.
+        """
+        rows = rows or (slice(None),)
+        if isinstance(network, nn.Sequential):
+            hidden = self.trunk(x, network)
+            return [self.linear(hidden, network[-1], part) for part in rows]
+        if not isinstance(network, ResidualMap):
+            raise NotImplementedError(f"No ONNX export for {type(network).__name__}.")
+        outputs = [self.linear(x, network.linear, part) for part in rows]
+        if network.residual is None:
+            return outputs
+        in_scale = _array(network.in_scale, self.dtype)
+        hidden = self.trunk(
+            x if np.all(in_scale == 1) else self.mul(x, in_scale), network.residual
+        )
+        for i, part in enumerate(rows):
+            branch = self.linear(hidden, network.residual[-1], part)
+            out_scale = _array(network.out_scale[part], self.dtype)
+            if not np.all(out_scale == 1):
+                branch = self.mul(branch, out_scale)
+            outputs[i] = self.add(outputs[i], branch)
+        return outputs
+
+    def apply(self, x, network: nn.Module, rows: slice = slice(None)):
+        """``network(x)`` (the outputs ``rows``), a plain MLP or a residual map."""
+        return self.network(x, network, rows)[0]
 
     # ------------------------------------------------------- preprocessing
     def to_model(self, x, preprocessor):
@@ -193,11 +243,11 @@ class _Graph:
 def _autoencoder(graph: _Graph, model, x, method: str):
     module, pre = model.net_.module_, model.preprocessor_
     if method == "inverse_transform":
-        return graph.to_user(graph.mlp(x, module.decoder), pre)
-    code = graph.mlp(graph.to_model(x, pre), module.encoder)
+        return graph.to_user(graph.apply(x, module.decoder), pre)
+    code = graph.apply(graph.to_model(x, pre), module.encoder)
     if method == "transform":
         return code
-    error = graph.sub(x, graph.to_user(graph.mlp(code, module.decoder), pre))
+    error = graph.sub(x, graph.to_user(graph.apply(code, module.decoder), pre))
     squared = graph.mul(error, error)
     mean = graph.op(OnnxReduceMeanApi18, squared, axes=[1], keepdims=0)
     return graph.op(OnnxNeg, mean)
@@ -205,7 +255,7 @@ def _autoencoder(graph: _Graph, model, x, method: str):
 
 # --------------------------------------------------------------------- VAE
 def _vae_decoder_mean(graph: _Graph, module, z):
-    out = graph.mlp(z, module.decoder)
+    out = graph.apply(z, module.decoder)
     return graph.op(OnnxSigmoid, out) if module.likelihood == "bernoulli" else out
 
 
@@ -214,18 +264,14 @@ def _vae_log_likelihood(graph: _Graph, model, x):
     module, pre = model.net_.module_, model.preprocessor_
     width = module.n_components
     u = graph.to_model(x, pre)
-    trunk, last = graph.trunk(u, module.encoder), module.encoder[-1]
-    mu = graph.linear(trunk, last, slice(0, width))
-    low, high = module.logvar_bounds
-    logvar = graph.op(
-        OnnxClip,
-        graph.linear(trunk, last, slice(width, 2 * width)),
-        graph.const(low),
-        graph.const(high),
+    mu, raw_logvar = graph.network(
+        u, module.encoder, slice(0, width), slice(width, 2 * width)
     )
+    low, high = module.logvar_bounds
+    logvar = graph.op(OnnxClip, raw_logvar, graph.const(low), graph.const(high))
     eps = graph.const(model._log_prob_kwargs()["eps"].numpy()[:, None, :])
     z = graph.add(mu, graph.mul(graph.exp(graph.mul(logvar, graph.const(0.5))), eps))
-    decoder_out = graph.mlp(z, module.decoder)
+    decoder_out = graph.apply(z, module.decoder)
     if module.likelihood == "bernoulli":
         # softplus(a) = relu(a) + log(1 + exp(-|a|)); onnxruntime has no double Softplus
         tail = graph.exp(graph.op(OnnxNeg, graph.op(OnnxAbs, decoder_out)))
@@ -241,12 +287,8 @@ def _vae_log_likelihood(graph: _Graph, model, x):
         graph.add(log_px, graph.standard_normal_log_prob(z, width)),
         graph.diag_gaussian_log_prob(z, mu, logvar),
     )
-    peak = graph.op(OnnxReduceMaxApi18, log_weights, axes=[0], keepdims=1)
-    shifted = graph.exp(graph.sub(log_weights, peak))
-    total = graph.op(OnnxReduceSumApi11, shifted, axes=[0], keepdims=0)
-    peak = graph.op(OnnxReduceMaxApi18, log_weights, axes=[0], keepdims=0)
     log_mean = graph.sub(
-        graph.add(graph.op(OnnxLog, total), peak),
+        graph.logsumexp(log_weights, axis=0),
         graph.const(math.log(model.n_importance_samples)),
     )
     return graph.add(log_mean, graph.const(pre.log_det()))
@@ -258,7 +300,7 @@ def _vae(graph: _Graph, model, x, method: str):
         return graph.to_user(_vae_decoder_mean(graph, module, x), pre)
     if method == "score_samples":
         return _vae_log_likelihood(graph, model, x)
-    return graph.mlp(
+    return graph.apply(
         graph.to_model(x, pre), module.encoder, slice(0, module.n_components)
     )
 
@@ -315,13 +357,50 @@ def _flow(graph: _Graph, model, x, method: str):
         x = graph.mul(graph.sub(x, shift), np.exp(-log_scale))
         return graph.to_user(x, pre)
     z = graph.add(graph.mul(graph.to_model(x, pre), np.exp(log_scale)), shift)
-    log_det = graph.const(float(log_scale.astype(np.float64).sum()) + pre.log_det())
+    log_det = graph.const(float(log_scale.astype(np.float64).sum()))
     for layer in couplings:
         z, layer_log_det = _coupling_forward(graph, layer, z)
         log_det = graph.add(log_det, layer_log_det)
     if method == "transform":
         return z
-    return graph.add(graph.standard_normal_log_prob(z, module.n_features), log_det)
+    # As RealNVP.log_prob: the base density and the sum in float64, whatever
+    # the flow's dtype (a far point's ||z||^2 would overflow float32).
+    wide = _Graph(np.float64, graph.opv)
+    if graph.dtype != np.float64:
+        z = graph.op(OnnxCast, z, to=TensorProto.DOUBLE)
+        log_det = graph.op(OnnxCast, log_det, to=TensorProto.DOUBLE)
+    if module.base is None:
+        base_log_prob = wide.standard_normal_log_prob(z, module.n_features)
+    else:
+        base_log_prob = _mixture_log_prob(wide, module.base, z)
+    log_prob = wide.add(wide.add(base_log_prob, log_det), wide.const(pre.log_det()))
+    if graph.dtype != np.float64:
+        log_prob = graph.op(OnnxCast, log_prob, to=graph.proto)
+    return log_prob
+
+
+def _mixture_log_prob(graph: _Graph, base: GaussianMixtureBase, z):
+    """``GaussianMixtureBase.log_prob``: logsumexp over the components.
+
+    Every component (the broad one included) is a full-covariance Gaussian
+    ``log w_m + log N(z; mu_m, Sigma_m)`` with ``Sigma_m^{-1} = P_m P_m^T``:
+    ``y_m = z P_m - mu_m P_m`` for all components in one ``MatMul`` (their
+    ``P_m`` side by side), ``||y_m||^2`` by a second one with a 0/1 matrix
+    that sums each component's block of columns.
+    """
+    precision = base.precision_cholesky.detach().cpu().double().numpy()
+    means = base.means.detach().cpu().double().numpy()
+    log_weights = base.log_weights.detach().cpu().double().numpy()
+    n_components, width, _ = precision.shape
+    side_by_side = precision.transpose(1, 0, 2).reshape(width, n_components * width)
+    offsets = np.einsum("md,mde->me", means, precision).reshape(-1)
+    y = graph.sub(graph.op(OnnxMatMul, z, graph.const(side_by_side)), offsets)
+    block_sums = np.kron(np.eye(n_components), np.ones((width, 1)))
+    norms = graph.op(OnnxMatMul, graph.mul(y, y), graph.const(block_sums))
+    log_det = np.log(np.diagonal(precision, axis1=-2, axis2=-1)).sum(-1)
+    constant = log_weights + log_det - 0.5 * width * _LOG_2PI
+    terms = graph.add(graph.mul(norms, graph.const(-0.5)), graph.const(constant))
+    return graph.logsumexp(terms, axis=1)
 
 
 # ------------------------------------------------------------ registration

@@ -10,7 +10,13 @@
 
 from hypothesis import strategies as st
 
-from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
+from skae import (
+    VAE,
+    AutoencoderImputer,
+    AutoencoderTransformer,
+    DenoisingAE,
+    RealNVPDensity,
+)
 
 FAST = {
     "AutoencoderTransformer": lambda: AutoencoderTransformer(
@@ -114,6 +120,17 @@ CHECKED = [
         log_scale_bound=1.0,
         early_stopping=False,
         max_iter=50,
+    ),
+]
+
+# The imputer, over small models (its default trains for minutes).
+CHECKED += [
+    AutoencoderImputer(
+        VAE(n_components=2, hidden_layer_sizes=(8,), max_iter=5),
+        n_importance_samples=20,
+    ),
+    AutoencoderImputer(
+        AutoencoderTransformer(n_components=2, hidden_layer_sizes=(8,), max_iter=5)
     ),
 ]
 

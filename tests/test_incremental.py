@@ -2,13 +2,16 @@
 
 import numpy as np
 import pytest
+import torch
 from estimators import FAST
 from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from skorch.callbacks import Callback
 
 from skae import AutoencoderTransformer, RealNVPDensity
+from skae.modules.residual import ResidualMap
 
 NAMES = sorted(FAST)
 
@@ -106,3 +109,27 @@ def test_dask_ml_incremental_comes_close_to_a_full_fit():
     model = incremental.estimator_
     assert model.n_iter_ == 30 * chunks.numblocks[0]
     assert held_out_mse(model) <= 1.15 * held_out_mse(full)
+
+
+def test_the_first_call_warm_starts_from_its_own_rows():
+    """PCA, the factor model and the mixture base come from the first chunk."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 4))
+    X[::2] += [5, -5, 0, 3]
+    flow = FAST["RealNVPDensity"]().partial_fit(X[:60])
+    base = flow.net_.module_.base
+    assert flow.n_base_components_ > 1 and base is not None
+    means = base.means.clone()
+    flow.partial_fit(X[60:])
+    assert flow.net_.module_.base is base and torch.equal(base.means, means)
+    vae = FAST["VAE"]().partial_fit(X[:60])
+    assert isinstance(vae.net_.module_.encoder, ResidualMap)
+    assert vae.n_factors_start_ >= 1
+    ae = FAST["AutoencoderTransformer"]().set_params(learning_rate_init=1e-12)
+    ae.partial_fit(X[:60])
+    pca = PCA(n_components=2).fit(ae.preprocessor_.transform(X[:60], np.float64))
+    np.testing.assert_allclose(
+        np.abs(ae.net_.module_.encoder.linear.weight.detach().numpy()),
+        np.abs(pca.components_),
+        atol=1e-6,
+    )

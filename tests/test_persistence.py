@@ -1,4 +1,10 @@
-"""skops round trips (``__getstate__`` holds no torch object) and pickle's path."""
+"""skops round trips (``__getstate__`` holds no torch object) and pickle's path.
+
+Every estimator at its defaults (residual maps started at PCA or the factor
+model; a flow with a Gaussian-mixture base, rebuilt from the state on load)
+and with the plain start (``init='random'``: plain MLPs;
+``n_base_components=1``: the standard-normal base).
+"""
 
 import pickle
 
@@ -8,36 +14,91 @@ import torch
 from estimators import FAST
 from skorch.exceptions import DeviceWarning
 
+from skae.modules.mixture import GaussianMixtureBase
+from skae.modules.residual import ResidualMap
+
 sio = pytest.importorskip("skops.io")
 
 NAMES = sorted(FAST)
+PLAIN = {
+    "AutoencoderTransformer": {"init": "random"},
+    "DenoisingAE": {"init": "random"},
+    "VAE": {"init": "random"},
+    "RealNVPDensity": {"n_base_components": 1},
+}
+CASES = [(name, variant) for name in NAMES for variant in ("default", "plain")]
+IDS = [f"{name}-{variant}" for name, variant in CASES]
+
+
+def _make(name: str, variant: str):
+    model = FAST[name]()
+    return model.set_params(**PLAIN[name]) if variant == "plain" else model
 
 
 @pytest.fixture(scope="module")
 def X():
-    return np.random.default_rng(0).normal(size=(80, 5))
+    # Two clusters, so that the flow's BIC picks a mixture base.
+    X = np.random.default_rng(0).normal(size=(80, 5))
+    X[::2] += [5, -5, 0, 3, 0]
+    return X
 
 
 @pytest.fixture(scope="module")
 def fitted(X):
-    return {name: FAST[name]().fit(X) for name in NAMES}
+    return {case: _make(*case).fit(X) for case in CASES}
+
+
+def _layout(module) -> tuple:
+    if hasattr(module, "base"):
+        base = module.base
+        return ("mixture", base.means.shape[0]) if base is not None else ("normal",)
+    return type(module.encoder).__name__, type(module.decoder).__name__
+
+
+def test_the_cases_have_the_layouts_they_stand_for(fitted):
+    for (name, variant), model in fitted.items():
+        module = model.net_.module_
+        if name == "RealNVPDensity":
+            assert isinstance(module.base, GaussianMixtureBase) is (variant != "plain")
+        else:
+            assert isinstance(module.encoder, ResidualMap) is (variant != "plain")
 
 
 def _outputs(model, X):
     return model.transform(X), model.score_samples(X), model.sample(3, random_state=0)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_skops_round_trip_gives_identical_outputs(fitted, X, name):
-    model = fitted[name]
+def _assert_same_module(loaded, model) -> None:
+    assert _layout(loaded.net_.module_) == _layout(model.net_.module_)
+    want = model.net_.module_.state_dict()
+    got = loaded.net_.module_.state_dict()
+    assert got.keys() == want.keys()
+    for key, tensor in want.items():
+        assert got[key].dtype == tensor.dtype, key
+        assert torch.equal(got[key], tensor), key
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES, ids=IDS)
+def test_skops_round_trip_gives_identical_outputs(fitted, X, name, variant):
+    model = fitted[name, variant]
     data = sio.dumps(model)
     untrusted = sio.get_untrusted_types(data=data)
     assert untrusted, "the estimator's own type is reported"
     assert all(t.startswith("skae.") for t in untrusted), untrusted
     loaded = sio.loads(data, trusted=untrusted)
+    _assert_same_module(loaded, model)
     for got, want in zip(_outputs(loaded, X), _outputs(model, X), strict=True):
         np.testing.assert_array_equal(got, want)
     assert loaded.net_.history.to_list() == model.net_.history.to_list()
+
+
+@pytest.mark.parametrize(("name", "variant"), CASES, ids=IDS)
+def test_pickle_round_trip_gives_identical_outputs(fitted, X, name, variant):
+    model = fitted[name, variant]
+    loaded = pickle.loads(pickle.dumps(model))
+    _assert_same_module(loaded, model)
+    for got, want in zip(_outputs(loaded, X), _outputs(model, X), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_skops_round_trip_of_a_denoiser_keeps_its_corruption(X):
@@ -58,9 +119,11 @@ def test_skops_round_trip_of_a_denoiser_keeps_its_corruption(X):
     )
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_partial_fit_after_a_skops_load_continues_as_the_original(fitted, X, name):
-    model = fitted[name]
+@pytest.mark.parametrize(("name", "variant"), CASES, ids=IDS)
+def test_partial_fit_after_a_skops_load_continues_as_the_original(
+    fitted, X, name, variant
+):
+    model = fitted[name, variant]
     data = sio.dumps(model)
     loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     copy = pickle.loads(pickle.dumps(model))
@@ -70,7 +133,7 @@ def test_partial_fit_after_a_skops_load_continues_as_the_original(fitted, X, nam
 
 
 def test_getstate_leaves_the_estimator_alone(fitted):
-    model = fitted["AutoencoderTransformer"]
+    model = fitted["AutoencoderTransformer", "default"]
     state = model.__getstate__()
     assert "net_" not in state and "net_" in vars(model)
 
@@ -89,7 +152,7 @@ def test_a_cuda_model_loads_from_skops_on_the_cpu(X):
 
 
 def test_pickle_still_keeps_the_skorch_net(fitted):
-    model = fitted["RealNVPDensity"]
+    model = fitted["RealNVPDensity", "default"]
     payload = pickle.dumps(model)
     assert b"_skae_net_state" not in payload
     assert type(pickle.loads(payload).net_) is type(model.net_)

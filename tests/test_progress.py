@@ -11,7 +11,10 @@ def test_verbose_fit_shows_a_progress_bar(capsys):
     assert "progress_bar" in dict(model.net_.callbacks_)
     out = capsys.readouterr()
     assert "train_loss" in out.out  # the table
-    assert "/6 [" in out.err  # tqdm bar over the 6 batches of an epoch
+    # An autoencoder holds out 10 % by default (early stopping from its PCA
+    # start): the bar counts the 6 training batches of 54 rows and the one
+    # validation batch of 6 rows.
+    assert "/7 [" in out.err
 
 
 def test_silent_fit_has_no_progress_bar():

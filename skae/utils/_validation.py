@@ -5,7 +5,7 @@ A change in scikit-learn's private API then touches this file only.
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils._set_output import _get_container_adapter
 from sklearn.utils.validation import (
     _check_feature_names_in,
@@ -14,6 +14,7 @@ from sklearn.utils.validation import (
 )
 
 __all__ = [
+    "HasMethods",
     "Interval",
     "StrOptions",
     "_fit_context",
