@@ -123,7 +123,11 @@ _FIT_ATTRIBUTES = """net_ : skae._training.SkaeNet
     n_iter_ : int
         Epochs run (complete ones; an interrupted epoch is not counted).
     best_loss_ : float
-        Lowest monitored loss (the validation loss with early stopping)."""
+        Lowest monitored loss (the validation loss with early stopping),
+        the start's included.
+    initial_validation_loss_ : float or None
+        Validation loss of the untrained (warm-started) module, epoch 0 of
+        early stopping; None without early stopping."""
 
 
 _TABLE_ATTRIBUTES = """is_categorical_ : ndarray of bool of shape (n_features_in_,)

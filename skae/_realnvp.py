@@ -137,6 +137,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         Per-feature mean removed before the flow.
     scale_ : ndarray of shape (n_features_in_,)
         Per-feature standard deviation divided out before the flow.
+    n_base_components_ : int
+        Components of the fitted base mixture (the broad component not
+        counted); 1 means the standard normal base.
     whitening_ : ndarray of shape (n_features_in_, n_features_in_)
         Symmetric matrix applied (on the right) to the standardised data; the
         identity when ``whiten=False``.
@@ -237,8 +240,8 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         whitening = self.preprocessor_.whitening_
         standardised = np.linalg.solve(whitening.T, X_model.T).T
         mixture = gaussian_mixture(standardised, self.n_base_components, seed)
-        self.n_base_components_ = mixture.n_components
-        if mixture.n_components == 1:
+        self.n_base_components_ = 1 if mixture is None else mixture.n_components
+        if mixture is None or mixture.n_components == 1:
             return  # the standard normal: the whitened data's Gaussian
         d = X_model.shape[1]
         weights = np.r_[(1 - _BROAD_WEIGHT) * mixture.weights_, _BROAD_WEIGHT]

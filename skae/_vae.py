@@ -107,6 +107,9 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
     scale_ : ndarray of shape (n_features_in_,)
         Per-feature standard deviation dividing the centred data (ones for
         Bernoulli, and for constant features).
+    n_factors_start_ : int
+        Factors of the factor model the fit started from (with
+        ``init='factor_analysis'`` and a Gaussian likelihood).
     noise_variance_ : ndarray of shape (n_features_in_,) or None
         Variance of the Gaussian decoder in the user's units (as in
         :class:`~sklearn.decomposition.FactorAnalysis`); None for Bernoulli.

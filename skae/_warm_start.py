@@ -136,12 +136,15 @@ def factor_model(
 
 
 @ignore_warnings(category=ConvergenceWarning)
-def gaussian_mixture(X: np.ndarray, n_components, seed: int) -> GaussianMixture:
+def gaussian_mixture(X: np.ndarray, n_components, seed: int) -> GaussianMixture | None:
     """A full-covariance :class:`~sklearn.mixture.GaussianMixture` of ``X``.
 
     ``n_components='bic'`` fits 1, 2, ... up to 8 components (no more than
     half the rows) and keeps the one of lowest BIC; an int fits that many.  Each fit
-    keeps the best of three EM starts (``n_init=3``).
+    keeps the best of three EM starts (``n_init=3``); a size whose EM fails
+    (a component collapsing onto tied rows) is refitted with a larger
+    ``reg_covar`` (1e-4, then 1e-2) and skipped if it still fails.  Returns
+    None when no size can be fitted.
 
     Examples
     --------
@@ -154,10 +157,21 @@ def gaussian_mixture(X: np.ndarray, n_components, seed: int) -> GaussianMixture:
     """
     n = X.shape[0]
 
-    def fit(k: int) -> GaussianMixture:
-        return GaussianMixture(
-            k, covariance_type="full", n_init=3, random_state=seed
-        ).fit(X)
+    def fit(k: int) -> GaussianMixture | None:
+        # EM fails when a component collapses onto a few tied rows (discrete
+        # columns): retry with a larger covariance floor, then give up on k.
+        for reg_covar in (1e-6, 1e-4, 1e-2):
+            try:
+                return GaussianMixture(
+                    k,
+                    covariance_type="full",
+                    n_init=3,
+                    reg_covar=reg_covar,
+                    random_state=seed,
+                ).fit(X)
+            except ValueError:
+                continue
+        return None
 
     if n_components != "bic":
         return fit(min(int(n_components), n))
@@ -165,6 +179,8 @@ def gaussian_mixture(X: np.ndarray, n_components, seed: int) -> GaussianMixture:
     for k in range(1, min(8, max(n // 2, 1)) + 1):
         # BIC is not unimodal in k on discrete columns: try every size.
         model = fit(k)
+        if model is None:
+            continue
         bic = model.bic(X)
         if bic < best_bic:
             best, best_bic = model, bic
