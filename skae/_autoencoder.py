@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from skae._base import SkaeBase
+from skae._data import dense_rows
 from skae._params import (
     AUTOENCODER_TRAINING,
     CODE_CONSTRAINTS,
@@ -153,6 +154,8 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
         )
 
     def _on_fitted(self, X_model: torch.Tensor) -> None:
+        # Far from the data the residual branches stay at their box's edge.
+        self.net_.module_.fit_boxes(dense_rows(X_model))
         # In blocks of rows: the activations of one block stay small and in cache.
         blocks = X_model.split(block_rows(X_model.shape[1]))
         encode = self.net_.module_.encode

@@ -43,8 +43,8 @@ and fills in these hooks, each called by the base at one place:
     :class:`~skae._data.SparseDataset`, whose ``split`` gives dense blocks
     (:func:`~skae._data.dense_rows` gives all rows).
 ``_before_partial_fit()``
-    Undoes what ``_on_fitted`` fixed that training must not see (the flow's
-    boxes); called by ``partial_fit`` before each pass.  Default: nothing.
+    Undoes what ``_on_fitted`` fixed that training must not see; called by
+    ``partial_fit`` before each pass.  Default: lifts the fitted boxes.
 ``_latent_width()``
     Width of the codes; default ``n_components``.
 ``_sample_latent(n_samples, rng)``
@@ -282,7 +282,16 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """Learn post-training statistics from the model-space training data."""
 
     def _before_partial_fit(self) -> None:
-        """Prepare the fitted module for another pass of training."""
+        """Prepare the fitted module for another pass of training.
+
+        Default: lift every box fitted after training (``box_low`` /
+        ``box_high`` buffers of the flow's couplings and of the residual
+        branches); ``_on_fitted`` fits them again after the pass.
+        """
+        for layer in self.net_.module_.modules():
+            if hasattr(layer, "box_low"):
+                layer.box_low.fill_(-np.inf)
+                layer.box_high.fill_(np.inf)
 
     def _latent_width(self) -> int:
         return self.n_components

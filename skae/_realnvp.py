@@ -262,12 +262,5 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     def _on_fitted(self, X_model) -> None:
         self.net_.module_.fit_boxes(dense_rows(X_model))
 
-    def _before_partial_fit(self) -> None:
-        # Train without the boxes of the last call; they are fitted again after.
-        for layer in self.net_.module_.layers:
-            if hasattr(layer, "box_low"):
-                layer.box_low.fill_(-np.inf)
-                layer.box_high.fill_(np.inf)
-
     def _latent_width(self) -> int:
         return self.n_features_in_

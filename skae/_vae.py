@@ -8,6 +8,7 @@ import torch
 from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
+from skae._data import dense_rows
 from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
 from skae._tabular import TableMixin
 from skae._warm_start import factor_model
@@ -212,6 +213,11 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             *self._mlp_arguments(spec),
             self.likelihood,
             linear_path=self._starts_at_factor_model(),
+            # The factor model's exact posterior can be very narrow (features
+            # the factors nearly determine): room for it below exp(-10).
+            logvar_bounds=(-20.0, 10.0)
+            if self._starts_at_factor_model()
+            else (-10.0, 10.0),
         )
 
     def _warm_start(
@@ -219,7 +225,10 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
     ) -> None:
         if not self._starts_at_factor_model():
             return
-        model = factor_model(X_model, self.n_components, seed, validation)
+        low = module.decoder_logvar_bounds[0]
+        model = factor_model(
+            X_model, self.n_components, seed, validation, min_noise=np.exp(low)
+        )
         self.n_factors_start_ = model.n_factors
         module.start_at_factor_model(
             *(
@@ -253,6 +262,8 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             )
 
     def _on_fitted(self, X_model: torch.Tensor) -> None:
+        # Far from the data the residual branches stay at their box's edge.
+        self.net_.module_.fit_boxes(dense_rows(X_model))
         self.kl_curve_ = self._history_curve("train_kl")
         self.reconstruction_curve_ = self._history_curve("train_reconstruction")
         if self.early_stopping:

@@ -75,9 +75,11 @@ class FactorModel:
     n_factors: int
 
 
-def _rotated(fa: FactorAnalysis, mean: np.ndarray, n_latent: int) -> FactorModel:
+def _rotated(
+    fa: FactorAnalysis, mean: np.ndarray, n_latent: int, min_noise: float
+) -> FactorModel:
     loadings = fa.components_.T
-    noise = fa.noise_variance_
+    noise = np.maximum(fa.noise_variance_, min_noise)
     precision = loadings.T @ (loadings / noise[:, None])
     eigenvalues, rotation = np.linalg.eigh(precision)
     order = np.argsort(eigenvalues)[::-1]
@@ -103,13 +105,17 @@ def factor_model(
     n_latent: int,
     seed: int,
     validation: np.ndarray | None = None,
+    min_noise: float = 0.0,
 ) -> FactorModel:
     """The maximum-likelihood factor model of ``X`` with at most ``n_latent`` factors.
 
     With ``validation`` rows (indices into ``X``), the number of factors is the
     one among ``1, 2, 4, ..., n_latent`` whose model, fitted on the other rows,
     has the highest held-out log-likelihood; the chosen model is then refitted
-    on all rows.  Without, it is ``min(n_latent, n_features)``.
+    on all rows.  Without, it is ``min(n_latent, n_features)``.  Noise
+    variances are floored at ``min_noise`` (the decoder's smallest variance)
+    before the posterior is computed, so that the posterior stays the exact
+    one of the model the VAE can represent.
 
     Examples
     --------
@@ -124,7 +130,7 @@ def factor_model(
     cap = max(1, min(n_latent, d, max(n - 1, 1)))
     mean = X.mean(axis=0)
     if validation is None or len(validation) == 0 or cap == 1:
-        return _rotated(_fit_fa(X, cap, seed), mean, n_latent)
+        return _rotated(_fit_fa(X, cap, seed), mean, n_latent, min_noise)
     train = np.setdiff1d(np.arange(n), validation)
     candidates = sorted({min(2**i, cap) for i in range(cap.bit_length() + 1)})
     held_out = [
@@ -132,7 +138,7 @@ def factor_model(
         for k in candidates
     ]
     best = candidates[int(np.argmax(held_out))]
-    return _rotated(_fit_fa(X, best, seed), mean, n_latent)
+    return _rotated(_fit_fa(X, best, seed), mean, n_latent, min_noise)
 
 
 @ignore_warnings(category=ConvergenceWarning)

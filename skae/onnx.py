@@ -179,7 +179,7 @@ class _Graph:
         One output per slice in ``rows`` (all outputs when none is given),
         the hidden layers computed once: of an MLP, a slice of its last
         linear layer; of a residual map, of its linear part, of its residual
-        branch's last layer and of its ``out_scale``.
+        branch (input clamped to its box) and of its ``out_scale``.
         """
         rows = rows or (slice(None),)
         if isinstance(network, nn.Sequential):
@@ -190,9 +190,17 @@ class _Graph:
         outputs = [self.linear(x, network.linear, part) for part in rows]
         if network.residual is None:
             return outputs
+        low = _array(network.box_low, self.dtype)
+        high = _array(network.box_high, self.dtype)
+        inner = (
+            x
+            if np.all(np.isinf(low)) and np.all(np.isinf(high))
+            else self.clamp(x, low, high)
+        )
         in_scale = _array(network.in_scale, self.dtype)
         hidden = self.trunk(
-            x if np.all(in_scale == 1) else self.mul(x, in_scale), network.residual
+            inner if np.all(in_scale == 1) else self.mul(inner, in_scale),
+            network.residual,
         )
         for i, part in enumerate(rows):
             branch = self.linear(hidden, network.residual[-1], part)

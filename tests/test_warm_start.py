@@ -194,3 +194,22 @@ def test_far_point_keeps_a_gaussian_log_density(wine):
     far = wine[:3] + 30.0
     assert np.all(flow.score_samples(far) > -1e4)
     assert np.all(np.isfinite(flow.sample(50, random_state=0)))
+
+
+@pytest.mark.parametrize("estimator", [AutoencoderTransformer, VAE])
+def test_residual_branches_are_boxed(wine, estimator):
+    """Beyond the training box the maps are affine: the residual stays put."""
+    model = estimator(3, early_stopping=False, max_iter=20, random_state=0)
+    model.fit(wine)
+    encoder = model.net_.module_.encoder
+    assert (
+        torch.isfinite(encoder.box_low).all() and torch.isfinite(encoder.box_high).all()
+    )
+    beyond = 60.0 + 10.0 * np.arange(4)[:, None] + np.zeros((4, wine.shape[1]))
+    far = torch.from_numpy(model.preprocessor_.transform(beyond))
+    farther = 2.0 * far
+    with torch.no_grad():
+        step = encoder(farther) - encoder(far)
+        linear = encoder.linear(farther) - encoder.linear(far)
+    torch.testing.assert_close(step, linear, rtol=1e-7, atol=1e-7)
+    assert np.all(np.isfinite(model.score_samples(beyond)))

@@ -86,6 +86,16 @@ class Autoencoder(nn.Module):
         self.encoder.start_at(components, -(components @ mean), out_scale=std)
         self.decoder.start_at(components.T, mean, in_scale=1.0 / std)
 
+    @torch.no_grad()
+    def fit_boxes(self, x: torch.Tensor) -> None:
+        """Box the residual branches to the training inputs and codes.
+
+        A no-op for plain MLPs (``linear_path=False``).
+        """
+        if isinstance(self.encoder, ResidualMap):
+            self.encoder.fit_box(x)
+            self.decoder.fit_box(self.encoder(x))
+
     def encode(self, x: torch.Tensor, context: torch.Tensor | None = None):
         """The code ``f(x)``."""
         return self.encoder(x)

@@ -37,6 +37,8 @@ class ResidualMap(nn.Module):
         Buffers scaling the input and output of ``g`` (ones unless set by
         :meth:`start_at`), so that ``g`` sees and produces values of unit
         order whatever the units of the linear solution.
+    box_low, box_high : Tensor
+        Bounds of ``g``'s input (infinite until :meth:`fit_box`).
 
     Examples
     --------
@@ -68,6 +70,8 @@ class ResidualMap(nn.Module):
             nn.init.zeros_(last.bias)
         self.register_buffer("in_scale", torch.ones(n_in))
         self.register_buffer("out_scale", torch.ones(n_out))
+        self.register_buffer("box_low", torch.full((n_in,), -torch.inf))
+        self.register_buffer("box_high", torch.full((n_in,), torch.inf))
 
     @torch.no_grad()
     def start_at(
@@ -85,8 +89,24 @@ class ResidualMap(nn.Module):
         if out_scale is not None:
             self.out_scale.copy_(out_scale)
 
+    @torch.no_grad()
+    def fit_box(self, x: Tensor, margin: float = 0.1, pad: float = 0.0) -> None:
+        """Clamp the residual branch's input to the box of ``x`` from now on.
+
+        The box is each input's range on ``x`` widened by ``margin`` times the
+        range plus ``pad`` on each side.  Called after training: on (and near)
+        the data nothing changes; far from it the branch stays at its value
+        on the box's edge, so the map is linear plus a bounded term there
+        (as the flow's boxed couplings).
+        """
+        low, high = x.min(dim=0).values, x.max(dim=0).values
+        widen = margin * (high - low) + pad
+        self.box_low.copy_(low - widen)
+        self.box_high.copy_(high + widen)
+
     def forward(self, x: Tensor) -> Tensor:
         out = self.linear(x)
         if self.residual is None:
             return out
-        return out + self.out_scale * self.residual(x * self.in_scale)
+        inner = torch.clamp(x, self.box_low, self.box_high) * self.in_scale
+        return out + self.out_scale * self.residual(inner)

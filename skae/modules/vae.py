@@ -185,6 +185,18 @@ class GaussianVAE(nn.Module):
         self.decoder.start_at(loadings, mean, out_scale=noise_variance.sqrt())
         self.decoder_logvar.copy_(noise_variance.log())
 
+    @torch.no_grad()
+    def fit_boxes(self, x: Tensor) -> None:
+        """Box the residual branches to the training inputs and latent draws.
+
+        The decoder's box is the posterior means' range widened by three
+        prior standard deviations, where draws from ``q(z|x)`` and the prior
+        land.  A no-op for plain MLPs.
+        """
+        if isinstance(self.encoder, ResidualMap):
+            self.encoder.fit_box(x)
+            self.decoder.fit_box(self.posterior(x)[0], pad=3.0)
+
     def _clamp_logvar(self, logvar: Tensor) -> Tensor:
         low, high = self.logvar_bounds
         return logvar.clamp(low, high)
