@@ -382,25 +382,22 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     def _split(self, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The one hold-out split of a fit: ``(train, validation or None)``."""
-        if not self.early_stopping:
+        if not self.early_stopping or n_samples < 2:
+            # One sample cannot be split: it trains, and the training loss is
+            # monitored (as without early stopping).
             return np.arange(n_samples), None
-        if n_samples < 2:
-            raise ValueError(
-                "early_stopping needs at least 2 samples to hold out a validation "
-                f"set, got {n_samples} sample."
-            )
         return holdout_indices(n_samples, self.validation_fraction, seed)
 
-    def _callbacks(self) -> list:
+    def _callbacks(self, validated: bool) -> list:
         sink = print if self.verbose else _silent
-        monitor = "valid_loss" if self.early_stopping else "train_loss"
+        monitor = "valid_loss" if validated else "train_loss"
         stopping = StartAwareStopping(
             monitor=monitor,
             patience=self.n_iter_no_change,
             threshold=self.tol,
             threshold_mode="abs",
             sink=sink,
-            load_best=self.early_stopping,
+            load_best=validated,
         )
         own = [("divergence", DivergenceGuard()), ("stopping", stopping)]
         if self.verbose:
@@ -426,10 +423,12 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             iterator_valid=BatchIterator,
             iterator_valid__seed=seed + 1,
             iterator_valid__batch_transform=(
-                batch_transform if self._corrupts_validation else identity_batch
+                batch_transform
+                if self._corrupts_validation and valid is not None
+                else identity_batch
             ),
             train_split=None if valid is None else predefined_split(valid),
-            callbacks=self._callbacks(),
+            callbacks=self._callbacks(valid is not None),
             device=device,
             verbose=self.verbose,
             callbacks__print_log=PrintLog() if self.verbose else None,

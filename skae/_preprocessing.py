@@ -77,6 +77,20 @@ def _overflow_safe_rms(values: np.ndarray) -> float:
     return peak * float(np.sqrt(np.mean((values / peak) ** 2)))
 
 
+def _constant(std: np.ndarray, mean: np.ndarray, n_samples: int) -> np.ndarray:
+    """Features whose spread is rounding noise: scikit-learn's constant rule.
+
+    ``var <= n * eps * var + (n * |mean| * eps)**2`` (as
+    :class:`~sklearn.preprocessing.StandardScaler`), or not above the
+    smallest normal float.  A column that is constant up to rounding (a
+    standardised constant, say) would otherwise be divided by ~1e-16.
+    """
+    eps = np.finfo(np.float64).eps
+    # The first term only matters for n > 1 / eps; the second, as a bound on
+    # the standard deviation, cannot overflow.
+    return ~(std > np.finfo(np.float64).tiny) | (std <= n_samples * np.abs(mean) * eps)
+
+
 class Standardizer:
     """``(x - mean_) / scale_``, with one global or per-feature scale.
 
@@ -121,7 +135,7 @@ class Standardizer:
         std = _overflow_safe_std(X, self.mean_)
         if self.scaling == "global":
             std = np.full(n_features, _overflow_safe_rms(std))
-        std[~(std > np.finfo(np.float64).tiny)] = 1.0
+        std[_constant(std, self.mean_, X.shape[0])] = 1.0
         self.scale_ = std
         return self
 
@@ -287,7 +301,7 @@ class TableScaler(MissingAsMean):
         std = np.sqrt(np.nanmean((numeric - mean) ** 2, axis=0))
         if self.scaling == "global":
             std = np.full(self.n_numeric, _overflow_safe_rms(std))
-        std[~(std > np.finfo(np.float64).tiny)] = 1.0
+        std[_constant(std, mean, X.shape[0])] = 1.0
         self.mean_[: self.n_numeric] = mean
         self.scale_[: self.n_numeric] = std
         return self

@@ -4,6 +4,7 @@ import numbers
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import DensityMixin
 
@@ -250,9 +251,14 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
     _train_draws: int = 1
 
     def _check_input(self, X: np.ndarray) -> None:
-        if self.likelihood != "bernoulli" or X.size == 0 or np.isnan(X).all():
+        if self.likelihood != "bernoulli":
             return
-        low, high = np.nanmin(X), np.nanmax(X)
+        values = X.data if sp.issparse(X) else X
+        if values.size == 0 or np.isnan(values).all():
+            return
+        low, high = np.nanmin(values), np.nanmax(values)
+        if sp.issparse(X) and X.nnz < X.shape[0] * X.shape[1]:
+            low, high = min(low, 0.0), max(high, 0.0)  # the implicit zeros
         if low < 0 or high > 1:
             problem = "Negative values" if low < 0 else "Values above 1"
             raise ValueError(

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, get_tags
 
 from skae import VAE
 from skae._base import SkaeBase
@@ -223,6 +223,12 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         # A skae model takes sparse rows; the default pipeline centres (it
         # refuses them), and other models' tags do not always say (PCA).
         tags.input_tags.sparse = isinstance(self.estimator, SkaeBase)
+        # NaN is a missing value when the model takes it (skae's autoencoders).
+        model = default_estimator() if self.estimator is None else self.estimator
+        steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
+        tags.input_tags.allow_nan = all(
+            get_tags(step).input_tags.allow_nan for step in steps
+        )
         return tags
 
     @property

@@ -45,6 +45,7 @@ def small_dae(noise: str, noise_level: float, seed: int, **params) -> DenoisingA
         hidden_layer_sizes=(8,),
         max_iter=3,
         batch_size=32,
+        early_stopping=False,
         random_state=seed,
         **params,
     )
@@ -178,6 +179,7 @@ def test_corruption_is_fresh_for_every_batch_and_epoch(noise, X, seed):
     iterator = BatchIterator(
         TensorDataset(X_model),
         16,
+        shuffle=True,
         seed=seed,
         batch_transform=dae.net_.iterator_train__batch_transform,
     )

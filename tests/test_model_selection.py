@@ -27,6 +27,7 @@ def _undertrained_autoencoder() -> AutoencoderTransformer:
         hidden_layer_sizes=(),
         activation="identity",
         max_iter=3,
+        init="random",
         random_state=0,
     )
 

@@ -48,7 +48,7 @@ ESTIMATORS = {
     "DenoisingAE": lambda **kw: DenoisingAE(hidden_layer_sizes=(8,), **kw),
     "VAE": lambda **kw: VAE(hidden_layer_sizes=(8,), **kw),
     "RealNVPDensity": lambda **kw: RealNVPDensity(
-        n_layers=2, hidden_layer_sizes=(8,), early_stopping=False, **kw
+        n_layers=2, hidden_layer_sizes=(8,), **{"early_stopping": False, **kw}
     ),
 }
 
@@ -73,6 +73,7 @@ def test_hook_sequence_equals_a_plain_neural_nets(X):
         hidden_layer_sizes=(8,),
         batch_size=10,
         max_iter=2,
+        early_stopping=False,
         callbacks=[skae_recorder],
         random_state=0,
     ).fit(X)
@@ -94,7 +95,11 @@ def test_hook_sequence_equals_a_plain_neural_nets(X):
 def test_on_grad_computed_fires_once_per_training_batch(name, X):
     recorder = HookRecorder()
     model = ESTIMATORS[name](
-        batch_size=10, max_iter=3, callbacks=[recorder], random_state=0
+        batch_size=10,
+        max_iter=3,
+        early_stopping=False,
+        callbacks=[recorder],
+        random_state=0,
     ).fit(X)
     grads = [call for call in recorder.calls if call[0] == "on_grad_computed"]
     assert len(grads) == 3 * 5

@@ -106,9 +106,13 @@ def test_eval_mode_decodes_the_posterior_mean(seed, generator, likelihood):
 @pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
 @pytest.mark.parametrize("beta", [0.0, 1.0, 4.0])
 def test_negative_elbo_combines_its_terms(seed, generator, likelihood, beta):
-    vae = make_vae(likelihood).double().eval()
+    # Training mode: one reparameterised draw, the one ``forward`` decoded
+    # (in eval mode the criterion averages 16 fixed draws instead).
+    vae = make_vae(likelihood).double().train()
     x = make_data(likelihood, generator)
+    torch.manual_seed(seed)
     _, mu, logvar, decoder_out, _ = vae(x)
+    torch.manual_seed(seed)
 
     loss, kl, nll = negative_elbo(vae, x, beta=beta)
 
@@ -252,7 +256,9 @@ def test_inexact_posterior_stays_below_the_log_likelihood(seed, generator):
 
 
 def test_log_variances_are_clamped(seed, generator):
-    vae = make_vae("gaussian", logvar_bounds=(-3.0, 2.0)).double()
+    vae = make_vae(
+        "gaussian", logvar_bounds=(-3.0, 2.0), decoder_logvar_bounds=(-3.0, 2.0)
+    ).double()
     with torch.no_grad():
         vae.decoder_logvar.fill_(-100.0)
         vae.encoder[-1].bias[N_COMPONENTS:].fill_(1e3)
