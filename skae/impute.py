@@ -33,8 +33,8 @@ def default_estimator() -> VAE:
     10 latents, two tanh hidden layers of 128 units, trained on the
     importance-weighted bound of the observed entries with 20 draws per
     row, 500 epochs of Adam in batches of 64, from a random start and
-    without a hold-out (``init='random'``, ``early_stopping=False``).  It had the lowest mean
-    imputation error of the skae candidates in
+    without a hold-out (``init='random'``, ``early_stopping=False``).  It
+    had the lowest mean imputation error of the skae candidates in
     ``benchmarks/bench_imputation.py`` (``benchmarks/results/imputation.md``).
     """
     return _MIWAE(
