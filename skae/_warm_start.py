@@ -97,7 +97,10 @@ def _rotated(
 
 @ignore_warnings(category=ConvergenceWarning)
 def _fit_fa(X: np.ndarray, k: int, seed: int) -> FactorAnalysis:
-    return FactorAnalysis(k, svd_method="lapack", random_state=seed).fit(X)
+    # Exact SVDs on small tables; scikit-learn's randomized SVD (its default)
+    # once every EM iteration's full SVD would cost seconds.
+    method = "lapack" if X.shape[0] * X.shape[1] <= 200_000 else "randomized"
+    return FactorAnalysis(k, svd_method=method, random_state=seed).fit(X)
 
 
 def factor_model(
