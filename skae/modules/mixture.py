@@ -51,13 +51,10 @@ class GaussianMixtureBase(nn.Module):
     @classmethod
     def placeholder(cls, n_components: int, n_features: int) -> "GaussianMixtureBase":
         """A base of the given shape, for ``load_state_dict`` to fill in."""
-        covariances = np.broadcast_to(
-            np.eye(n_features), (n_components,) * 1 + (n_features, n_features)
-        )
         return cls(
             np.full(n_components, 1.0 / n_components),
             np.zeros((n_components, n_features)),
-            covariances.copy(),
+            np.tile(np.eye(n_features), (n_components, 1, 1)),
         )
 
     def _apply(self, fn, recurse=True):
