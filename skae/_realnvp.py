@@ -108,11 +108,17 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         Standard deviation of the Gaussian noise added to every training batch
         in the whitened space (noise regularisation).  Validation batches and
         inference see clean data.
-    n_base_components : 'bic' or int, default='bic'
+    n_base_components : 'auto', 'bic' or int, default='auto'
         Base density of the flow.  A full-covariance
         :class:`~sklearn.mixture.GaussianMixture` is fitted to the whitened
-        rows given to ``fit`` (all of them; ``'bic'``: 1 to 8 components, the
-        lowest BIC kept; an int: that many).  One component means the paper's
+        rows given to ``fit`` (all of them).  ``'auto'``: 1 to 8 components,
+        the size with the best log-likelihood on the early-stopping
+        validation rows (fitted on the others, then refitted on all), or the
+        lowest BIC without a validation split; ``'bic'``: the lowest BIC
+        always; an int: that many.  BIC alone can pick a component that
+        collapses onto a few rows in many dimensions (its covariance set by
+        the regularisation), which scores those rows far above held-out
+        ones; the held-out choice does not.  One component means the paper's
         standard normal (the whitened data's Gaussian).  Otherwise the base is
         that mixture, with 1 % of its weight moved to a broad Gaussian
         (``N(0, I)`` on the standardised features) so that a point far from
@@ -182,7 +188,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         "whiten": ["boolean"],
         "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
         "n_base_components": [
-            StrOptions({"bic"}),
+            StrOptions({"auto", "bic"}),
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
     }
@@ -202,7 +208,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         log_scale_bound=2.0,
         whiten=True,
         noise_level=0.0,
-        n_base_components="bic",
+        n_base_components="auto",
     )
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
@@ -239,7 +245,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         # to the whitened space the flow works in.
         whitening = self.preprocessor_.whitening_
         standardised = np.linalg.solve(whitening.T, X_model.T).T
-        mixture = gaussian_mixture(standardised, self.n_base_components, seed)
+        mixture = gaussian_mixture(
+            standardised, self.n_base_components, seed, validation
+        )
         self.n_base_components_ = 1 if mixture is None else mixture.n_components
         if mixture is None or mixture.n_components == 1:
             return  # the standard normal: the whitened data's Gaussian

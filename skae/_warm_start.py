@@ -145,15 +145,27 @@ def factor_model(
 
 
 @ignore_warnings(category=ConvergenceWarning)
-def gaussian_mixture(X: np.ndarray, n_components, seed: int) -> GaussianMixture | None:
+def gaussian_mixture(
+    X: np.ndarray,
+    n_components,
+    seed: int,
+    validation: np.ndarray | None = None,
+) -> GaussianMixture | None:
     """A full-covariance :class:`~sklearn.mixture.GaussianMixture` of ``X``.
 
-    ``n_components='bic'`` fits 1, 2, ... up to 8 components (no more than
-    half the rows) and keeps the one of lowest BIC; an int fits that many.  Each fit
-    keeps the best of three EM starts (``n_init=3``); a size whose EM fails
-    (a component collapsing onto tied rows) is refitted with a larger
-    ``reg_covar`` (1e-4, then 1e-2) and skipped if it still fails.  Returns
-    None when no size can be fitted.
+    ``n_components='auto'`` with ``validation`` rows (indices into ``X``) fits
+    1, 2, ... up to 8 components to the other rows and keeps the size with
+    the highest mean log-likelihood on the validation rows, then refits that
+    size on all rows (as :func:`factor_model` chooses its factor count); a
+    component that collapses onto a few rows (its covariance set by
+    ``reg_covar``, not by the data) wins on the rows it was fitted to and loses
+    on held-out ones, which BIC does not see.  Without validation rows
+    ``'auto'`` is ``'bic'``: the size of lowest BIC on all rows.  Sizes go up to
+    8, no more than half the rows.  An int fits that many.  Each fit keeps the
+    best of three EM starts (``n_init=3``); a size whose EM fails (a component
+    collapsing onto tied rows) is refitted with a larger ``reg_covar`` (1e-4,
+    then 1e-2) and skipped if it still fails.  Returns None when no size can
+    be fitted.
 
     Examples
     --------
@@ -163,10 +175,12 @@ def gaussian_mixture(X: np.ndarray, n_components, seed: int) -> GaussianMixture 
     >>> X = X + np.random.default_rng(0).normal(0, 0.1, X.shape)
     >>> gaussian_mixture(X, "bic", seed=0).n_components
     2
+    >>> held_out = np.arange(0, 100, 5)
+    >>> gaussian_mixture(X, "auto", seed=0, validation=held_out).n_components
+    2
     """
-    n = X.shape[0]
 
-    def fit(k: int) -> GaussianMixture | None:
+    def fit(rows: np.ndarray, k: int) -> GaussianMixture | None:
         # EM fails when a component collapses onto a few tied rows (discrete
         # columns): retry with a larger covariance floor, then give up on k.
         for reg_covar in (1e-6, 1e-4, 1e-2):
@@ -177,20 +191,27 @@ def gaussian_mixture(X: np.ndarray, n_components, seed: int) -> GaussianMixture 
                     n_init=3,
                     reg_covar=reg_covar,
                     random_state=seed,
-                ).fit(X)
+                ).fit(rows)
             except ValueError:
                 continue
         return None
 
-    if n_components != "bic":
-        return fit(min(int(n_components), n))
-    best, best_bic = None, np.inf
-    for k in range(1, min(8, max(n // 2, 1)) + 1):
-        # BIC is not unimodal in k on discrete columns: try every size.
-        model = fit(k)
+    n = X.shape[0]
+    if n_components not in ("auto", "bic"):
+        return fit(X, min(int(n_components), n))
+    held_out = (
+        n_components == "auto" and validation is not None and 0 < len(validation) < n
+    )
+    rows = X[np.setdiff1d(np.arange(n), validation)] if held_out else X
+    best, best_k, best_score = None, None, -np.inf
+    # Neither criterion is unimodal in k on discrete columns: try every size.
+    for k in range(1, min(8, max(len(rows) // 2, 1)) + 1):
+        model = fit(rows, k)
         if model is None:
             continue
-        bic = model.bic(X)
-        if bic < best_bic:
-            best, best_bic = model, bic
+        score = model.score(X[validation]) if held_out else -model.bic(X)
+        if np.isfinite(score) and score > best_score:
+            best, best_k, best_score = model, k, score
+    if held_out and best_k is not None:
+        return fit(X, best_k)
     return best
