@@ -187,3 +187,28 @@ def test_an_estimator_without_score_samples_is_a_type_error(X):
 def test_a_failed_inner_fit_names_the_model_and_the_shape():
     with pytest.raises(ValueError, match="PCA on X with n_samples=4, n_features=3"):
         OutlierDetector(PCA(5)).fit(np.ones((4, 3)))
+
+
+def test_refit_on_inliers_leaves_the_flagged_rows_out(X_with_outliers):
+    X, outlier = X_with_outliers
+    model = GaussianMixture(1, random_state=0)
+    once = OutlierDetector(model, refit_inliers=False).fit(X)
+    assert once.n_fit_samples_ == len(X)
+    first = once.score_samples(X)
+    keep = first >= tukey_lower_fence(first)
+    assert np.all(~keep[outlier == 1])  # the far rows are flagged by the first fit
+
+    refit = OutlierDetector(model).fit(X)
+    assert refit.n_fit_samples_ == keep.sum() < len(X)
+    expected = clone(model).fit(X[keep]).score_samples(X)
+    np.testing.assert_allclose(refit.score_samples(X), expected)
+    assert refit.offset_ == tukey_lower_fence(expected)
+    # the trimmed model scores the far rows lower, relative to the normal ones
+    gap = np.median(first[outlier == 0]) - np.median(first[outlier == 1])
+    assert np.median(expected[outlier == 0]) - np.median(expected[outlier == 1]) > gap
+
+
+def test_refit_keeps_at_least_half_the_rows(rng):
+    X = rng.normal(size=(40, 2))
+    detector = OutlierDetector(PCA(1), contamination=0.5).fit(X)
+    assert detector.n_fit_samples_ >= 20
