@@ -181,10 +181,21 @@ def test_auto_choice_is_made_on_held_out_rows():
     assert gaussian_mixture(X, "auto", seed=0).n_components == 2  # BIC without
 
 
+def test_bic_skips_sizes_with_a_component_of_fewer_rows_than_features():
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(300, 20)), rng.normal(size=(12, 20)) * 0.01 + 5]
+    unguarded = [
+        GaussianMixture(k, n_init=3, random_state=0).fit(X).bic(X) for k in (1, 2)
+    ]
+    assert unguarded[1] < unguarded[0]  # BIC alone takes the 12-row component
+    mixture = gaussian_mixture(X, "bic", seed=0)
+    assert mixture.n_components == 1 or len(X) * mixture.weights_.min() > 20
+
+
 def test_one_class_digits_flow_ranks_the_other_digits_lower():
-    # 170 zeros and 9 other digits in 64 pixels: BIC gave the base a component
-    # collapsed onto the other digits (its covariance the EM's reg_covar), so
-    # the flow scored them far above the zeros (ROC-AUC 0.22 with this seed).
+    # 178 zeros and 9 other digits in 51 pixels: plain BIC gave the base a
+    # component of a few rows (its covariance the EM's reg_covar), so the flow
+    # scored them far above the zeros (ROC-AUC 0.22 with this seed).
     from sklearn.datasets import load_digits
     from sklearn.metrics import roc_auc_score
 
