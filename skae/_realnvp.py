@@ -122,9 +122,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         ``benchmarks/bench_tables.py`` it held out worse than BIC on more
         tables than it held out better.  An int: that many.  One component
         means the paper's standard normal (the whitened data's Gaussian).
-        Otherwise the base is that mixture, with 1 % of its weight moved to a broad Gaussian
-        (``N(0, I)`` on the standardised features) so that a point far from
-        every component keeps a density of that order.
+        Otherwise the base is that mixture, with 1 % of its weight moved to a
+        broad Gaussian (``N(0, I)`` on the standardised features) so that a
+        point far from every component keeps a density of that order.
         The untrained flow is the identity, so training starts at the
         mixture's log-likelihood, and with early stopping (the default) the
         start is epoch 0: the flow moves only where held-out data agree.
