@@ -207,6 +207,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     )
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
+    _auto_epochs = 1000  # max_iter='auto'
 
     def _make_preprocessor(self) -> Whitener:
         return Whitener(self.whiten)

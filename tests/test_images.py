@@ -353,18 +353,18 @@ def test_image_fit_is_reproducible_bit_for_bit(name, rng):
     )
 
 
-def test_pca_start_is_pca_on_images(rng):
-    from sklearn.decomposition import PCA
-
-    X = _images(rng, n=40, shape=(1, 6, 5)).reshape(40, -1)
-    model = AutoencoderTransformer(
-        n_components=3, image_shape=(6, 5), max_iter=1, learning_rate_init=1e-12
-    ).fit(X)
-    pca = PCA(3).fit(X)
-    expected = pca.inverse_transform(pca.transform(X))
-    np.testing.assert_allclose(
-        model.inverse_transform(model.transform(X)), expected, atol=1e-4
-    )
+@pytest.mark.parametrize(
+    ("estimator", "classical"),
+    [(AutoencoderTransformer, "pca"), (VAE, "factor_analysis")],
+)
+def test_images_start_at_random(estimator, classical, rng):
+    X = _images(rng, n=30, shape=(1, 6, 5)).reshape(30, -1)
+    fits = [
+        _small(estimator, image_shape=(6, 5), channels=4, init=init).fit(X)
+        for init in (classical, "random")
+    ]
+    np.testing.assert_array_equal(fits[0].transform(X), fits[1].transform(X))
+    assert "ResidualMap" not in repr(fits[0].net_.module_)
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
