@@ -35,14 +35,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from plot_vae_digits import FIGURES, save, show  # this folder's helpers
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from skae import VAE, AutoencoderTransformer
-
-FIGURES = Path(__file__).resolve().parent / "figures"
 
 
 def load(quick: bool) -> tuple[np.ndarray, ...]:
@@ -68,21 +67,6 @@ def mosaic(images: np.ndarray, n_rows: int, n_cols: int, side: int) -> np.ndarra
         top, left = row * step, col * step
         canvas[top : top + side, left : left + side] = image.reshape(side, side)
     return canvas
-
-
-def show(ax, canvas: np.ndarray, title: str) -> None:
-    ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def save(fig, name: str) -> Path:
-    path = FIGURES / name
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    print(f"saved {path}")
-    return path
 
 
 def squared_error(X: np.ndarray, X_hat: np.ndarray) -> float:
@@ -112,12 +96,9 @@ def plot_reconstructions(ae, pca, X_test, side: int, n: int = 12) -> Path:
 
 def plot_codes(ae2, X_test, y_test) -> Path:
     codes = ae2.transform(X_test)
-    fig, ax = plt.subplots(figsize=(6.5, 6))
-    cmap = plt.get_cmap("tab10")
-    for digit in range(10):
-        points = codes[y_test == digit]
-        ax.scatter(*points.T, s=8, color=cmap(digit), label=str(digit))
-    ax.legend(title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig, ax = plt.subplots(figsize=(7, 6))
+    dots = ax.scatter(*codes.T, c=y_test, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
+    fig.colorbar(dots, ax=ax, ticks=range(10), label="digit")
     ax.set_xlabel("code 1")
     ax.set_ylabel("code 2")
     ax.set_title("2-D codes of the held-out digits (conv autoencoder)")
@@ -154,13 +135,16 @@ def plot_samples(ae, vae, side: int, n: int = 8) -> Path:
     return save(fig, "conv_samples.png")
 
 
-def main(argv=None) -> list[Path]:
+def is_quick(argv) -> bool:
+    """``--quick`` on the command line or ``SKAE_QUICK=1`` in the environment."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="8x8 digits, few epochs")
-    args = parser.parse_args(argv)
-    quick = args.quick or os.environ.get("SKAE_QUICK") == "1"
-    warnings.simplefilter("ignore", ConvergenceWarning)
+    return parser.parse_args(argv).quick or os.environ.get("SKAE_QUICK") == "1"
 
+
+def main(argv=None) -> list[Path]:
+    quick = is_quick(argv)
+    warnings.simplefilter("ignore", ConvergenceWarning)
     X_train, X_test, _, y_test, side = load(quick)
     k = 8 if quick else 30
     shape = (1, side, side)
