@@ -383,3 +383,18 @@ def test_tables_keep_their_mlp(rng):
     model = AutoencoderTransformer(max_iter=2, random_state=0).fit(X)
     assert "Conv" not in repr(model.net_.module_)
     assert model.image_shape_ is None
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "epochs", "batch"), [(None, 200, 200), ((1, 6, 5), 30, 64)]
+)
+def test_auto_epochs_and_batches(image_shape, epochs, batch, rng):
+    X = _images(rng, n=300, shape=(1, 6, 5)).reshape(300, -1)
+    model = AutoencoderTransformer(image_shape=image_shape, random_state=0)
+    model.set_params(max_iter=1, channels=2).fit(X)
+    assert model.max_iter == 1
+    model.set_params(max_iter="auto")
+    assert model._resolved_max_iter() == epochs
+    assert model._resolved_batch_size(300) == batch
+    assert AutoencoderTransformer().max_iter == "auto"
+    assert VAE().max_iter == "auto"
