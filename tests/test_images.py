@@ -398,3 +398,26 @@ def test_auto_epochs_and_batches(image_shape, epochs, batch, rng):
     assert model._resolved_batch_size(300) == batch
     assert AutoencoderTransformer().max_iter == "auto"
     assert VAE().max_iter == "auto"
+
+
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_image_models_persist(name, rng):
+    import copy
+    import pickle
+
+    X = _images(rng, n=30, shape=(2, 6, 5)).reshape(30, -1)
+    model = _fit_image_model(name, X)
+    expected = model.transform(X)
+    for restored in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        np.testing.assert_array_equal(restored.transform(X), expected)
+    portable = type(model).__new__(type(model))
+    portable.__setstate__(model.__getstate__())
+    np.testing.assert_array_equal(portable.transform(X), expected)
+
+
+def test_image_partial_fit(rng):
+    X = _images(rng, n=30, shape=(2, 6, 5))
+    model = AutoencoderTransformer(n_components=3, image_shape=(2, 6, 5), channels=4)
+    model.set_params(random_state=0).partial_fit(X).partial_fit(X)
+    assert model.n_iter_ == 2
+    assert model.transform(X).shape == (30, 3)
