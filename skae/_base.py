@@ -22,7 +22,8 @@ and fills in these hooks, each called by the base at one place:
     ``fit``.
 ``_make_preprocessor()``
     An unfitted map; default: :class:`~skae._preprocessing.Standardizer`
-    with ``_scaling``.  Fitted in ``fit`` on the training rows.
+    with ``_scaling`` (per channel for images, see ``_standardizer``).
+    Fitted in ``fit`` on the training rows.
 ``_check_input(X)``
     Rejects data the model cannot score (a Bernoulli VAE's range); called by
     ``fit`` and ``score_samples``, not by ``transform``.
@@ -47,6 +48,9 @@ and fills in these hooks, each called by the base at one place:
     ``partial_fit`` before each pass.  Default: lifts the fitted boxes.
 ``_latent_width()``
     Width of the codes; default ``n_components``.
+``_image_dtype``
+    The dtype networks compute in when ``image_shape`` is set (float32;
+    None: the data's dtype, as for tables), see ``_model_dtype``.
 ``_sample_latent(n_samples, rng)``
     Latent points that ``sample`` decodes; default ``N(0, I)``.
 ``_log_prob_kwargs()``
@@ -60,7 +64,7 @@ and fills in these hooks, each called by the base at one place:
     or None (default) when every entry counts; called once in ``fit``.
 
 Tables with categorical columns and missing values
-(:class:`skae._tabular.TableMixin`) override ``_validated``,
+(:class:`skae._tabular.TableMixin`) override ``_validated_rows``,
 ``_make_preprocessor``, ``_observed_mask`` and ``_as_input_space``.
 """
 
@@ -94,9 +98,12 @@ from skae._data import (
     holdout_indices,
     identity_batch,
 )
+from skae._images import checked_image_shape, flattened_images, resolved_image_shape
+from skae._params import are_positive_integers
 from skae._persistence import NET_STATE, net_state, restore_net
 from skae._preprocessing import Standardizer
 from skae._training import DivergenceGuard, SkaeNet, StartAwareStopping
+from skae.modules.conv import feature_map_sizes
 from skae.modules.protocol import InputSpec
 from skae.utils._validation import (
     Interval,
@@ -173,11 +180,13 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     activation : {'identity', 'logistic', 'tanh', 'relu'}
         Non-linearity of the hidden layers.
     batch_size : int or 'auto'
-        Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.
+        Mini-batch size; ``'auto'`` means ``min(200, n_samples)``, or
+        ``min(64, n_samples)`` for images.
     learning_rate_init : float
         Adam's step size.
-    max_iter : int
-        Maximum number of epochs.
+    max_iter : int or 'auto'
+        Maximum number of epochs; ``'auto'`` means ``_auto_epochs`` (200), or
+        ``_image_epochs`` when ``image_shape`` is set.
     alpha : float
         L2 penalty, applied as Adam's ``weight_decay``.
     early_stopping : bool
@@ -204,12 +213,18 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         each epoch's batches (skorch's ``ProgressBar``).
     device : str
         Torch device to train and infer on, e.g. ``'cpu'`` or ``'cuda'``.
+    image_shape : tuple of int or None
+        ``(C, H, W)`` or ``(H, W)`` when each row of ``X`` is a flattened image
+        (:mod:`skae._images`); validated in ``fit`` into ``image_shape_``, given
+        to ``_build_module`` as ``InputSpec.image_shape`` and, unless
+        ``_scaling`` is ``'none'``, scaling the input per channel.
 
     Notes
     -----
     The network computes in the dtype of the training data: float64 input
     trains and infers in float64 (as :class:`~sklearn.neural_network.MLPRegressor`
-    does), float32 input in float32.  Every method then gives a row the same
+    does), float32 input in float32; with ``image_shape`` set it computes in
+    ``_image_dtype`` (float32).  Every method then gives a row the same
     result whatever batch it comes in, within floating-point rounding of
     that dtype.
     """
@@ -222,7 +237,10 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
         "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -232,11 +250,15 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str],
+        "image_shape": [None, "array-like"],
     }
 
     _scaling: str = "global"
     _corrupts_validation: bool = False
     _inference_rows: int = 8192
+    _image_dtype: type | None = np.float32
+    _auto_epochs: int = 200
+    _image_epochs: int = 30
 
     def _store_init_arguments(self, arguments: dict) -> None:
         """Store every ``__init__`` argument under its own name, unvalidated.
@@ -261,11 +283,44 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             self.activation,
         )
 
+    def _network_options(self, spec: InputSpec) -> dict:
+        """Keyword arguments of a module for images: ``image_shape``, ``channels``."""
+        return {"image_shape": spec.image_shape, "channels": self.channels}
+
+    def _widest_activation(self) -> int:
+        """Values per row in the widest layer of the network (memory per row)."""
+        shape = self._fitted_image_shape()
+        if shape is None:
+            return max(
+                self.n_features_in_,
+                self.n_components,
+                *self._checked_hidden_layer_sizes(),
+            )
+        height, width = feature_map_sizes(*shape[1:])[1]
+        return max(self.n_features_in_, self.channels * height * width)
+
+    def _model_dtype(self, X) -> np.dtype:
+        """The dtype the network computes in: ``X``'s, or ``_image_dtype`` for images.
+
+        Convolutions in float64 are about five times slower than in float32
+        on CPU; outputs keep ``X``'s dtype either way.
+        """
+        if self._fitted_image_shape() is None or self._image_dtype is None:
+            return X.dtype
+        return np.dtype(self._image_dtype)
+
     def _criterion(self) -> torch.nn.Module:
         raise NotImplementedError  # pragma: no cover - every subclass defines it
 
     def _make_preprocessor(self) -> Standardizer:
-        return Standardizer(self._scaling)
+        return self._standardizer(Standardizer)
+
+    def _standardizer(self, kind: type[Standardizer]) -> Standardizer:
+        """A ``kind`` with ``_scaling``; per channel when the rows are images."""
+        shape = self._fitted_image_shape()
+        if shape is None or self._scaling == "none":
+            return kind(self._scaling)
+        return kind("channel", n_channels=shape[0])
 
     def _check_input(self, X: np.ndarray) -> None:
         """Reject data the model cannot take (after the generic checks)."""
@@ -312,10 +367,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if isinstance(sizes, numbers.Integral):
             sizes = (sizes,)
         sizes = tuple(sizes)
-        if not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
-            for s in sizes
-        ):
+        if not are_positive_integers(sizes):
             raise ValueError(
                 "hidden_layer_sizes must be a sequence of positive integers, got "
                 f"{self.hidden_layer_sizes!r}."
@@ -339,11 +391,36 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             )
 
     def _validated(self, X, *, reset: bool) -> np.ndarray:
+        """``X`` as validated 2-D rows; with ``reset``, ``image_shape_`` too.
+
+        Image arrays ``(n, H, W)`` / ``(n, C, H, W)`` are flattened first and,
+        at fit, the width is checked against ``image_shape`` (a ``-1`` size is
+        inferred from it; :mod:`skae._images`);
+        the rows themselves are validated by ``_validated_rows``.
+        """
         self._reject_none(X)
+        name = type(self).__name__
+        if reset:
+            self.image_shape_ = checked_image_shape(self.image_shape)
+        shape = self._fitted_image_shape()
+        X = self._validated_rows(flattened_images(X, shape, name), reset=reset)
+        if reset:
+            self.image_shape_ = resolved_image_shape(shape, X.shape[1], name)
+        return X
+
+    def _validated_rows(self, X, *, reset: bool) -> np.ndarray:
         check_numeric_and_complete(X, type(self).__name__)
         return validate_data(
             self, X, dtype=_FLOAT_DTYPES, accept_sparse="csr", reset=reset
         )
+
+    def _fitted_image_shape(self) -> tuple[int, int, int] | None:
+        """``(C, H, W)`` of the fitted rows, or None (tables; older pickles)."""
+        return getattr(self, "image_shape_", None)
+
+    def _input_spec(self, n_features: int) -> InputSpec:
+        """What ``_build_module`` is told about a model-space row."""
+        return InputSpec(n_features, image_shape=self._fitted_image_shape())
 
     @staticmethod
     def _checked_n_samples(n_samples) -> int:
@@ -375,9 +452,18 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
 
+    def _resolved_max_iter(self) -> int:
+        """``max_iter``; 'auto': ``_auto_epochs``, for images ``_image_epochs``."""
+        if self.max_iter != "auto":
+            return self.max_iter
+        if self._fitted_image_shape() is None:
+            return self._auto_epochs
+        return self._image_epochs
+
     def _resolved_batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
-            return min(200, n_samples)
+            auto = 200 if self._fitted_image_shape() is None else 64
+            return min(auto, n_samples)
         return min(self.batch_size, n_samples)
 
     def _split(self, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -414,7 +500,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             optimizer__weight_decay=self.alpha,
             optimizer__fused=_has_fused_adam(device.type),
             lr=self.learning_rate_init,
-            max_epochs=self.max_iter,
+            max_epochs=self._resolved_max_iter(),
             batch_size=self._resolved_batch_size(n_train),
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
@@ -483,10 +569,11 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         :class:`TensorDataset`; sparse ``X`` a :class:`SparseDataset`, which
         densifies one batch at a time and is its own ``X_model``.
         """
+        dtype = self._model_dtype(X)
         if sp.issparse(X):
-            data = SparseDataset(X, self.preprocessor_, X.dtype, device)
+            data = SparseDataset(X, self.preprocessor_, dtype, device)
             return data, data
-        X_model = torch.from_numpy(self.preprocessor_.transform(X, X.dtype)).to(device)
+        X_model = torch.from_numpy(self.preprocessor_.transform(X, dtype)).to(device)
         mask = self._observed_mask(X)
         if mask is not None:
             mask = torch.from_numpy(mask).to(device)
@@ -500,13 +587,13 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         The warm start sees the float64 model-space rows; sparse ``X`` is
         densified for it (as for the flow's boxes, see :func:`dense_rows`).
         """
-        module = self._build_module(InputSpec(X.shape[1]))
+        module = self._build_module(self._input_spec(X.shape[1]))
         if sp.issparse(X):
             rows = dense_rows(data).double().cpu().numpy()
         else:
             rows = self.preprocessor_.transform(X, np.float64)
         self._warm_start(module, rows, valid, seed)
-        return module.to(device=device, dtype=_TORCH_DTYPES[X.dtype])
+        return module.to(device=device, dtype=_TORCH_DTYPES[self._model_dtype(X)])
 
     def _finish_training(self, X_model, *, warn: bool = True) -> None:
         self._record_history(warn=warn)
@@ -612,9 +699,9 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.initial_validation_loss_ = start
         starts = [] if start is None else [start]
         self.best_loss_ = float(min([*monitored, *starts], default=np.inf))
-        if warn and self.n_iter_ == self.max_iter:
+        if warn and self.n_iter_ == self._resolved_max_iter():
             warnings.warn(
-                f"{type(self).__name__} reached max_iter={self.max_iter} epochs "
+                f"{type(self).__name__} reached max_iter={self.n_iter_} epochs "
                 "without converging; raise max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=4,

@@ -31,6 +31,7 @@ TRAINING_DEFAULTS: dict = {
 }
 
 AUTOENCODER_TRAINING: dict = {
+    "max_iter": "auto",
     "early_stopping": True,
     "n_iter_no_change": 20,
 }
@@ -41,10 +42,13 @@ CODE_DEFAULTS: dict = {
     "hidden_layer_sizes": (256, 128),
     "activation": "relu",
     "categorical_features": "from_dtype",
+    "image_shape": None,
+    "channels": 32,
 }
 
 CODE_CONSTRAINTS: dict = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+    "channels": [Interval(numbers.Integral, 1, None, closed="left")],
     "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
 }
 
@@ -69,12 +73,34 @@ _DOCS: dict[str, tuple[str, str]] = {
         "entries only and the network reads a missing entry as 0, the "
         "training mean (skae._tabular).",
     ),
+    "image_shape": (
+        "tuple of int or None",
+        "``(C, H, W)``, or ``(H, W)`` for one channel, when each row of X is "
+        "an image flattened in C order (``n_features = C*H*W``); X may then "
+        "also be an ``(n, H, W)`` or ``(n, C, H, W)`` array.  The model is "
+        "then built for images (see the estimator's description); "
+        "transform, inverse_transform and sample keep flat rows.  None "
+        "(tables) keeps the MLP.",
+    ),
+    "channels": (
+        "int",
+        "With image_shape: channels of every hidden layer of the "
+        "convolutional encoder and of the transposed-convolution decoder "
+        "(the lecture notes' 32); hidden_layer_sizes is then unused.  "
+        "Unused for tables.",
+    ),
     "batch_size": (
         "int or 'auto'",
-        "Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.",
+        "Mini-batch size; ``'auto'`` means ``min(200, n_samples)``, or "
+        "``min(64, n_samples)`` with image_shape.",
     ),
     "learning_rate_init": ("float", "Adam's step size."),
-    "max_iter": ("int", "Maximum number of epochs."),
+    "max_iter": (
+        "int or 'auto'",
+        "Maximum number of epochs; 'auto' means 200 for tables (1000 for "
+        "RealNVPDensity) and 30 with image_shape (a convolutional epoch costs "
+        "far more than an MLP one).",
+    ),
     "alpha": ("float", "L2 penalty (Adam ``weight_decay``)."),
     "early_stopping": (
         "bool",
@@ -139,6 +165,21 @@ _TABLE_ATTRIBUTES = """is_categorical_ : ndarray of bool of shape (n_features_in
         The output heads the loss reads when the training table has a
         categorical column or a missing entry; None for a complete numeric
         table."""
+
+
+def are_positive_integers(values) -> bool:
+    """Whether every entry of ``values`` is a positive integer (bools are not).
+
+    Examples
+    --------
+    >>> from skae._params import are_positive_integers
+    >>> are_positive_integers((3, 1)), are_positive_integers((2, 0.5, True))
+    (True, False)
+    """
+    return all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+        for v in values
+    )
 
 
 def estimator_init(positional: str, training: dict | None = None, **model) -> Callable:

@@ -212,9 +212,11 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         whiten=True,
         noise_level=0.0,
         n_base_components="bic",
+        image_shape=None,
     )
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
+    _auto_epochs = 1000  # max_iter='auto'
 
     def _make_preprocessor(self) -> Whitener:
         return Whitener(self.whiten)
@@ -225,6 +227,8 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         return self.preprocessor_.whitening_
 
     def _build_module(self, spec: InputSpec) -> RealNVP:
+        # spec.image_shape is (C, H, W) with image_shape set; the image flow
+        # is built from it (issue 13), the MLP flow reads flat rows.
         return RealNVP(
             spec.n_features,
             n_layers=self.n_layers,
