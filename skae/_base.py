@@ -22,7 +22,8 @@ and fills in these hooks, each called by the base at one place:
     ``fit``.
 ``_make_preprocessor()``
     An unfitted map; default: :class:`~skae._preprocessing.Standardizer`
-    with ``_scaling``.  Fitted in ``fit`` on the training rows.
+    with ``_scaling`` (per channel for images, see ``_standardizer``).
+    Fitted in ``fit`` on the training rows.
 ``_check_input(X)``
     Rejects data the model cannot score (a Bernoulli VAE's range); called by
     ``fit`` and ``score_samples``, not by ``transform``.
@@ -60,7 +61,7 @@ and fills in these hooks, each called by the base at one place:
     or None (default) when every entry counts; called once in ``fit``.
 
 Tables with categorical columns and missing values
-(:class:`skae._tabular.TableMixin`) override ``_validated``,
+(:class:`skae._tabular.TableMixin`) override ``_validated_rows``,
 ``_make_preprocessor``, ``_observed_mask`` and ``_as_input_space``.
 """
 
@@ -94,6 +95,8 @@ from skae._data import (
     holdout_indices,
     identity_batch,
 )
+from skae._images import check_image_width, checked_image_shape, flattened_images
+from skae._params import are_positive_integers
 from skae._persistence import NET_STATE, net_state, restore_net
 from skae._preprocessing import Standardizer
 from skae._training import DivergenceGuard, SkaeNet, StartAwareStopping
@@ -204,6 +207,11 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         each epoch's batches (skorch's ``ProgressBar``).
     device : str
         Torch device to train and infer on, e.g. ``'cpu'`` or ``'cuda'``.
+    image_shape : tuple of int or None
+        ``(C, H, W)`` or ``(H, W)`` when each row of ``X`` is a flattened image
+        (:mod:`skae._images`); validated in ``fit`` into ``image_shape_``, given
+        to ``_build_module`` as ``InputSpec.image_shape`` and, unless
+        ``_scaling`` is ``'none'``, scaling the input per channel.
 
     Notes
     -----
@@ -232,6 +240,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str],
+        "image_shape": [None, "array-like"],
     }
 
     _scaling: str = "global"
@@ -265,7 +274,14 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         raise NotImplementedError  # pragma: no cover - every subclass defines it
 
     def _make_preprocessor(self) -> Standardizer:
-        return Standardizer(self._scaling)
+        return self._standardizer(Standardizer)
+
+    def _standardizer(self, kind: type[Standardizer]) -> Standardizer:
+        """A ``kind`` with ``_scaling``; per channel when the rows are images."""
+        shape = self._fitted_image_shape()
+        if shape is None or self._scaling == "none":
+            return kind(self._scaling)
+        return kind("channel", n_channels=shape[0])
 
     def _check_input(self, X: np.ndarray) -> None:
         """Reject data the model cannot take (after the generic checks)."""
@@ -312,10 +328,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if isinstance(sizes, numbers.Integral):
             sizes = (sizes,)
         sizes = tuple(sizes)
-        if not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
-            for s in sizes
-        ):
+        if not are_positive_integers(sizes):
             raise ValueError(
                 "hidden_layer_sizes must be a sequence of positive integers, got "
                 f"{self.hidden_layer_sizes!r}."
@@ -339,11 +352,35 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             )
 
     def _validated(self, X, *, reset: bool) -> np.ndarray:
+        """``X`` as validated 2-D rows; with ``reset``, ``image_shape_`` too.
+
+        Image arrays ``(n, H, W)`` / ``(n, C, H, W)`` are flattened first and,
+        at fit, the width is checked against ``image_shape`` (:mod:`skae._images`);
+        the rows themselves are validated by ``_validated_rows``.
+        """
         self._reject_none(X)
+        name = type(self).__name__
+        if reset:
+            self.image_shape_ = checked_image_shape(self.image_shape)
+        shape = self._fitted_image_shape()
+        X = self._validated_rows(flattened_images(X, shape, name), reset=reset)
+        if reset:
+            check_image_width(X.shape[1], shape, name)
+        return X
+
+    def _validated_rows(self, X, *, reset: bool) -> np.ndarray:
         check_numeric_and_complete(X, type(self).__name__)
         return validate_data(
             self, X, dtype=_FLOAT_DTYPES, accept_sparse="csr", reset=reset
         )
+
+    def _fitted_image_shape(self) -> tuple[int, int, int] | None:
+        """``(C, H, W)`` of the fitted rows, or None (tables; older pickles)."""
+        return getattr(self, "image_shape_", None)
+
+    def _input_spec(self, n_features: int) -> InputSpec:
+        """What ``_build_module`` is told about a model-space row."""
+        return InputSpec(n_features, image_shape=self._fitted_image_shape())
 
     @staticmethod
     def _checked_n_samples(n_samples) -> int:
@@ -500,7 +537,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         The warm start sees the float64 model-space rows; sparse ``X`` is
         densified for it (as for the flow's boxes, see :func:`dense_rows`).
         """
-        module = self._build_module(InputSpec(X.shape[1]))
+        module = self._build_module(self._input_spec(X.shape[1]))
         if sp.issparse(X):
             rows = dense_rows(data).double().cpu().numpy()
         else:

@@ -41,6 +41,7 @@ CODE_DEFAULTS: dict = {
     "hidden_layer_sizes": (256, 128),
     "activation": "relu",
     "categorical_features": "from_dtype",
+    "image_shape": None,
 }
 
 CODE_CONSTRAINTS: dict = {
@@ -68,6 +69,15 @@ _DOCS: dict[str, tuple[str, str]] = {
         "(NaN, None) are allowed in any column: the loss counts observed "
         "entries only and the network reads a missing entry as 0, the "
         "training mean (skae._tabular).",
+    ),
+    "image_shape": (
+        "tuple of int or None",
+        "``(C, H, W)``, or ``(H, W)`` for one channel, when each row of X is "
+        "an image flattened in C order (``n_features = C*H*W``); X may then "
+        "also be an ``(n, H, W)`` or ``(n, C, H, W)`` array.  The model is "
+        "then built for images (see the estimator's description); "
+        "transform, inverse_transform and sample keep flat rows.  None "
+        "(tables) keeps the MLP.",
     ),
     "batch_size": (
         "int or 'auto'",
@@ -139,6 +149,21 @@ _TABLE_ATTRIBUTES = """is_categorical_ : ndarray of bool of shape (n_features_in
         The output heads the loss reads when the training table has a
         categorical column or a missing entry; None for a complete numeric
         table."""
+
+
+def are_positive_integers(values) -> bool:
+    """Whether every entry of ``values`` is a positive integer (bools are not).
+
+    Examples
+    --------
+    >>> from skae._params import are_positive_integers
+    >>> are_positive_integers((3, 1)), are_positive_integers((2, 0.5, True))
+    (True, False)
+    """
+    return all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+        for v in values
+    )
 
 
 def estimator_init(positional: str, training: dict | None = None, **model) -> Callable:

@@ -15,7 +15,6 @@ import torch
 from skorch.exceptions import DeviceWarning
 
 from skae._training import BatchHistory, SkaeNet
-from skae.modules.protocol import InputSpec
 
 NET_STATE = "_skae_net_state"
 
@@ -100,7 +99,8 @@ def restore_net(estimator, state: dict) -> SkaeNet:
     device = _available_device(state["device"])
     dtype = torch.from_numpy(np.empty(0, dtype=state["dtype"])).dtype
     with torch.random.fork_rng(devices=[]):
-        module = estimator._build_module(InputSpec(estimator.n_features_in_))
+        spec = estimator._input_spec(estimator.n_features_in_)
+        module = estimator._build_module(spec)
     module = module.to(device=device, dtype=dtype)
     net = estimator._build_net(
         module,

@@ -11,7 +11,9 @@ copy of the data):
 
 :class:`Standardizer` centres and divides by one global scale (``"global"``,
 which keeps a squared error proportional to the user's), by per-feature scales
-(``"feature"``) or passes the data through (``"none"``).  :class:`Whitener`
+(``"feature"``), by one mean and one scale per image channel (``"channel"``,
+for rows that are flattened ``(C, H, W)`` images) or passes the data through
+(``"none"``).  :class:`Whitener`
 adds ZCA whitening after a per-feature standardisation.
 """
 
@@ -25,7 +27,7 @@ import scipy.sparse as sp
 # stay in cache.
 _BLOCK_ENTRIES = 2**19
 
-SCALINGS = ("global", "feature", "none")
+SCALINGS = ("global", "feature", "channel", "none")
 
 
 def block_rows(n_features: int) -> int:
@@ -92,19 +94,29 @@ def _constant(std: np.ndarray, mean: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 class Standardizer:
-    """``(x - mean_) / scale_``, with one global or per-feature scale.
+    """``(x - mean_) / scale_``, with one global, per-feature or per-channel scale.
 
     Parameters
     ----------
-    scaling : {'global', 'feature', 'none'}, default='global'
+    scaling : {'global', 'feature', 'channel', 'none'}, default='global'
         ``'global'``: one scale, the root mean feature variance;
-        ``'feature'``: each feature's standard deviation; ``'none'``: the
-        identity (zero mean, unit scale).  Constant features keep scale 1.
+        ``'feature'``: each feature's standard deviation; ``'channel'``: the
+        row is ``n_channels`` equal blocks of pixels (a flattened
+        ``(C, H, W)`` image) and each block has one mean and one scale, its
+        pixels' mean and standard deviation over all rows and positions;
+        ``'none'``: the identity (zero mean, unit scale).  Constant features
+        (or channels) keep scale 1.
+    n_channels : int, default=1
+        Number of channel blocks for ``scaling='channel'``; must divide the
+        number of features.
 
     Attributes
     ----------
     mean_ : ndarray of shape (n_features,)
+        Per feature (one value repeated over a channel's pixels).
     scale_ : ndarray of shape (n_features,)
+        Per feature, likewise; :meth:`log_det` is then
+        ``H*W * sum_c -log scale_c``.
 
     Examples
     --------
@@ -117,12 +129,16 @@ class Standardizer:
            [ 1.,  1.]])
     >>> bool(np.allclose(scaler.inverse_transform(scaler.transform(X)), X))
     True
+    >>> images = np.array([[0.0, 2.0, 10.0, 10.0], [2.0, 4.0, 30.0, 30.0]])
+    >>> Standardizer("channel", n_channels=2).fit(images).scale_
+    array([ 1.41421356,  1.41421356, 10.        , 10.        ])
     """
 
-    def __init__(self, scaling: str = "global") -> None:
+    def __init__(self, scaling: str = "global", n_channels: int = 1) -> None:
         if scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
         self.scaling = scaling
+        self.n_channels = n_channels
 
     def fit(self, X: np.ndarray) -> "Standardizer":
         """Learn ``mean_`` and ``scale_`` from the rows of ``X``."""
@@ -132,11 +148,32 @@ class Standardizer:
             self.scale_ = np.ones(n_features)
             return self
         self.mean_ = _column_mean(X)
+        if self.scaling == "channel":
+            return self._fit_channels(X)
         std = _overflow_safe_std(X, self.mean_)
         if self.scaling == "global":
             std = np.full(n_features, _overflow_safe_rms(std))
         std[_constant(std, self.mean_, X.shape[0])] = 1.0
         self.scale_ = std
+        return self
+
+    def _fit_channels(self, X) -> "Standardizer":
+        """One mean and one scale per block of ``n_features / n_channels`` pixels."""
+        n_features = X.shape[1]
+        if n_features % self.n_channels:
+            raise ValueError(
+                f"{n_features} features do not split into {self.n_channels} "
+                "equal channels."
+            )
+        pixels = n_features // self.n_channels
+        mean = self.mean_.reshape(self.n_channels, pixels).mean(axis=1)
+        self.mean_ = np.repeat(mean, pixels)
+        # Root mean square, over a channel's pixels, of each pixel's spread
+        # around the channel mean: the channel's standard deviation.
+        spread = _overflow_safe_std(X, self.mean_).reshape(self.n_channels, pixels)
+        std = np.array([_overflow_safe_rms(channel) for channel in spread])
+        std[_constant(std, mean, X.shape[0] * pixels)] = 1.0
+        self.scale_ = np.repeat(std, pixels)
         return self
 
     def _forward(self, block: np.ndarray) -> np.ndarray:

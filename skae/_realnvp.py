@@ -203,6 +203,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         whiten=True,
         noise_level=0.0,
         n_base_components="bic",
+        image_shape=None,
     )
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
@@ -216,6 +217,8 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         return self.preprocessor_.whitening_
 
     def _build_module(self, spec: InputSpec) -> RealNVP:
+        # spec.image_shape is (C, H, W) with image_shape set; the image flow
+        # is built from it (issue 13), the MLP flow reads flat rows.
         return RealNVP(
             spec.n_features,
             n_layers=self.n_layers,

@@ -2,7 +2,7 @@
 
 :class:`TableMixin` sits left of :class:`~skae._base.SkaeBase` in
 :class:`~skae.AutoencoderTransformer`, :class:`~skae.DenoisingAE` and
-:class:`~skae.VAE`.  It overrides the base's input validation and output
+:class:`~skae.VAE`.  It overrides the base's row validation and output
 container, and supplies the mask of observed entries that ``fit`` gives the
 training batches:
 
@@ -50,8 +50,7 @@ def check_observed_rows(X: np.ndarray) -> None:
 class TableMixin:
     """Tables with categorical columns and missing entries (see module docstring)."""
 
-    def _validated(self, X, *, reset: bool) -> np.ndarray:
-        self._reject_none(X)
+    def _validated_rows(self, X, *, reset: bool) -> np.ndarray:
         chosen = self.categorical_features
         if isinstance(X, list | tuple) and not isinstance(chosen, str | None):
             X = np.asarray(X, dtype=object)
@@ -90,6 +89,11 @@ class TableMixin:
             if categorical.any() or np.isnan(encoded).any():
                 self.heads_ = ColumnHeads(self._layout(encoded.shape[1]))
         check_observed_rows(encoded)
+        if reset and self.heads_ is not None and self._fitted_image_shape():
+            raise ValueError(
+                f"{type(self).__name__} with image_shape needs numeric pixels "
+                "without missing values; this X has categorical columns or NaN."
+            )
         return encoded
 
     def _layout(self, width: int) -> ColumnLayout:
@@ -99,7 +103,7 @@ class TableMixin:
 
     def _make_preprocessor(self) -> Standardizer:
         if self.heads_ is None:
-            return MissingAsMean(self._scaling)
+            return self._standardizer(MissingAsMean)
         return TableScaler(self._scaling, len(self.heads_.layout.numeric))
 
     def _observed_mask(self, X: np.ndarray) -> np.ndarray | None:

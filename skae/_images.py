@@ -1,0 +1,146 @@
+"""Rows that are flattened images: the ``image_shape`` parameter, written once.
+
+An estimator with ``image_shape=(C, H, W)`` (or ``(H, W)``, meaning one
+channel) still takes a 2-D ``X`` of shape ``(n_samples, C*H*W)``: each row is
+an image flattened in C order (channel, then row, then column), so that
+Pipelines, ``GridSearchCV`` and scikit-learn's checks see an ordinary table.
+Arrays of shape ``(n, H, W)`` (one channel) and ``(n, C, H, W)`` are
+flattened the same way before validation.
+
+:func:`checked_image_shape` validates the parameter, :func:`flattened_images`
+reshapes image arrays into rows and :func:`check_image_width` checks that a
+table has ``C*H*W`` columns.  :class:`~skae._base.SkaeBase` calls them in its
+input validation; nothing else needs to know about images except the torch
+module, which receives ``(C, H, W)`` through
+:class:`~skae.modules.protocol.InputSpec`.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from skae._params import are_positive_integers
+
+ImageShape = tuple[int, int, int]
+
+
+def checked_image_shape(image_shape) -> ImageShape | None:
+    """``image_shape`` as ``(C, H, W)``, or None; a ValueError if it is not one.
+
+    Parameters
+    ----------
+    image_shape : None or sequence of 2 or 3 positive int
+        ``(C, H, W)``, or ``(H, W)`` for one channel.
+
+    Returns
+    -------
+    shape : tuple of 3 int or None
+
+    Examples
+    --------
+    >>> from skae._images import checked_image_shape
+    >>> checked_image_shape((28, 28))
+    (1, 28, 28)
+    >>> checked_image_shape([3, 32, 32])
+    (3, 32, 32)
+    >>> checked_image_shape(None) is None
+    True
+    """
+    if image_shape is None:
+        return None
+    try:
+        values = tuple(image_shape)
+    except TypeError:
+        values = None
+    if values is None or len(values) not in (2, 3) or not are_positive_integers(values):
+        raise ValueError(
+            "image_shape must be None, (H, W) or (C, H, W) with positive integer "
+            f"sizes, got {image_shape!r}."
+        )
+    if len(values) == 2:
+        values = (1, *values)
+    return tuple(int(v) for v in values)
+
+
+def _shape_text(shape: ImageShape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def flattened_images(X, shape: ImageShape | None, owner: str):
+    """``X`` with image arrays ``(n, H, W)`` / ``(n, C, H, W)`` flattened to rows.
+
+    Anything else (2-D tables, lists, DataFrames, sparse matrices) is
+    returned unchanged, for the usual validation to judge.
+
+    Parameters
+    ----------
+    X : array-like
+        The input of a method.
+    shape : tuple of 3 int or None
+        The estimator's ``(C, H, W)``; None returns ``X`` unchanged.
+    owner : str
+        Estimator name for the error messages.
+
+    Returns
+    -------
+    X : array-like
+        2-D ``(n, C*H*W)`` for an image array (a view where possible).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae._images import flattened_images
+    >>> flattened_images(np.zeros((5, 1, 4, 3)), (1, 4, 3), "AE").shape
+    (5, 12)
+    """
+    if shape is None or sp.issparse(X) or not hasattr(X, "shape"):
+        return X
+    if not hasattr(X, "__array__") or len(X.shape) not in (3, 4):
+        return X
+    X = np.asarray(X)
+    channels, height, width = shape
+    if X.ndim == 3:
+        if channels != 1:
+            raise ValueError(
+                f"{owner} got an array of shape {X.shape}, read as (n, H, W) "
+                f"one-channel images, but image_shape={shape} has {channels} "
+                "channels; pass (n, C, H, W) images or flat rows of "
+                f"{channels * height * width} columns."
+            )
+        got = (1, *X.shape[1:])
+    else:
+        got = X.shape[1:]
+        if got[0] != channels:
+            raise ValueError(
+                f"{owner} got images with {got[0]} channel(s) (array of shape "
+                f"{X.shape}), but image_shape={shape} expects {channels}."
+            )
+    if tuple(got[1:]) != (height, width):
+        raise ValueError(
+            f"{owner} got images of height x width {got[1]}x{got[2]} "
+            f"(array of shape {X.shape}), but image_shape={shape} expects "
+            f"{height}x{width}."
+        )
+    return X.reshape(X.shape[0], -1)
+
+
+def check_image_width(n_features: int, shape: ImageShape | None, owner: str) -> None:
+    """Raise a ValueError unless rows of ``n_features`` columns are ``shape`` images.
+
+    Examples
+    --------
+    >>> from skae._images import check_image_width
+    >>> check_image_width(784, (1, 28, 28), "AE")
+    >>> check_image_width(783, (1, 28, 28), "AE")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: AE with image_shape=(1, 28, 28) expects 784 = 1x28x28 columns ...
+    """
+    if shape is None:
+        return
+    expected = int(np.prod(shape))
+    if n_features != expected:
+        raise ValueError(
+            f"{owner} with image_shape={shape} expects {expected} = "
+            f"{_shape_text(shape)} columns (flattened C, H, W images), got "
+            f"{n_features}."
+        )
