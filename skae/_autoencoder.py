@@ -23,6 +23,9 @@ from skae.modules.autoencoder import Autoencoder
 from skae.modules.protocol import InputSpec
 from skae.utils._validation import Interval, StrOptions
 
+# Values of the widest layer held at once when encoding or decoding images.
+_ACTIVATION_BUDGET = 2**22
+
 
 @document
 class AutoencoderTransformer(TableMixin, SkaeBase):
@@ -135,8 +138,18 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
         init="pca",
     )
 
+    @property
+    def _inference_rows(self) -> int:
+        if self._fitted_image_shape() is None:
+            return SkaeBase._inference_rows
+        return max(1, _ACTIVATION_BUDGET // self._widest_activation())
+
     def _build_module(self, spec: InputSpec) -> Autoencoder:
-        return Autoencoder(*self._mlp_arguments(spec), linear_path=self.init == "pca")
+        return Autoencoder(
+            *self._mlp_arguments(spec),
+            linear_path=self.init == "pca",
+            **self._network_options(spec),
+        )
 
     def _warm_start(
         self, module: Autoencoder, X_model: np.ndarray, validation, seed: int
@@ -157,7 +170,10 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
         # Far from the data the residual branches stay at their box's edge.
         self.net_.module_.fit_boxes(dense_rows(X_model))
         # In blocks of rows: the activations of one block stay small and in cache.
-        blocks = X_model.split(block_rows(X_model.shape[1]))
+        rows = block_rows(X_model.shape[1])
+        if self._fitted_image_shape() is not None:
+            rows = self._inference_rows
+        blocks = X_model.split(rows)
         encode = self.net_.module_.encode
         codes = torch.cat([encode(block) for block in blocks]).double().cpu().numpy()
         self.code_mean_ = codes.mean(axis=0)

@@ -48,6 +48,9 @@ and fills in these hooks, each called by the base at one place:
     ``partial_fit`` before each pass.  Default: lifts the fitted boxes.
 ``_latent_width()``
     Width of the codes; default ``n_components``.
+``_image_dtype``
+    The dtype networks compute in when ``image_shape`` is set (float32;
+    None: the data's dtype, as for tables), see ``_model_dtype``.
 ``_sample_latent(n_samples, rng)``
     Latent points that ``sample`` decodes; default ``N(0, I)``.
 ``_log_prob_kwargs()``
@@ -95,11 +98,12 @@ from skae._data import (
     holdout_indices,
     identity_batch,
 )
-from skae._images import check_image_width, checked_image_shape, flattened_images
+from skae._images import checked_image_shape, flattened_images, resolved_image_shape
 from skae._params import are_positive_integers
 from skae._persistence import NET_STATE, net_state, restore_net
 from skae._preprocessing import Standardizer
 from skae._training import DivergenceGuard, SkaeNet, StartAwareStopping
+from skae.modules.conv import feature_map_sizes
 from skae.modules.protocol import InputSpec
 from skae.utils._validation import (
     Interval,
@@ -217,7 +221,8 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     -----
     The network computes in the dtype of the training data: float64 input
     trains and infers in float64 (as :class:`~sklearn.neural_network.MLPRegressor`
-    does), float32 input in float32.  Every method then gives a row the same
+    does), float32 input in float32; with ``image_shape`` set it computes in
+    ``_image_dtype`` (float32).  Every method then gives a row the same
     result whatever batch it comes in, within floating-point rounding of
     that dtype.
     """
@@ -246,6 +251,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     _scaling: str = "global"
     _corrupts_validation: bool = False
     _inference_rows: int = 8192
+    _image_dtype: type | None = np.float32
 
     def _store_init_arguments(self, arguments: dict) -> None:
         """Store every ``__init__`` argument under its own name, unvalidated.
@@ -269,6 +275,32 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             self._checked_hidden_layer_sizes(),
             self.activation,
         )
+
+    def _network_options(self, spec: InputSpec) -> dict:
+        """Keyword arguments of a module for images: ``image_shape``, ``channels``."""
+        return {"image_shape": spec.image_shape, "channels": self.channels}
+
+    def _widest_activation(self) -> int:
+        """Values per row in the widest layer of the network (memory per row)."""
+        shape = self._fitted_image_shape()
+        if shape is None:
+            return max(
+                self.n_features_in_,
+                self.n_components,
+                *self._checked_hidden_layer_sizes(),
+            )
+        height, width = feature_map_sizes(*shape[1:])[1]
+        return max(self.n_features_in_, self.channels * height * width)
+
+    def _model_dtype(self, X) -> np.dtype:
+        """The dtype the network computes in: ``X``'s, or ``_image_dtype`` for images.
+
+        Convolutions in float64 are about five times slower than in float32
+        on CPU; outputs keep ``X``'s dtype either way.
+        """
+        if self._fitted_image_shape() is None or self._image_dtype is None:
+            return X.dtype
+        return np.dtype(self._image_dtype)
 
     def _criterion(self) -> torch.nn.Module:
         raise NotImplementedError  # pragma: no cover - every subclass defines it
@@ -355,7 +387,8 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """``X`` as validated 2-D rows; with ``reset``, ``image_shape_`` too.
 
         Image arrays ``(n, H, W)`` / ``(n, C, H, W)`` are flattened first and,
-        at fit, the width is checked against ``image_shape`` (:mod:`skae._images`);
+        at fit, the width is checked against ``image_shape`` (a ``-1`` size is
+        inferred from it; :mod:`skae._images`);
         the rows themselves are validated by ``_validated_rows``.
         """
         self._reject_none(X)
@@ -365,7 +398,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         shape = self._fitted_image_shape()
         X = self._validated_rows(flattened_images(X, shape, name), reset=reset)
         if reset:
-            check_image_width(X.shape[1], shape, name)
+            self.image_shape_ = resolved_image_shape(shape, X.shape[1], name)
         return X
 
     def _validated_rows(self, X, *, reset: bool) -> np.ndarray:
@@ -520,10 +553,11 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         :class:`TensorDataset`; sparse ``X`` a :class:`SparseDataset`, which
         densifies one batch at a time and is its own ``X_model``.
         """
+        dtype = self._model_dtype(X)
         if sp.issparse(X):
-            data = SparseDataset(X, self.preprocessor_, X.dtype, device)
+            data = SparseDataset(X, self.preprocessor_, dtype, device)
             return data, data
-        X_model = torch.from_numpy(self.preprocessor_.transform(X, X.dtype)).to(device)
+        X_model = torch.from_numpy(self.preprocessor_.transform(X, dtype)).to(device)
         mask = self._observed_mask(X)
         if mask is not None:
             mask = torch.from_numpy(mask).to(device)
@@ -543,7 +577,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         else:
             rows = self.preprocessor_.transform(X, np.float64)
         self._warm_start(module, rows, valid, seed)
-        return module.to(device=device, dtype=_TORCH_DTYPES[X.dtype])
+        return module.to(device=device, dtype=_TORCH_DTYPES[self._model_dtype(X)])
 
     def _finish_training(self, X_model, *, warn: bool = True) -> None:
         self._record_history(warn=warn)

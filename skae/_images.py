@@ -15,6 +15,8 @@ module, which receives ``(C, H, W)`` through
 :class:`~skae.modules.protocol.InputSpec`.
 """
 
+import numbers
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -28,12 +30,15 @@ def checked_image_shape(image_shape) -> ImageShape | None:
 
     Parameters
     ----------
-    image_shape : None or sequence of 2 or 3 positive int
-        ``(C, H, W)``, or ``(H, W)`` for one channel.
+    image_shape : None or sequence of 2 or 3 int
+        ``(C, H, W)``, or ``(H, W)`` for one channel; positive sizes, except
+        that one of them may be ``-1``, inferred from the number of columns
+        at fit (as in :func:`numpy.reshape`).
 
     Returns
     -------
     shape : tuple of 3 int or None
+        Possibly with one ``-1`` (see :func:`resolved_image_shape`).
 
     Examples
     --------
@@ -42,6 +47,8 @@ def checked_image_shape(image_shape) -> ImageShape | None:
     (1, 28, 28)
     >>> checked_image_shape([3, 32, 32])
     (3, 32, 32)
+    >>> checked_image_shape((1, 1, -1))
+    (1, 1, -1)
     >>> checked_image_shape(None) is None
     True
     """
@@ -51,14 +58,59 @@ def checked_image_shape(image_shape) -> ImageShape | None:
         values = tuple(image_shape)
     except TypeError:
         values = None
-    if values is None or len(values) not in (2, 3) or not are_positive_integers(values):
+    known = [] if values is None else [v for v in values if not _is_inferred(v)]
+    if (
+        values is None
+        or len(values) not in (2, 3)
+        or len(values) - len(known) > 1
+        or not are_positive_integers(known)
+    ):
         raise ValueError(
             "image_shape must be None, (H, W) or (C, H, W) with positive integer "
-            f"sizes, got {image_shape!r}."
+            f"sizes (one of them may be -1, inferred), got {image_shape!r}."
         )
     if len(values) == 2:
         values = (1, *values)
     return tuple(int(v) for v in values)
+
+
+def _is_inferred(value) -> bool:
+    return isinstance(value, numbers.Integral) and value == -1
+
+
+def resolved_image_shape(
+    shape: ImageShape | None, n_features: int, owner: str
+) -> ImageShape | None:
+    """``shape`` with its ``-1`` inferred from ``n_features``, checked against it.
+
+    A ValueError names the expected number of columns when ``n_features``
+    does not match (or is not a multiple of the known sizes).
+
+    Examples
+    --------
+    >>> from skae._images import resolved_image_shape
+    >>> resolved_image_shape((1, 1, -1), 5, "AE")
+    (1, 1, 5)
+    >>> resolved_image_shape((1, 28, 28), 784, "AE")
+    (1, 28, 28)
+    >>> resolved_image_shape((1, 28, 28), 783, "AE")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: AE with image_shape=(1, 28, 28) expects 784 = 1x28x28 columns ...
+    """
+    if shape is None:
+        return None
+    if -1 not in shape:
+        check_image_width(n_features, shape, owner)
+        return shape
+    known = int(np.prod([v for v in shape if v != -1]))
+    if n_features % known or n_features == 0:
+        raise ValueError(
+            f"{owner} with image_shape={shape} expects a positive multiple of "
+            f"{known} columns (flattened C, H, W images), got n_features="
+            f"n_features={n_features}."
+        )
+    return tuple(n_features // known if v == -1 else v for v in shape)
 
 
 def _shape_text(shape: ImageShape) -> str:
@@ -99,7 +151,7 @@ def flattened_images(X, shape: ImageShape | None, owner: str):
     X = np.asarray(X)
     channels, height, width = shape
     if X.ndim == 3:
-        if channels != 1:
+        if channels not in (1, -1):
             raise ValueError(
                 f"{owner} got an array of shape {X.shape}, read as (n, H, W) "
                 f"one-channel images, but image_shape={shape} has {channels} "
@@ -109,12 +161,13 @@ def flattened_images(X, shape: ImageShape | None, owner: str):
         got = (1, *X.shape[1:])
     else:
         got = X.shape[1:]
-        if got[0] != channels:
+        if channels not in (got[0], -1):
             raise ValueError(
                 f"{owner} got images with {got[0]} channel(s) (array of shape "
                 f"{X.shape}), but image_shape={shape} expects {channels}."
             )
-    if tuple(got[1:]) != (height, width):
+    pairs = zip(got[1:], shape[1:], strict=True)
+    if any(expected not in (size, -1) for size, expected in pairs):
         raise ValueError(
             f"{owner} got images of height x width {got[1]}x{got[2]} "
             f"(array of shape {X.shape}), but image_shape={shape} expects "
@@ -142,5 +195,5 @@ def check_image_width(n_features: int, shape: ImageShape | None, owner: str) -> 
         raise ValueError(
             f"{owner} with image_shape={shape} expects {expected} = "
             f"{_shape_text(shape)} columns (flattened C, H, W images), got "
-            f"{n_features}."
+            f"n_features={n_features}."
         )

@@ -42,10 +42,12 @@ CODE_DEFAULTS: dict = {
     "activation": "relu",
     "categorical_features": "from_dtype",
     "image_shape": None,
+    "channels": 32,
 }
 
 CODE_CONSTRAINTS: dict = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+    "channels": [Interval(numbers.Integral, 1, None, closed="left")],
     "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
 }
 
@@ -78,6 +80,13 @@ _DOCS: dict[str, tuple[str, str]] = {
         "then built for images (see the estimator's description); "
         "transform, inverse_transform and sample keep flat rows.  None "
         "(tables) keeps the MLP.",
+    ),
+    "channels": (
+        "int",
+        "With image_shape: channels of every hidden layer of the "
+        "convolutional encoder and of the transposed-convolution decoder "
+        "(the lecture notes' 32); hidden_layer_sizes is then unused.  "
+        "Unused for tables.",
     ),
     "batch_size": (
         "int or 'auto'",

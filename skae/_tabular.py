@@ -88,12 +88,14 @@ class TableMixin:
             self.heads_ = None
             if categorical.any() or np.isnan(encoded).any():
                 self.heads_ = ColumnHeads(self._layout(encoded.shape[1]))
-        check_observed_rows(encoded)
-        if reset and self.heads_ is not None and self._fitted_image_shape():
+        if self._fitted_image_shape() and (
+            categorical.any() or np.isnan(encoded).any()
+        ):
             raise ValueError(
                 f"{type(self).__name__} with image_shape needs numeric pixels "
                 "without missing values; this X has categorical columns or NaN."
             )
+        check_observed_rows(encoded)
         return encoded
 
     def _layout(self, width: int) -> ColumnLayout:
@@ -136,5 +138,5 @@ class TableMixin:
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
+        tags.input_tags.allow_nan = self.image_shape is None
         return tags

@@ -201,9 +201,7 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
 
     @property
     def _inference_rows(self) -> int:
-        widest = max(
-            self.n_features_in_, self.n_components, *self._checked_hidden_layer_sizes()
-        )
+        widest = self._widest_activation()
         return max(1, _SCORING_BUDGET // (self.n_importance_samples * widest))
 
     def _starts_at_factor_model(self) -> bool:
@@ -214,6 +212,7 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             *self._mlp_arguments(spec),
             self.likelihood,
             linear_path=self._starts_at_factor_model(),
+            **self._network_options(spec),
             # The factor model's exact posterior can be very narrow (features
             # the factors nearly determine): room for it below exp(-10).
             logvar_bounds=(-20.0, 10.0)

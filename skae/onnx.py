@@ -505,5 +505,11 @@ def to_onnx(model, X, *, method: str = "transform", **kwargs):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     last = model.steps[-1][1] if hasattr(model, "steps") else model
+    if getattr(last, "image_shape_", None) is not None:
+        raise NotImplementedError(
+            f"ONNX export of {type(last).__name__} with image_shape (its "
+            "convolutional networks) is not implemented; export a model "
+            "fitted with image_shape=None."
+        )
     options = {id(last): {"method": method}}
     return _skl2onnx_to_onnx(model, X, options=options, **kwargs)

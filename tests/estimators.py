@@ -6,6 +6,13 @@
 * ``SETTINGS``: hypothesis strategies that draw any valid setting of each
   estimator (small networks and few epochs, so that a check stays fast),
   for the checks on settings that no list names.
+
+Image settings (``image_shape``): scikit-learn's checks fit on tables of 1,
+2, 3, 4, 5 and 10 columns, so ``CHECKED`` uses ``image_shape=(1, 1, -1)``:
+one row of pixels whose width is inferred from the check's data (a fixed
+``(C, H, W)`` rejects every other width, as it should).  ``FAST_IMAGES``
+holds fixed-shape ``(1, 2, 2)`` image models for the bad-input catalogue,
+whose tables have 4 columns.
 """
 
 from hypothesis import strategies as st
@@ -34,6 +41,24 @@ FAST = {
         max_iter=3,
         early_stopping=False,
         random_state=0,
+    ),
+}
+IMAGE_SHAPE = (1, 2, 2)
+FAST_IMAGES = {
+    "AutoencoderTransformer[image]": lambda: AutoencoderTransformer(
+        n_components=2, image_shape=IMAGE_SHAPE, channels=4, max_iter=3, random_state=0
+    ),
+    "DenoisingAE[image]": lambda: DenoisingAE(
+        n_components=2,
+        image_shape=IMAGE_SHAPE,
+        channels=4,
+        noise="masking",
+        noise_level=0.25,
+        max_iter=3,
+        random_state=0,
+    ),
+    "VAE[image]": lambda: VAE(
+        n_components=2, image_shape=IMAGE_SHAPE, channels=4, max_iter=3, random_state=0
     ),
 }
 
@@ -121,6 +146,30 @@ CHECKED = [
         early_stopping=False,
         max_iter=50,
     ),
+]
+
+# Images: one row of pixels, its width inferred from each check's data.
+CHECKED += [
+    AutoencoderTransformer(image_shape=(1, 1, -1), channels=4, max_iter=20),
+    AutoencoderTransformer(
+        n_components=3,
+        image_shape=(1, -1),
+        channels=3,
+        init="random",
+        activation="tanh",
+        batch_size=16,
+        max_iter=20,
+    ),
+    DenoisingAE(
+        n_components=2,
+        image_shape=(1, 1, -1),
+        channels=4,
+        noise="salt_and_pepper",
+        noise_level=0.2,
+        max_iter=20,
+    ),
+    VAE(image_shape=(1, 1, -1), channels=4, max_iter=20),
+    VAE(n_components=3, image_shape=(1, 1, -1), init="random", max_iter=20),
 ]
 
 # The imputer, over small models (its default trains for minutes).

@@ -2,10 +2,26 @@
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
-from skae._images import check_image_width, checked_image_shape, flattened_images
+from skae._images import (
+    check_image_width,
+    checked_image_shape,
+    flattened_images,
+    resolved_image_shape,
+)
 from skae._preprocessing import Standardizer
+from skae.modules.conv import (
+    ConvDecoder,
+    ConvEncoder,
+    axis_layers,
+    conv_output_size,
+    feature_map_sizes,
+    image_layers,
+    transposed_output_size,
+)
 
 ESTIMATORS = [AutoencoderTransformer, DenoisingAE, VAE, RealNVPDensity]
 
@@ -52,7 +68,8 @@ def test_fit_rejects_bad_image_shape(estimator, bad, rng):
 
 
 def test_width_message_names_the_product():
-    with pytest.raises(ValueError, match=r"expects 784 = 1x28x28 columns.*got 783"):
+    pattern = r"expects 784 = 1x28x28 columns.*got n_features=783"
+    with pytest.raises(ValueError, match=pattern):
         check_image_width(783, (1, 28, 28), "AE")
 
 
@@ -169,3 +186,200 @@ def test_missing_pixels_are_rejected(rng):
     X[0, 3] = np.nan
     with pytest.raises(ValueError, match="without missing values"):
         _small(AutoencoderTransformer, image_shape=(2, 5, 4)).fit(X)
+
+
+def test_inferred_size():
+    assert checked_image_shape((1, -1, 4)) == (1, -1, 4)
+    with pytest.raises(ValueError, match="image_shape must be"):
+        checked_image_shape((-1, -1, 4))
+    with pytest.raises(ValueError, match="image_shape must be"):
+        checked_image_shape((1, -2, 4))
+    with pytest.raises(ValueError, match="multiple of 4 columns"):
+        resolved_image_shape((1, -1, 4), 10, "AE")
+    assert resolved_image_shape((2, -1, 3), 24, "AE") == (2, 4, 3)
+
+
+@pytest.mark.parametrize("estimator", [AutoencoderTransformer, VAE])
+def test_inferred_size_is_fitted(estimator, rng):
+    model = _small(estimator, image_shape=(2, -1, 4)).fit(_images(rng))
+    assert model.image_shape_ == (2, 5, 4)
+
+
+# ------------------------------------------------------------ size arithmetic
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "out"),
+    [(28, 5, 1, 24), (24, 5, 1, 20), (20, 4, 2, 9), (9, 3, 2, 4), (4, 4, 1, 1)],
+)
+def test_conv_and_transposed_sizes(size, kernel, stride, out):
+    assert conv_output_size(size, kernel, stride) == out
+    # W = w + s q: the transposed convolution restores the size exactly.
+    assert transposed_output_size(out, kernel, stride) == size
+
+
+def test_kernel_larger_than_input_is_refused():
+    with pytest.raises(ValueError, match="does not fit"):
+        conv_output_size(3, 5)
+
+
+def _conv_summary(layer):
+    kernel, stride = layer.kernel_size[0], layer.stride[0]
+    return (layer.in_channels, layer.out_channels, kernel, stride)
+
+
+def test_notes_network_layer_by_layer():
+    encoder = ConvEncoder((1, 28, 28), 8, 32, "relu")
+    convs = [m for m in encoder.layers if isinstance(m, nn.Conv2d)]
+    expected = [(1, 32, 5, 1), (32, 32, 5, 1), (32, 32, 4, 2), (32, 32, 3, 2)]
+    expected.append((32, 8, 4, 1))
+    assert [_conv_summary(c) for c in convs] == expected
+    assert all(c.kernel_size[0] == c.kernel_size[1] for c in convs)
+    assert all(isinstance(m, nn.ReLU) for m in encoder.layers[1::2])
+    x = torch.zeros(2, 1, 28, 28)
+    sizes = []
+    for layer in convs:
+        x = torch.relu(layer(x))
+        sizes.append(tuple(x.shape[1:]))
+    assert sizes == [(32, 24, 24), (32, 20, 20), (32, 9, 9), (32, 4, 4), (8, 1, 1)]
+    decoder = ConvDecoder(8, (1, 28, 28), 32, "relu")
+    transposed = [m for m in decoder.layers if isinstance(m, nn.ConvTranspose2d)]
+    mirrored = [_conv_summary(c) for c in transposed]
+    assert mirrored == [(o, i, k, s) for i, o, k, s in expected[::-1]]
+    z = torch.zeros(2, 8, 1, 1)
+    sizes = []
+    for layer in transposed:
+        z = layer(z)
+        sizes.append(tuple(z.shape[1:]))
+    assert sizes == [(32, 4, 4), (32, 9, 9), (32, 20, 20), (32, 24, 24), (1, 28, 28)]
+
+
+@pytest.mark.parametrize(
+    ("size", "schedule"),
+    [
+        (28, [(5, 1), (5, 1), (4, 2), (3, 2), (4, 1)]),
+        (8, [(5, 1), (4, 1)]),
+        (32, [(5, 1), (5, 1), (4, 2), (3, 2), (5, 1)]),
+        (16, [(5, 1), (5, 1), (4, 2), (3, 1)]),
+        (5, [(5, 1)]),
+        (6, [(4, 2), (2, 1)]),
+        (1, [(1, 1)]),
+    ],
+)
+def test_axis_schedules(size, schedule):
+    assert axis_layers(size) == schedule
+
+
+@pytest.mark.parametrize("size", range(1, 80))
+def test_every_axis_size_reaches_one_and_back(size):
+    out = size
+    for kernel, stride in axis_layers(size):
+        assert (out - kernel) % stride == 0  # W = w + s q: exactly invertible
+        out = conv_output_size(out, kernel, stride)
+    assert out == 1
+    for kernel, stride in axis_layers(size)[::-1]:
+        out = transposed_output_size(out, kernel, stride)
+    assert out == size
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1, 28, 28),
+        (1, 8, 8),
+        (3, 32, 32),
+        (2, 16, 16),
+        (1, 28, 20),
+        (3, 5, 9),
+        (1, 1, 7),
+    ],
+)
+def test_encoder_decoder_shapes(shape):
+    encoder = ConvEncoder(shape, 6, 4, "relu")
+    decoder = ConvDecoder(3, shape, 4, "tanh")
+    width = int(np.prod(shape))
+    assert encoder(torch.zeros(5, width)).shape == (5, 6)
+    assert decoder(torch.zeros(5, 3)).shape == (5, width)
+    assert decoder(torch.zeros(2, 5, 3)).shape == (2, 5, width)
+    assert feature_map_sizes(*shape[1:])[-1] == (1, 1)
+
+
+def test_non_square_layers_are_aligned():
+    layers = image_layers(28, 8)
+    assert len(layers) == 5
+    assert [k for k, _ in layers] == [(5, 5), (5, 1), (4, 1), (3, 1), (4, 4)]
+
+
+# ---------------------------------------------------------------- estimators
+IMAGE_MODELS = {
+    "ae": lambda: AutoencoderTransformer(n_components=3, image_shape=(2, 6, 5)),
+    "ae-random": lambda: AutoencoderTransformer(
+        n_components=3, image_shape=(2, 6, 5), init="random"
+    ),
+    "dae": lambda: DenoisingAE(n_components=3, image_shape=(2, 6, 5), noise="masking"),
+    "vae": lambda: VAE(n_components=3, image_shape=(2, 6, 5)),
+    "vae-bernoulli": lambda: VAE(
+        n_components=3, image_shape=(2, 6, 5), likelihood="bernoulli"
+    ),
+}
+
+
+def _fit_image_model(name, X):
+    model = IMAGE_MODELS[name]().set_params(max_iter=3, channels=4, random_state=0)
+    return model.fit(X)
+
+
+@pytest.mark.parametrize("name", list(IMAGE_MODELS))
+def test_image_model_shapes(name, rng):
+    X = _images(rng, n=30, shape=(2, 6, 5))
+    model = _fit_image_model(name, X)
+    flat = X.reshape(30, -1)
+    module = model.net_.module_
+    assert "Conv" in repr(module) and "ConvTranspose2d" in repr(module)
+    assert model.transform(X).shape == (30, 3)
+    assert model.inverse_transform(model.transform(flat)).shape == (30, 60)
+    assert model.sample(4, random_state=0).shape == (4, 60)
+    assert model.score_samples(X).shape == (30,)
+    assert np.all(np.isfinite(model.score_samples(X)))
+    assert model.transform(flat.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", list(IMAGE_MODELS))
+def test_image_fit_is_reproducible_bit_for_bit(name, rng):
+    X = _images(rng, n=30, shape=(2, 6, 5)).reshape(30, -1)
+    first, second = _fit_image_model(name, X), _fit_image_model(name, X)
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+    np.testing.assert_array_equal(first.score_samples(X), second.score_samples(X))
+    np.testing.assert_array_equal(
+        first.sample(3, random_state=1), second.sample(3, random_state=1)
+    )
+
+
+def test_pca_start_is_pca_on_images(rng):
+    from sklearn.decomposition import PCA
+
+    X = _images(rng, n=40, shape=(1, 6, 5)).reshape(40, -1)
+    model = AutoencoderTransformer(
+        n_components=3, image_shape=(6, 5), max_iter=1, learning_rate_init=1e-12
+    ).fit(X)
+    pca = PCA(3).fit(X)
+    expected = pca.inverse_transform(pca.transform(X))
+    np.testing.assert_allclose(
+        model.inverse_transform(model.transform(X)), expected, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
+def test_denoising_corrupts_images(noise, rng):
+    X = _images(rng, n=30, shape=(1, 6, 5))
+    model = DenoisingAE(
+        n_components=3, image_shape=(1, 6, 5), noise=noise, noise_level=0.3
+    ).set_params(max_iter=2, channels=4, random_state=0)
+    denoised = model.fit(X).denoise(X)
+    assert denoised.shape == (30, 30)
+    assert np.all(np.isfinite(denoised))
+
+
+def test_tables_keep_their_mlp(rng):
+    X = rng.normal(size=(30, 6))
+    model = AutoencoderTransformer(max_iter=2, random_state=0).fit(X)
+    assert "Conv" not in repr(model.net_.module_)
+    assert model.image_shape_ is None

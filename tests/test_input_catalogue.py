@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from estimators import FAST
+from estimators import FAST, FAST_IMAGES
 
 N, D = 40, 4
 
@@ -105,8 +105,39 @@ TABLE_OK = {"nan", "dataframe nullable with NA", "dataframe categorical strings"
 TABLE_ESTIMATORS = {"AutoencoderTransformer", "DenoisingAE", "VAE"}
 
 
+# Image models (image_shape=(1, 2, 2), 4 columns): pixels must be numeric and
+# complete, an array of other dimensions must match the image shape.
+IMAGE_EXPECTED = {
+    "3-D": (ValueError, "height x width 4x1"),
+    "dataframe categorical strings": (ValueError, "[Cc]ategor"),
+}
+IMAGE_X_CASES = {
+    "images (n, H, W)": (lambda X, _: X.reshape(N, 2, 2), OK),
+    "images (n, C, H, W)": (lambda X, _: X.reshape(N, 1, 2, 2), OK),
+    "wrong columns for the shape": (
+        lambda X, _: X[:, :3],
+        (ValueError, r"expects 4 = 1x2x2 columns .*n_features=3"),
+    ),
+    "wrong channel count": (
+        lambda X, _: X.reshape(N, 4, 1, 1),
+        (ValueError, "4 channel.*expects 1"),
+    ),
+    "wrong height and width": (
+        lambda X, _: X.reshape(N, 1, 4, 1),
+        (ValueError, "height x width 4x1"),
+    ),
+    "one-channel 3-D of the wrong size": (
+        lambda X, _: X.reshape(N, 1, 4),
+        (ValueError, "height x width 1x4"),
+    ),
+}
+CATALOGUE = {**FAST, **FAST_IMAGES}
+
+
 def _expected(name, case, *, fitted_on_array=False):
     expected = X_CASES[case][1]
+    if name in FAST_IMAGES:
+        return IMAGE_EXPECTED.get(case, expected)
     legitimate = TABLE_OK
     if fitted_on_array:  # a model fitted on numbers rejects a new string column
         legitimate = TABLE_OK - {"dataframe categorical strings"}
@@ -125,13 +156,13 @@ FIT_ONLY_OK = {
 
 
 def _fresh(name):
-    return FAST[name]()
+    return CATALOGUE[name]()
 
 
 @pytest.fixture(scope="module")
 def fitted():
     X = _data()
-    return {name: FAST[name]().fit(X) for name in FAST}
+    return {name: CATALOGUE[name]().fit(X) for name in CATALOGUE}
 
 
 def _latent_width(model):
@@ -154,7 +185,7 @@ def _raises(expected, call):
 
 
 @pytest.mark.parametrize("case", list(X_CASES))
-@pytest.mark.parametrize("name", list(FAST))
+@pytest.mark.parametrize("name", list(CATALOGUE))
 def test_fit(name, case, tmp_path):
     build, expected = X_CASES[case][0], _expected(name, case)
     X = build(_data(), tmp_path)
@@ -168,18 +199,39 @@ def test_fit(name, case, tmp_path):
 
 
 @pytest.mark.parametrize("case", list(FIT_ONLY_OK))
-@pytest.mark.parametrize("name", list(FAST))
+@pytest.mark.parametrize("name", list(CATALOGUE))
 def test_fit_unusual_but_legitimate(name, case, tmp_path):
     X = FIT_ONLY_OK[case](_data(), tmp_path)
+    if name in FAST_IMAGES and case == "one feature":
+        _raises((ValueError, "expects 4 = 1x2x2 columns"), lambda: _fresh(name).fit(X))
+        return
     model = _fresh(name).fit(X)
     _check_finite_output(model.transform(X), len(X))
     _check_finite_output(model.score_samples(X), len(X))
     _check_finite_output(model.sample(3, random_state=0), 3)
 
 
+@pytest.mark.parametrize("case", list(IMAGE_X_CASES))
+@pytest.mark.parametrize("name", list(FAST_IMAGES))
+def test_image_inputs(name, case, fitted, tmp_path):
+    build, expected = IMAGE_X_CASES[case]
+    X = build(_data(), tmp_path)
+    if expected is not None:
+        _raises(expected, lambda: _fresh(name).fit(X))
+        _raises(
+            expected if "columns" not in case else (ValueError, "features"),
+            lambda: fitted[name].transform(X),
+        )
+        return
+    flat = _data()
+    model = _fresh(name).fit(X)
+    np.testing.assert_array_equal(model.transform(X), fitted[name].transform(flat))
+    _check_finite_output(model.score_samples(X), N)
+
+
 @pytest.mark.parametrize("method", ["transform", "score_samples"])
 @pytest.mark.parametrize("case", [*X_CASES, "wrong number of features"])
-@pytest.mark.parametrize("name", list(FAST))
+@pytest.mark.parametrize("name", list(CATALOGUE))
 def test_predict_methods(name, case, method, fitted, tmp_path):
     model = fitted[name]
     if case == "wrong number of features":
@@ -219,7 +271,7 @@ LATENT_CASES = {
 
 
 @pytest.mark.parametrize("case", list(LATENT_CASES))
-@pytest.mark.parametrize("name", list(FAST))
+@pytest.mark.parametrize("name", list(CATALOGUE))
 def test_inverse_transform(name, case, fitted):
     model = fitted[name]
     Z = model.transform(_data(n=6, seed=2))
@@ -233,7 +285,7 @@ def test_inverse_transform(name, case, fitted):
 
 
 @pytest.mark.parametrize("n_samples", [0, -3, 2.5, "3", None])
-@pytest.mark.parametrize("name", list(FAST))
+@pytest.mark.parametrize("name", list(CATALOGUE))
 def test_sample_counts(name, n_samples, fitted):
     _raises(
         ((ValueError, TypeError), "n_samples"), lambda: fitted[name].sample(n_samples)
@@ -261,7 +313,7 @@ def test_sample_counts(name, n_samples, fitted):
         ({"device": 3}, "device"),
     ],
 )
-@pytest.mark.parametrize("name", list(FAST))
+@pytest.mark.parametrize("name", list(CATALOGUE))
 def test_invalid_parameters(name, params, match):
     model = _fresh(name).set_params(**params)
     _raises(((ValueError, TypeError), match), lambda: model.fit(_data()))
@@ -270,4 +322,5 @@ def test_invalid_parameters(name, params, match):
 def test_catalogue_size():
     """The issue asks for at least 30 distinct bad or unusual inputs."""
     distinct = len(X_CASES) + len(FIT_ONLY_OK) + len(LATENT_CASES) + 5 + 16 + 1
+    distinct += len(IMAGE_X_CASES)
     assert distinct >= 30

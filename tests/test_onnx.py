@@ -172,3 +172,10 @@ def test_score_samples_of_a_pipeline_and_a_bernoulli_vae(X):
 def test_unknown_method_is_refused(fitted, X):
     with pytest.raises(ValueError, match="method must be one of"):
         skae_onnx.to_onnx(fitted["VAE", "default"], X[:1], method="predict")
+
+
+def test_image_models_are_refused():
+    X = np.random.default_rng(0).uniform(size=(30, 16))
+    model = FAST["AutoencoderTransformer"]().set_params(image_shape=(4, 4)).fit(X)
+    with pytest.raises(NotImplementedError, match="image_shape"):
+        skae_onnx.to_onnx(model, X[:1])

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from skae.modules.mlp import make_mlp
+from skae.modules.codec import encoder_decoder
 from skae.modules.residual import ResidualMap
 
 
 class Autoencoder(nn.Module):
-    """MLP encoder ``f`` and mirrored MLP decoder ``g``.
+    """Encoder ``f`` and mirrored decoder ``g``: MLPs, or convolutions for images.
 
     Parameters
     ----------
@@ -30,8 +30,15 @@ class Autoencoder(nn.Module):
         If True, encoder and decoder are each a linear map plus a non-linear
         residual branch that starts at zero (:class:`ResidualMap`), so that
         :meth:`start_at_pca` makes the untrained module PCA's projection and
-        reconstruction.  If False, plain MLPs (the lecture notes' deep
+        reconstruction.  If False, plain networks (the lecture notes' deep
         autoencoder).
+    image_shape : tuple of 3 int or None, default=None
+        ``(C, H, W)`` of the flattened rows: the networks (the residual
+        branches with ``linear_path``) are the convolutional encoder and
+        transposed-convolution decoder of :mod:`skae.modules.conv`, and
+        ``hidden_layer_sizes`` is unused.
+    channels : int, default=32
+        Hidden channels of the convolutional networks.
 
     Examples
     --------
@@ -51,19 +58,20 @@ class Autoencoder(nn.Module):
         activation: str,
         *,
         linear_path: bool = False,
+        image_shape: tuple[int, int, int] | None = None,
+        channels: int = 32,
     ) -> None:
         super().__init__()
-        hidden = list(hidden_layer_sizes)
-        if linear_path:
-            self.encoder = ResidualMap(n_features, n_components, hidden, activation)
-            self.decoder = ResidualMap(
-                n_components, n_features, hidden[::-1], activation
-            )
-        else:
-            self.encoder = make_mlp([n_features, *hidden, n_components], activation)
-            self.decoder = make_mlp(
-                [n_components, *hidden[::-1], n_features], activation
-            )
+        self.encoder, self.decoder = encoder_decoder(
+            n_features,
+            n_components,
+            n_components,
+            hidden_layer_sizes,
+            activation,
+            linear_path=linear_path,
+            image_shape=image_shape,
+            channels=channels,
+        )
 
     @torch.no_grad()
     def start_at_pca(

@@ -26,6 +26,10 @@ class ResidualMap(nn.Module):
         branch (the map is linear).
     activation : str
         Non-linearity of ``g``.
+    branch : torch.nn.Module or None, default=None
+        A ready-made ``g`` from ``n_in`` to ``n_out`` values (e.g. a
+        convolutional encoder or decoder of :mod:`skae.modules.conv`) used
+        instead of the MLP; its last layer with weights is set to zero.
 
     Attributes
     ----------
@@ -59,13 +63,17 @@ class ResidualMap(nn.Module):
         n_out: int,
         hidden_layer_sizes: Sequence[int],
         activation: str,
+        *,
+        branch: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.linear = nn.Linear(n_in, n_out)
         hidden = list(hidden_layer_sizes)
-        self.residual = make_mlp([n_in, *hidden, n_out], activation) if hidden else None
+        if branch is None and hidden:
+            branch = make_mlp([n_in, *hidden, n_out], activation)
+        self.residual = branch
         if self.residual is not None:
-            last = self.residual[-1]
+            last = [m for m in self.residual.modules() if hasattr(m, "weight")][-1]
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
         self.register_buffer("in_scale", torch.ones(n_in))

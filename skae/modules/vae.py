@@ -14,7 +14,7 @@ from skae.distributions import (
     reparameterize,
     standard_normal_log_prob,
 )
-from skae.modules.mlp import make_mlp
+from skae.modules.codec import encoder_decoder
 from skae.modules.residual import ResidualMap
 
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian")
@@ -72,6 +72,14 @@ class GaussianVAE(nn.Module):
         If True, encoder and decoder are linear maps plus residual branches
         that start at zero (:class:`~skae.modules.residual.ResidualMap`),
         for :meth:`start_at_factor_model`.
+    image_shape : tuple of 3 int or None, default=None
+        ``(C, H, W)`` of the flattened rows: the networks (the residual
+        branches with ``linear_path``) are convolutional
+        (:mod:`skae.modules.conv`); the encoder's last layer gives ``mu`` and
+        ``logvar`` as ``2 * n_components`` channels, the decoder's the mean
+        or logits of every pixel.  ``hidden_layer_sizes`` is then unused.
+    channels : int, default=32
+        Hidden channels of the convolutional networks.
 
     Attributes
     ----------
@@ -120,6 +128,8 @@ class GaussianVAE(nn.Module):
         logvar_bounds: tuple[float, float] = (-10.0, 10.0),
         decoder_logvar_bounds: tuple[float, float] = (-10.0, 10.0),
         linear_path: bool = False,
+        image_shape: tuple[int, int, int] | None = None,
+        channels: int = 32,
     ) -> None:
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -132,16 +142,16 @@ class GaussianVAE(nn.Module):
         self.likelihood = likelihood
         self.logvar_bounds = logvar_bounds
         self.decoder_logvar_bounds = decoder_logvar_bounds
-        if linear_path:
-            self.encoder = ResidualMap(n_features, 2 * n_components, hidden, activation)
-            self.decoder = ResidualMap(
-                n_components, n_features, hidden[::-1], activation
-            )
-        else:
-            self.encoder = make_mlp([n_features, *hidden, 2 * n_components], activation)
-            self.decoder = make_mlp(
-                [n_components, *hidden[::-1], n_features], activation
-            )
+        self.encoder, self.decoder = encoder_decoder(
+            n_features,
+            2 * n_components,
+            n_components,
+            hidden,
+            activation,
+            linear_path=linear_path,
+            image_shape=image_shape,
+            channels=channels,
+        )
         self.decoder_logvar: nn.Parameter | None
         if likelihood == "gaussian":
             self.decoder_logvar = nn.Parameter(torch.zeros(n_features))
