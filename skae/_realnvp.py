@@ -25,6 +25,9 @@ from skae.utils._validation import Interval, StrOptions
 # Gaussian's density.
 _BROAD_WEIGHT = 0.01
 
+# Values of the widest convolution output held at once in inference (images).
+_ACTIVATION_BUDGET = 2**22
+
 
 @document
 class RealNVPDensity(DensityMixin, SkaeBase):
@@ -328,6 +331,14 @@ class RealNVPDensity(DensityMixin, SkaeBase):
 
     def _on_fitted(self, X_model) -> None:
         self.net_.module_.fit_boxes(dense_rows(X_model))
+
+    @property
+    def _inference_rows(self) -> int:
+        shape = self._fitted_image_shape()
+        if shape is None:
+            return SkaeBase._inference_rows
+        widest = max(shape[0], *self._checked_hidden_layer_sizes()) + 1
+        return max(1, _ACTIVATION_BUDGET // (widest * shape[1] * shape[2]))
 
     def _latent_width(self) -> int:
         return self.n_features_in_

@@ -3,6 +3,7 @@
 import io
 import math
 
+import numpy as np
 import pytest
 import torch
 from flow_checks import slogdet_of_jacobian
@@ -281,3 +282,114 @@ def test_module_is_an_nn_module_with_the_protocol():
         assert callable(getattr(flow, method))
     for method in ("set_base", "fit_boxes", "initialize_from_data"):
         assert callable(getattr(flow, method))
+
+
+# ------------------------------------------------------------------ estimator
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+
+    from skae.metrics import dequantize
+
+    return dequantize(load_digits().data[:240], random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted_digits(digits):
+    from skae import RealNVPDensity
+
+    return RealNVPDensity(
+        image_shape=(1, 8, 8), hidden_layer_sizes=(8,), max_iter=3, random_state=0
+    ).fit(digits)
+
+
+def test_estimator_builds_the_image_flow_on_per_channel_scaling(fitted_digits):
+    from skae._preprocessing import Standardizer
+
+    module = fitted_digits.net_.module_
+    assert isinstance(module, MultiscaleRealNVP)
+    assert module.image_shape == (1, 8, 8)
+    assert type(fitted_digits.preprocessor_) is Standardizer
+    assert len(set(fitted_digits.scale_)) == 1  # one channel: one scale
+    assert np.array_equal(fitted_digits.whitening_, np.eye(64))
+
+
+def test_score_samples_is_the_change_of_variables_in_user_units(fitted_digits, digits):
+    flow = fitted_digits
+    X = digits[:3]
+    pre = flow.preprocessor_
+    module = flow.net_.module_
+    u = torch.from_numpy(pre.transform(X, np.float32))
+    with torch.no_grad():
+        z, log_det = module(u)
+    expected = (
+        standard_normal_log_prob(z.double())
+        + log_det.double()
+        - np.log(pre.scale_).sum()
+    )
+    np.testing.assert_allclose(flow.score_samples(X), expected.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(flow.transform(X), z.numpy(), rtol=1e-6)
+
+
+def test_transform_inverse_transform_and_sample_give_flat_rows(fitted_digits, digits):
+    Z = fitted_digits.transform(digits[:5])
+
+    assert Z.shape == (5, 64)
+    back = fitted_digits.inverse_transform(Z)
+    assert back.shape == (5, 64)
+    assert np.abs(back - digits[:5]).max() < 1e-4 * np.abs(digits).max()
+    samples = fitted_digits.sample(7, random_state=0)
+    assert samples.shape == (7, 64) and np.all(np.isfinite(samples))
+    np.testing.assert_array_equal(samples, fitted_digits.sample(7, random_state=0))
+
+
+def test_image_arrays_score_as_their_flat_rows(fitted_digits, digits):
+    images = digits[:4].reshape(4, 1, 8, 8)
+
+    np.testing.assert_array_equal(
+        fitted_digits.score_samples(images), fitted_digits.score_samples(digits[:4])
+    )
+
+
+def test_same_random_state_gives_the_same_flow_bit_for_bit(digits, fitted_digits):
+    from sklearn.base import clone
+
+    again = clone(fitted_digits).fit(digits)
+
+    np.testing.assert_array_equal(
+        again.score_samples(digits[:10]), fitted_digits.score_samples(digits[:10])
+    )
+    assert again.loss_curve_ == fitted_digits.loss_curve_
+
+
+def test_far_images_keep_a_gaussian_like_log_density(fitted_digits, digits):
+    far = fitted_digits.score_samples(1e3 * digits[:3] - 5e3)
+
+    assert np.all(np.isfinite(far))
+    # The per-channel Gaussian of the training data, for comparison.
+    scale = fitted_digits.scale_[0]
+    u = (1e3 * digits[:3] - 5e3 - fitted_digits.mean_) / scale
+    gaussian = -0.5 * (u**2).sum(1) - 32 * np.log(2 * np.pi) - 64 * np.log(scale)
+    assert np.all(far > 100 * gaussian)  # of that order, not -1e12
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 4), (2, 3, 3), (3, 4, 4)])
+def test_estimator_fits_other_image_sizes(shape):
+    from skae import RealNVPDensity
+
+    X = np.random.default_rng(0).uniform(size=(40, math.prod(shape)))
+    flow = RealNVPDensity(
+        image_shape=shape, hidden_layer_sizes=(4,), max_iter=2, random_state=0
+    ).fit(X)
+
+    assert flow.score_samples(X).shape == (40,)
+    assert flow.sample(2, random_state=0).shape == (2, math.prod(shape))
+    with pytest.raises(ValueError, match="columns"):
+        RealNVPDensity(image_shape=shape).fit(X[:, :-1])
+
+
+def test_onnx_export_of_the_image_flow_is_refused(fitted_digits, digits):
+    onnx = pytest.importorskip("skae.onnx")
+
+    with pytest.raises(NotImplementedError, match="image_shape"):
+        onnx.to_onnx(fitted_digits, digits[:1], method="score_samples")
