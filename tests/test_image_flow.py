@@ -393,3 +393,27 @@ def test_onnx_export_of_the_image_flow_is_refused(fitted_digits, digits):
 
     with pytest.raises(NotImplementedError, match="image_shape"):
         onnx.to_onnx(fitted_digits, digits[:1], method="score_samples")
+
+
+@pytest.mark.parametrize("how", ["pickle", "skops"])
+def test_saved_and_reloaded_image_flow_gives_the_same_outputs(
+    fitted_digits, digits, how
+):
+    import pickle
+
+    if how == "pickle":
+        loaded = pickle.loads(pickle.dumps(fitted_digits))
+    else:
+        sio = pytest.importorskip("skops.io")
+        data = sio.dumps(fitted_digits)
+        loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    X = digits[:6]
+
+    assert isinstance(loaded.net_.module_, MultiscaleRealNVP)
+    np.testing.assert_array_equal(
+        loaded.score_samples(X), fitted_digits.score_samples(X)
+    )
+    np.testing.assert_array_equal(loaded.transform(X), fitted_digits.transform(X))
+    np.testing.assert_array_equal(
+        loaded.sample(3, random_state=0), fitted_digits.sample(3, random_state=0)
+    )
