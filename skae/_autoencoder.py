@@ -48,6 +48,16 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
     the mean squared error in the user's units, the error PCA minimises; every
     output is mapped back to the user's units.
 
+    With ``image_shape=(C, H, W)`` each row is a flattened image: the network
+    sees it centred and divided by one mean and one scale per channel, the
+    encoder is convolutional down to an ``n_components x 1 x 1`` map and the
+    decoder mirrors it with transposed convolutions
+    (:mod:`skae.modules.conv`; for 28x28 the lecture notes' ``Conv2d(1, 32,
+    5)``, ``Conv2d(32, 32, 5)``, ``Conv2d(32, 32, 4, stride=2)``,
+    ``Conv2d(32, 32, 3, stride=2)``, ``Conv2d(32, n_components, 4)``; any
+    ``H, W >= 1``), ``channels`` wide.  It starts at PyTorch's random
+    initialisation (``init`` applies to tables) and computes in float32.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -73,7 +83,8 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
         improve on PCA's for the network to move, so the fitted model is never
         worse than PCA on the validation rows.  ``'random'``: plain MLPs with
         PyTorch's default initialisation (the lecture notes' deep
-        autoencoder).
+        autoencoder).  With ``image_shape`` both mean the random start of
+        the convolutional networks (see below).
     %(shared_parameters)s
 
     Attributes
@@ -138,6 +149,12 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
         init="pca",
     )
 
+    def _starts_at_pca(self) -> bool:
+        # A PCA path with a zero-initialised convolutional branch stayed at
+        # 1.006x PCA's error for 7 epochs on MNIST-5k (k=30), where the random
+        # start reached 1.3x in 3: images start at random.
+        return self.init == "pca" and self._fitted_image_shape() is None
+
     @property
     def _inference_rows(self) -> int:
         if self._fitted_image_shape() is None:
@@ -147,14 +164,14 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
     def _build_module(self, spec: InputSpec) -> Autoencoder:
         return Autoencoder(
             *self._mlp_arguments(spec),
-            linear_path=self.init == "pca",
+            linear_path=self._starts_at_pca(),
             **self._network_options(spec),
         )
 
     def _warm_start(
         self, module: Autoencoder, X_model: np.ndarray, validation, seed: int
     ) -> None:
-        if self.init != "pca":
+        if not self._starts_at_pca():
             return
         axes = principal_axes(X_model, self.n_components)
         module.start_at_pca(

@@ -180,11 +180,13 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     activation : {'identity', 'logistic', 'tanh', 'relu'}
         Non-linearity of the hidden layers.
     batch_size : int or 'auto'
-        Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.
+        Mini-batch size; ``'auto'`` means ``min(200, n_samples)``, or
+        ``min(64, n_samples)`` for images.
     learning_rate_init : float
         Adam's step size.
-    max_iter : int
-        Maximum number of epochs.
+    max_iter : int or 'auto'
+        Maximum number of epochs; ``'auto'`` means ``_auto_epochs`` (200), or
+        ``_image_epochs`` when ``image_shape`` is set.
     alpha : float
         L2 penalty, applied as Adam's ``weight_decay``.
     early_stopping : bool
@@ -235,7 +237,10 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
         "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 1, None, closed="left"),
+        ],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -252,6 +257,8 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     _corrupts_validation: bool = False
     _inference_rows: int = 8192
     _image_dtype: type | None = np.float32
+    _auto_epochs: int = 200
+    _image_epochs: int = 30
 
     def _store_init_arguments(self, arguments: dict) -> None:
         """Store every ``__init__`` argument under its own name, unvalidated.
@@ -445,9 +452,18 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
 
+    def _resolved_max_iter(self) -> int:
+        """``max_iter``; 'auto': ``_auto_epochs``, for images ``_image_epochs``."""
+        if self.max_iter != "auto":
+            return self.max_iter
+        if self._fitted_image_shape() is None:
+            return self._auto_epochs
+        return self._image_epochs
+
     def _resolved_batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
-            return min(200, n_samples)
+            auto = 200 if self._fitted_image_shape() is None else 64
+            return min(auto, n_samples)
         return min(self.batch_size, n_samples)
 
     def _split(self, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -484,7 +500,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             optimizer__weight_decay=self.alpha,
             optimizer__fused=_has_fused_adam(device.type),
             lr=self.learning_rate_init,
-            max_epochs=self.max_iter,
+            max_epochs=self._resolved_max_iter(),
             batch_size=self._resolved_batch_size(n_train),
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
@@ -683,9 +699,9 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.initial_validation_loss_ = start
         starts = [] if start is None else [start]
         self.best_loss_ = float(min([*monitored, *starts], default=np.inf))
-        if warn and self.n_iter_ == self.max_iter:
+        if warn and self.n_iter_ == self._resolved_max_iter():
             warnings.warn(
-                f"{type(self).__name__} reached max_iter={self.max_iter} epochs "
+                f"{type(self).__name__} reached max_iter={self.n_iter_} epochs "
                 "without converging; raise max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=4,

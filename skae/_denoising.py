@@ -35,6 +35,10 @@ class DenoisingAE(AutoencoderTransformer):
       ``noise_level`` and set to its feature's training minimum ``data_min_``
       or maximum ``data_max_``, each with probability 1/2.
 
+    With ``image_shape`` the network is the convolutional one of
+    :class:`~skae.AutoencoderTransformer`, the scale is per channel and each
+    corruption acts pixel by pixel in that scaled space.
+
     With ``early_stopping=True`` (the default) the validation loss is the
     denoising loss of the held-out samples: their reconstruction from a
     corruption that is drawn once (from ``random_state``) and kept for every

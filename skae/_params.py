@@ -31,6 +31,7 @@ TRAINING_DEFAULTS: dict = {
 }
 
 AUTOENCODER_TRAINING: dict = {
+    "max_iter": "auto",
     "early_stopping": True,
     "n_iter_no_change": 20,
 }
@@ -90,10 +91,16 @@ _DOCS: dict[str, tuple[str, str]] = {
     ),
     "batch_size": (
         "int or 'auto'",
-        "Mini-batch size; ``'auto'`` means ``min(200, n_samples)``.",
+        "Mini-batch size; ``'auto'`` means ``min(200, n_samples)``, or "
+        "``min(64, n_samples)`` with image_shape.",
     ),
     "learning_rate_init": ("float", "Adam's step size."),
-    "max_iter": ("int", "Maximum number of epochs."),
+    "max_iter": (
+        "int or 'auto'",
+        "Maximum number of epochs; 'auto' means 200 for tables (1000 for "
+        "RealNVPDensity) and 30 with image_shape (a convolutional epoch costs "
+        "far more than an MLP one).",
+    ),
     "alpha": ("float", "L2 penalty (Adam ``weight_decay``)."),
     "early_stopping": (
         "bool",

@@ -255,6 +255,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     )
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
+    _auto_epochs = 1000  # max_iter='auto'
 
     def _make_preprocessor(self) -> Standardizer:
         if self._fitted_image_shape() is not None:

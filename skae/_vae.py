@@ -50,6 +50,16 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
     continuous cross-entropy, so ``score_samples`` is then a score rather than
     a normalised log-density.
 
+    With ``image_shape=(C, H, W)`` each row is a flattened image: the encoder
+    is convolutional (its last layer gives ``mu`` and ``logvar`` as
+    ``2 * n_components`` channels of a ``1 x 1`` map) and the decoder uses the
+    mirrored transposed convolutions (:mod:`skae.modules.conv`, the lecture
+    notes' network for 28x28), ``channels`` wide, for both likelihoods; a
+    Gaussian VAE scales the input per channel (one mean and one scale over
+    all of a channel's pixels) and ``score_samples`` adds that map's
+    log-determinant ``-H*W*sum_c log scale_c``.  The networks start at
+    random (``init`` applies to tables) and compute in float32.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -184,7 +194,12 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
 
     __init__ = estimator_init(
         "n_components",
-        {"early_stopping": True, "validation_fraction": 0.2, "n_iter_no_change": 20},
+        {
+            "max_iter": "auto",
+            "early_stopping": True,
+            "validation_fraction": 0.2,
+            "n_iter_no_change": 20,
+        },
         **CODE_DEFAULTS,
         beta=1.0,
         likelihood="gaussian",
@@ -205,7 +220,11 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         return max(1, _SCORING_BUDGET // (self.n_importance_samples * widest))
 
     def _starts_at_factor_model(self) -> bool:
-        return self.init == "factor_analysis" and self.likelihood == "gaussian"
+        return (
+            self.init == "factor_analysis"
+            and self.likelihood == "gaussian"
+            and self._fitted_image_shape() is None
+        )
 
     def _build_module(self, spec: InputSpec) -> GaussianVAE:
         return GaussianVAE(

@@ -150,7 +150,7 @@ CHECKED = [
 
 # Images: one row of pixels, its width inferred from each check's data.
 CHECKED += [
-    AutoencoderTransformer(image_shape=(1, 1, -1), channels=4, max_iter=20),
+    AutoencoderTransformer(image_shape=(1, 1, -1), channels=4, max_iter=5),
     AutoencoderTransformer(
         n_components=3,
         image_shape=(1, -1),
@@ -158,7 +158,7 @@ CHECKED += [
         init="random",
         activation="tanh",
         batch_size=16,
-        max_iter=20,
+        max_iter=5,
     ),
     DenoisingAE(
         n_components=2,
@@ -166,10 +166,10 @@ CHECKED += [
         channels=4,
         noise="salt_and_pepper",
         noise_level=0.2,
-        max_iter=20,
+        max_iter=5,
     ),
-    VAE(image_shape=(1, 1, -1), channels=4, max_iter=20),
-    VAE(n_components=3, image_shape=(1, 1, -1), init="random", max_iter=20),
+    VAE(image_shape=(1, 1, -1), channels=4, max_iter=5),
+    VAE(n_components=3, image_shape=(1, 1, -1), init="random", max_iter=5),
 ]
 
 # The multiscale image flow on the same rows of pixels (checkerboard couplings

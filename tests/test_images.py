@@ -353,18 +353,18 @@ def test_image_fit_is_reproducible_bit_for_bit(name, rng):
     )
 
 
-def test_pca_start_is_pca_on_images(rng):
-    from sklearn.decomposition import PCA
-
-    X = _images(rng, n=40, shape=(1, 6, 5)).reshape(40, -1)
-    model = AutoencoderTransformer(
-        n_components=3, image_shape=(6, 5), max_iter=1, learning_rate_init=1e-12
-    ).fit(X)
-    pca = PCA(3).fit(X)
-    expected = pca.inverse_transform(pca.transform(X))
-    np.testing.assert_allclose(
-        model.inverse_transform(model.transform(X)), expected, atol=1e-4
-    )
+@pytest.mark.parametrize(
+    ("estimator", "classical"),
+    [(AutoencoderTransformer, "pca"), (VAE, "factor_analysis")],
+)
+def test_images_start_at_random(estimator, classical, rng):
+    X = _images(rng, n=30, shape=(1, 6, 5)).reshape(30, -1)
+    fits = [
+        _small(estimator, image_shape=(6, 5), channels=4, init=init).fit(X)
+        for init in (classical, "random")
+    ]
+    np.testing.assert_array_equal(fits[0].transform(X), fits[1].transform(X))
+    assert "ResidualMap" not in repr(fits[0].net_.module_)
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
@@ -383,3 +383,41 @@ def test_tables_keep_their_mlp(rng):
     model = AutoencoderTransformer(max_iter=2, random_state=0).fit(X)
     assert "Conv" not in repr(model.net_.module_)
     assert model.image_shape_ is None
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "epochs", "batch"), [(None, 200, 200), ((1, 6, 5), 30, 64)]
+)
+def test_auto_epochs_and_batches(image_shape, epochs, batch, rng):
+    X = _images(rng, n=300, shape=(1, 6, 5)).reshape(300, -1)
+    model = AutoencoderTransformer(image_shape=image_shape, random_state=0)
+    model.set_params(max_iter=1, channels=2).fit(X)
+    assert model.max_iter == 1
+    model.set_params(max_iter="auto")
+    assert model._resolved_max_iter() == epochs
+    assert model._resolved_batch_size(300) == batch
+    assert AutoencoderTransformer().max_iter == "auto"
+    assert VAE().max_iter == "auto"
+
+
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_image_models_persist(name, rng):
+    import copy
+    import pickle
+
+    X = _images(rng, n=30, shape=(2, 6, 5)).reshape(30, -1)
+    model = _fit_image_model(name, X)
+    expected = model.transform(X)
+    for restored in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        np.testing.assert_array_equal(restored.transform(X), expected)
+    portable = type(model).__new__(type(model))
+    portable.__setstate__(model.__getstate__())
+    np.testing.assert_array_equal(portable.transform(X), expected)
+
+
+def test_image_partial_fit(rng):
+    X = _images(rng, n=30, shape=(2, 6, 5))
+    model = AutoencoderTransformer(n_components=3, image_shape=(2, 6, 5), channels=4)
+    model.set_params(random_state=0).partial_fit(X).partial_fit(X)
+    assert model.n_iter_ == 2
+    assert model.transform(X).shape == (30, 3)

@@ -109,8 +109,10 @@ TABLE_ESTIMATORS = {"AutoencoderTransformer", "DenoisingAE", "VAE"}
 # complete, an array of other dimensions must match the image shape.
 IMAGE_EXPECTED = {
     "3-D": (ValueError, "height x width 4x1"),
-    "dataframe categorical strings": (ValueError, "[Cc]ategor"),
 }
+# Image networks compute in float32: a Gaussian VAE's log-density of rows
+# 1e30 times the training scale is below float32's range, -inf (never NaN).
+FLOAT32_UNDERFLOW = {("VAE[image]", "huge finite 1e30", "score_samples")}
 IMAGE_X_CASES = {
     "images (n, H, W)": (lambda X, _: X.reshape(N, 2, 2), OK),
     "images (n, C, H, W)": (lambda X, _: X.reshape(N, 1, 2, 2), OK),
@@ -251,6 +253,9 @@ def test_predict_methods(name, case, method, fitted, tmp_path):
             out = getattr(model, method)(X)
     else:
         out = getattr(model, method)(X)
+    if (name, case, method) in FLOAT32_UNDERFLOW:
+        assert np.all(np.isfinite(out) | (out == -np.inf))
+        return
     _check_finite_output(out, N)
 
 
