@@ -175,7 +175,7 @@ CHECKED += [
 # The multiscale image flow on the same rows of pixels (checkerboard couplings
 # along the row; no squeeze, since a side of 1 is odd).
 CHECKED += [
-    RealNVPDensity(image_shape=(1, 1, -1), hidden_layer_sizes=(4,), max_iter=20),
+    RealNVPDensity(image_shape=(1, 1, -1), hidden_layer_sizes=(4,), max_iter=5),
 ]
 FAST_IMAGES["RealNVPDensity[image]"] = lambda: RealNVPDensity(
     image_shape=IMAGE_SHAPE, hidden_layer_sizes=(4,), max_iter=3, random_state=0
