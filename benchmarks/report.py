@@ -27,6 +27,7 @@ ORDER = [
     "quality",
     "denoising",
     "density",
+    "image_flow",
 ]
 
 

@@ -4,15 +4,17 @@ import numbers
 from typing import ClassVar
 
 import numpy as np
+import torch
 from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
 from skae._data import dense_rows, identity_batch
 from skae._params import document, estimator_init
-from skae._preprocessing import Whitener
+from skae._preprocessing import Standardizer, Whitener
 from skae._warm_start import gaussian_mixture
 from skae.losses import NegativeLogLikelihood
-from skae.modules.coupling import MASK_STRATEGIES, RealNVP
+from skae.modules.coupling import MASK_STRATEGIES, Flow, RealNVP
+from skae.modules.image_flow import MultiscaleRealNVP
 from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.protocol import InputSpec
 from skae.noise import GaussianNoise
@@ -22,6 +24,9 @@ from skae.utils._validation import Interval, StrOptions
 # mixture base: far from every fitted component a point keeps (about) that
 # Gaussian's density.
 _BROAD_WEIGHT = 0.01
+
+# Values of the widest convolution output held at once in inference (images).
+_ACTIVATION_BUDGET = 2**22
 
 
 @document
@@ -82,6 +87,35 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     Likewise ``n_layers=0`` gives the maximum-likelihood Gaussian: with full
     covariance when ``whiten=True``, diagonal otherwise.
 
+    **Images.**  With ``image_shape=(C, H, W)`` the flow is the multiscale
+    Real NVP of Dinh et al. (:class:`~skae.modules.image_flow.MultiscaleRealNVP`):
+    the rows are scaled per channel (one mean and one standard deviation per
+    channel, no whitening), then a learned per-pixel affine layer
+    (initialised to standardise every pixel of the training part), then up
+    to three scales; each scale but the last has 3 affine couplings with a
+    checkerboard mask, a squeeze ``(c, h, w) -> (4c, h/2, w/2)``, 3
+    couplings with a channel mask and the factoring-out of half the
+    channels, and the last scale has 4 checkerboard couplings.  A scale
+    squeezes only when both its sides are even, so any image size works
+    (an odd side makes that scale the last; see
+    :func:`~skae.modules.image_flow.multiscale_plan`).  Every ``s`` and
+    ``t`` comes from a residual network of 3x3 convolutions whose hidden
+    widths are ``hidden_layer_sizes`` and whose last layer starts at zero,
+    so the untrained flow is the per-pixel Gaussian.  The base density is
+    the standard normal over all the latent variables, the factored-out
+    ones included; ``transform``, ``inverse_transform`` and ``sample`` use
+    flat rows of ``C*H*W`` values, the latent ones in the flow's order (the
+    last scale's variables, then those factored out, latest first).
+    ``n_layers``, ``activation``, ``mask``, ``whiten`` and
+    ``n_base_components`` are unused.  The couplings are boxed after
+    training as for tables.
+
+    Integer images (pixels 0..255, say) have no density: dequantise them
+    first, ``X + U[0, 1)`` (:func:`skae.metrics.dequantize`), and fit and
+    score the continuous data; :meth:`score_samples` is then in nats per
+    image in pixel units, and :func:`skae.metrics.bits_per_dim` converts it
+    to bits per dimension, ``-log p(x) / (C*H*W * log 2)``.
+
     Parameters
     ----------
     n_layers : int, default=8
@@ -140,8 +174,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     validation_loss_curve_ : list of float or None
         Held-out negative log-likelihood per epoch when
         ``early_stopping=True``, else None.
-    preprocessor_ : skae._preprocessing.Whitener
-        The fitted standardisation and whitening.
+    preprocessor_ : skae._preprocessing.Whitener or Standardizer
+        The fitted standardisation and whitening; with ``image_shape``, the
+        per-channel :class:`~skae._preprocessing.Standardizer`.
     mean_ : ndarray of shape (n_features_in_,)
         Per-feature mean removed before the flow.
     scale_ : ndarray of shape (n_features_in_,)
@@ -151,7 +186,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         counted); 1 means the standard normal base.
     whitening_ : ndarray of shape (n_features_in_, n_features_in_)
         Symmetric matrix applied (on the right) to the standardised data; the
-        identity when ``whiten=False``.
+        identity when ``whiten=False`` or ``image_shape`` is set.
 
     See Also
     --------
@@ -181,6 +216,19 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     True
     >>> flow.sample(4, random_state=0).shape
     (4, 2)
+
+    A flow on 8x8 images, here the digits dequantised:
+
+    >>> from sklearn.datasets import load_digits
+    >>> from skae.metrics import bits_per_dim, dequantize
+    >>> X = dequantize(load_digits().data[:200], random_state=0)
+    >>> images = RealNVPDensity(
+    ...     image_shape=(1, 8, 8), hidden_layer_sizes=(8,), max_iter=2, random_state=0
+    ... ).fit(X)
+    >>> images.sample(3, random_state=0).shape
+    (3, 64)
+    >>> bool(bits_per_dim(images.score(X), n_dims=64) > 0)
+    True
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -218,17 +266,25 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
     _auto_epochs = 1000  # max_iter='auto'
 
-    def _make_preprocessor(self) -> Whitener:
+    def _make_preprocessor(self) -> Standardizer:
+        if self._fitted_image_shape() is not None:
+            return self._standardizer(Standardizer)  # per channel
         return Whitener(self.whiten)
 
     @property
     def whitening_(self) -> np.ndarray:
         """Symmetric matrix applied (on the right) to the standardised data."""
+        if self._fitted_image_shape() is not None:
+            return np.eye(self.n_features_in_)  # images are not whitened
         return self.preprocessor_.whitening_
 
-    def _build_module(self, spec: InputSpec) -> RealNVP:
-        # spec.image_shape is (C, H, W) with image_shape set; the image flow
-        # is built from it (issue 13), the MLP flow reads flat rows.
+    def _build_module(self, spec: InputSpec) -> Flow:
+        if spec.image_shape is not None:
+            return MultiscaleRealNVP(
+                spec.image_shape,
+                hidden_channels=self._checked_hidden_layer_sizes(),
+                log_scale_bound=self.log_scale_bound,
+            )
         return RealNVP(
             spec.n_features,
             n_layers=self.n_layers,
@@ -245,8 +301,11 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         return GaussianNoise(self.noise_level) if self.noise_level else identity_batch
 
     def _warm_start(
-        self, module: RealNVP, X_model: np.ndarray, validation, seed: int
+        self, module: Flow, X_model: np.ndarray, validation, seed: int
     ) -> None:
+        if self._fitted_image_shape() is not None:
+            self._start_image_flow(module, X_model, validation)
+            return
         # Fitted on the standardised rows (k-means' start and the covariance
         # regularisation are not invariant to whitening), then mapped exactly
         # to the whitened space the flow works in.
@@ -268,6 +327,14 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         covariances = np.r_[mapped, (whitening.T @ whitening)[None]]
         module.set_base(GaussianMixtureBase(weights, means, covariances))
 
+    def _start_image_flow(
+        self, module: MultiscaleRealNVP, X_model: np.ndarray, validation
+    ) -> None:
+        """Per-pixel standardisation of the training rows; standard-normal base."""
+        train = X_model if validation is None else np.delete(X_model, validation, 0)
+        module.initialize_from_data(torch.from_numpy(train))
+        self.n_base_components_ = 1
+
     def _sample_latent(self, n_samples: int, rng: np.random.RandomState) -> np.ndarray:
         base = self.net_.module_.base
         if base is None:
@@ -276,6 +343,14 @@ class RealNVPDensity(DensityMixin, SkaeBase):
 
     def _on_fitted(self, X_model) -> None:
         self.net_.module_.fit_boxes(dense_rows(X_model))
+
+    @property
+    def _inference_rows(self) -> int:
+        shape = self._fitted_image_shape()
+        if shape is None:
+            return SkaeBase._inference_rows
+        widest = max(shape[0], *self._checked_hidden_layer_sizes()) + 1
+        return max(1, _ACTIVATION_BUDGET // (widest * shape[1] * shape[2]))
 
     def _latent_width(self) -> int:
         return self.n_features_in_

@@ -172,6 +172,15 @@ CHECKED += [
     VAE(n_components=3, image_shape=(1, 1, -1), init="random", max_iter=5),
 ]
 
+# The multiscale image flow on the same rows of pixels (checkerboard couplings
+# along the row; no squeeze, since a side of 1 is odd).
+CHECKED += [
+    RealNVPDensity(image_shape=(1, 1, -1), hidden_layer_sizes=(4,), max_iter=5),
+]
+FAST_IMAGES["RealNVPDensity[image]"] = lambda: RealNVPDensity(
+    image_shape=IMAGE_SHAPE, hidden_layer_sizes=(4,), max_iter=3, random_state=0
+)
+
 # The imputer, over small models (its default trains for minutes).
 CHECKED += [
     AutoencoderImputer(

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from flow_checks import slogdet_of_jacobian
 from torch import nn
 
 from skae.distributions import flow_log_prob, flow_nll, standard_normal_log_prob
@@ -39,17 +40,6 @@ def make_flow(
 ) -> RealNVP:
     kwargs = {"n_layers": 4, "hidden_layer_sizes": (16, 16), **kwargs}
     return perturb_(RealNVP(n_features, mask=mask, **kwargs), scale)
-
-
-def slogdet_of_jacobian(function, x: torch.Tensor) -> torch.Tensor:
-    """log|det| of the autograd Jacobian of ``function`` at each row of ``x``."""
-    values = []
-    for row in x:
-        jacobian = torch.autograd.functional.jacobian(
-            lambda v: function(v.unsqueeze(0)).squeeze(0), row
-        )
-        values.append(torch.linalg.slogdet(jacobian).logabsdet)
-    return torch.stack(values)
 
 
 @pytest.mark.parametrize("builder", [alternating_masks, random_masks])

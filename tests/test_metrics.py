@@ -17,7 +17,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skae import AutoencoderTransformer
-from skae.metrics import reconstruction_error, reconstruction_scorer
+from skae.metrics import (
+    bits_per_dim,
+    dequantize,
+    reconstruction_error,
+    reconstruction_scorer,
+)
 
 
 def _tiny_autoencoder(n_components=3, **params):
@@ -161,3 +166,34 @@ def test_cross_val_score_matches_folds_by_hand(digits):
 
 def test_scorer_pickles_by_reference():
     assert pickle.loads(pickle.dumps(reconstruction_scorer)) is reconstruction_scorer
+
+
+# ------------------------------------------------ image densities: bits/dim
+def test_dequantize_adds_uniform_noise_within_each_level():
+    X = np.arange(12).reshape(3, 2, 2)
+    D = dequantize(X, random_state=0)
+
+    assert D.shape == X.shape and D.dtype == np.float64
+    assert np.array_equal(np.floor(D), X)
+    np.testing.assert_array_equal(D, dequantize(X, random_state=0))
+    assert not np.array_equal(D, dequantize(X, random_state=1))
+
+
+def test_dequantize_rejects_continuous_data():
+    with pytest.raises(ValueError, match="integer-valued"):
+        dequantize(np.array([[0.5, 1.0]]))
+
+
+def test_bits_per_dim_of_a_uniform_density():
+    # U[0, 2**b)^d has log-density -d*b*log(2): b bits per dimension.
+    assert bits_per_dim(-10 * 3 * np.log(2), n_dims=10) == pytest.approx(3.0)
+    # The same density on data scaled by 1/2**b: bin width 2**-b.
+    assert bits_per_dim(0.0, n_dims=10, bin_width=2.0**-3) == pytest.approx(3.0)
+    per_sample = bits_per_dim(np.array([0.0, -64 * np.log(2)]), n_dims=64)
+    np.testing.assert_allclose(per_sample, [0.0, 1.0])
+
+
+@pytest.mark.parametrize(("n_dims", "bin_width"), [(0, 1.0), (4, 0.0), (4, -1.0)])
+def test_bits_per_dim_rejects_bad_arguments(n_dims, bin_width):
+    with pytest.raises(ValueError):
+        bits_per_dim(-1.0, n_dims=n_dims, bin_width=bin_width)

@@ -347,7 +347,78 @@ class ElementwiseAffine(nn.Module):
         self.shift.copy_(-mean / std)
 
 
-class AffineCoupling(nn.Module):
+class BoxedCoupling(nn.Module):
+    """An affine coupling ``y = b*x + (1-b)*(x*exp(s(b*x)) + t(b*x))`` with a box.
+
+    The shared part of every skae coupling layer: the mask ``b``, the box
+    fitted after training (:meth:`fit_box`, :func:`boxed_affine_forward`) and
+    the forward and inverse maps.  A subclass builds the conditioner and
+    implements :meth:`log_scale_and_shift` on the boxed, masked input
+    :meth:`conditioning_input`.
+
+    Parameters
+    ----------
+    mask : torch.Tensor of shape (n_features,)
+        The binary vector ``b``: 1 (or ``True``) where the feature passes
+        unchanged and conditions the others.
+    log_scale_bound : float
+        ``s`` stays within ``(-log_scale_bound, log_scale_bound)``.
+
+    Attributes
+    ----------
+    mask : torch.Tensor of shape (n_features,)
+        ``b`` as a floating-point buffer, saved in the ``state_dict``.
+    box_low, box_high : torch.Tensor of shape (n_features,)
+        The box (infinite until :meth:`fit_box`).
+    """
+
+    def __init__(self, mask: Tensor, log_scale_bound: float) -> None:
+        super().__init__()
+        if log_scale_bound <= 0:
+            raise ValueError(f"log_scale_bound must be > 0, got {log_scale_bound}.")
+        dtype = torch.get_default_dtype()
+        mask = torch.as_tensor(mask)
+        self.register_buffer("mask", mask.to(dtype))
+        self.register_buffer("box_low", torch.full(mask.shape, -torch.inf, dtype=dtype))
+        self.register_buffer("box_high", torch.full(mask.shape, torch.inf, dtype=dtype))
+        self.log_scale_bound = log_scale_bound
+
+    def extra_repr(self) -> str:
+        return f"log_scale_bound={self.log_scale_bound}"
+
+    def conditioning_input(self, x: Tensor) -> Tensor:
+        """``b * x``, with ``x`` clamped to the box first (when one is fitted)."""
+        return self.mask * x.clamp(self.box_low, self.box_high)
+
+    def log_scale_and_shift(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(s(b*x), t(b*x))``, each of the shape of ``x``."""
+        raise NotImplementedError  # pragma: no cover - every subclass defines it
+
+    @torch.no_grad()
+    def fit_box(self, x: Tensor, margin: float = 0.1) -> None:
+        """Set the box to the range of ``x`` widened by ``margin`` of each side.
+
+        Inside the box the layer is unchanged (:func:`boxed_affine_forward`).
+        """
+        low, high = x.min(dim=0).values, x.max(dim=0).values
+        span = high - low
+        self.box_low.copy_(low - margin * span)
+        self.box_high.copy_(high + margin * span)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Map ``x`` to ``(y, log|det dy/dx|)``."""
+        log_scale, shift = self.log_scale_and_shift(x)
+        box = (self.box_low, self.box_high)
+        return boxed_affine_forward(x, self.mask, log_scale, shift, *box)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        """Map ``y`` back to ``x`` exactly."""
+        log_scale, shift = self.log_scale_and_shift(y)
+        box = (self.box_low, self.box_high)
+        return boxed_affine_inverse(y, self.mask, log_scale, shift, *box)
+
+
+class AffineCoupling(BoxedCoupling):
     """Real NVP affine coupling layer ``y = b*x + (1-b)*(x*exp(s(b*x)) + t(b*x))``.
 
     The ``s`` and ``t`` networks read the masked input ``b*x`` and output one
@@ -399,31 +470,17 @@ class AffineCoupling(nn.Module):
         activation: str = "relu",
         log_scale_bound: float = 2.0,
     ) -> None:
-        super().__init__()
         mask = torch.as_tensor(mask)
         if mask.shape != (n_features,):
             raise ValueError(
                 f"mask must have shape ({n_features},), got {tuple(mask.shape)}."
             )
-        if log_scale_bound <= 0:
-            raise ValueError(f"log_scale_bound must be > 0, got {log_scale_bound}.")
-        self.register_buffer("mask", mask.to(torch.get_default_dtype()))
-        dtype = torch.get_default_dtype()
-        self.register_buffer(
-            "box_low", torch.full((n_features,), -torch.inf, dtype=dtype)
-        )
-        self.register_buffer(
-            "box_high", torch.full((n_features,), torch.inf, dtype=dtype)
-        )
+        super().__init__(mask, log_scale_bound)
         sizes = [n_features, *hidden_layer_sizes, n_features]
         self.scale_net = make_mlp(sizes, activation)
         self.shift_net = make_mlp(sizes, activation)
         _zero_last_linear(self.scale_net)
         _zero_last_linear(self.shift_net)
-        self.log_scale_bound = log_scale_bound
-
-    def extra_repr(self) -> str:
-        return f"log_scale_bound={self.log_scale_bound}"
 
     def log_scale_and_shift(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(s(b*x), t(b*x))``, each of the shape of ``x``.
@@ -431,35 +488,124 @@ class AffineCoupling(nn.Module):
         With a box (:meth:`fit_box`) the networks read the conditioning
         features clamped to it; without one (the default) ``b*x`` as it is.
         """
-        conditioner = self.mask * x.clamp(self.box_low, self.box_high)
+        conditioner = self.conditioning_input(x)
         log_scale = soft_clamp(self.scale_net(conditioner), self.log_scale_bound)
         return log_scale, self.shift_net(conditioner)
 
-    @torch.no_grad()
-    def fit_box(self, x: Tensor, margin: float = 0.1) -> None:
-        """Set the box to the range of ``x`` widened by ``margin`` of each side.
 
-        Inside the box the layer is unchanged (:func:`boxed_affine_forward`).
+class Flow(nn.Module):
+    """A normalizing flow: a list of bijections on flat rows and a base density.
+
+    Each layer maps ``(n, d)`` rows to ``(n, d)`` rows with
+    ``forward(x) -> (y, log|det dy/dx|)`` and an exact ``inverse(y)``; the
+    first is an :class:`ElementwiseAffine`.  The flow implements skae's model
+    protocol (:mod:`skae.modules.protocol`) and what
+    :class:`skae.RealNVPDensity` and :class:`skae.losses.NegativeLogLikelihood`
+    call: ``inverse``, ``base_log_prob``, ``set_base`` and ``fit_boxes``.
+    :class:`RealNVP` (tabular) and
+    :class:`skae.modules.image_flow.MultiscaleRealNVP` (images) build the
+    layers.
+
+    Parameters
+    ----------
+    layers : sequence of torch.nn.Module
+        The bijections in the data-to-latent order, an
+        :class:`ElementwiseAffine` first.
+
+    Attributes
+    ----------
+    layers : torch.nn.ModuleList
+    n_features : int
+    base : torch.nn.Module or None
+        The base density (None: the standard normal).
+    """
+
+    def __init__(self, layers: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.n_features = self.layers[0].log_scale.shape[0]
+        self.base: nn.Module | None = None
+
+    def set_base(self, base: nn.Module | None) -> None:
+        """Use ``base`` (a module with ``log_prob(z)``) as the base density.
+
+        ``None`` is the standard normal.  A :class:`GaussianMixtureBase` fitted
+        to the (whitened) data makes the untrained flow, the identity, that
+        mixture.
         """
-        low, high = x.min(dim=0).values, x.max(dim=0).values
-        span = high - low
-        self.box_low.copy_(low - margin * span)
-        self.box_high.copy_(high + margin * span)
+        self.base = base
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Map ``x`` to ``(y, log|det dy/dx|)``."""
-        log_scale, shift = self.log_scale_and_shift(x)
-        box = (self.box_low, self.box_high)
-        return boxed_affine_forward(x, self.mask, log_scale, shift, *box)
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As torch's, building a placeholder mixture base when the state has one."""
+        if self.base is None and "base.means" in state_dict:
+            n_components, n_features = state_dict["base.means"].shape
+            self.set_base(GaussianMixtureBase.placeholder(n_components, n_features))
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
-    def inverse(self, y: Tensor) -> Tensor:
-        """Map ``y`` back to ``x`` exactly."""
-        log_scale, shift = self.log_scale_and_shift(y)
-        box = (self.box_low, self.box_high)
-        return boxed_affine_inverse(y, self.mask, log_scale, shift, *box)
+    def base_log_prob(self, z: Tensor) -> Tensor:
+        """``log p_Z(z)`` in float64: the standard normal, or the fitted base."""
+        if self.base is None:
+            return standard_normal_log_prob(z.double())
+        return self.base.log_prob(z)
+
+    def forward(
+        self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Map data ``x`` to ``(z, log|det dz/dx|)``, shapes ``(n, d)`` and ``(n,)``."""
+        z, log_det = x, x.new_zeros(x.shape[:-1])
+        for layer in self.layers:
+            z, layer_log_det = layer(z)
+            log_det = log_det + layer_log_det
+        return z, log_det
+
+    def inverse(self, z: Tensor) -> Tensor:
+        """Map latent ``z`` back to data space exactly."""
+        x = z
+        for layer in reversed(self.layers):
+            x = layer.inverse(x)
+        return x
+
+    @torch.no_grad()
+    def fit_boxes(self, x: Tensor, margin: float = 0.1) -> None:
+        """Give every coupling the box of its own input on the data ``x``.
+
+        Called after training: the flow is unchanged on (and near) the data,
+        and stops scaling far from it (see :func:`boxed_affine_forward`).
+        """
+        z = x
+        for layer in self.layers:
+            if isinstance(layer, BoxedCoupling):
+                layer.fit_box(z, margin)
+            z, _ = layer(z)
+
+    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """The latent point ``z = f(x)``."""
+        return self(x)[0]
+
+    def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
+        """The data point ``x = f^{-1}(z)``."""
+        return self.inverse(z)
+
+    def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """Log-density of ``x`` in nats, shape ``(n_samples,)``.
+
+        The Gaussian term is summed in float64: ``||z||^2`` of a point far from
+        the data would overflow float32.
+        """
+        z, log_det = self(x)
+        return self.base_log_prob(z) + log_det.double()
+
+    def initialize_from_data(self, x: Tensor) -> None:
+        """Set the first layer to standardise ``x`` (data-dependent start).
+
+        Called before training, it makes the untrained flow the diagonal
+        Gaussian fitted to ``x``, since the coupling layers start as the
+        identity (and any other layer is a permutation).
+        """
+        self.layers[0].initialize_from_data(x)
 
 
-class RealNVP(nn.Module):
+class RealNVP(Flow):
     """Real NVP normalizing flow with a standard-normal base (Dinh et al., 2016).
 
     The flow ``f`` maps data to latent space: first an
@@ -539,14 +685,12 @@ class RealNVP(nn.Module):
         log_scale_bound: float = 2.0,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__()
         if n_features < 1:
             raise ValueError(f"n_features must be at least 1, got {n_features}.")
         if n_layers < 0:
             raise ValueError(f"n_layers must be non-negative, got {n_layers}.")
         if mask not in MASK_STRATEGIES:
             raise ValueError(f"mask must be one of {MASK_STRATEGIES}, got {mask!r}.")
-        self.n_features = n_features
         if n_features == 1:
             masks = torch.zeros(0, 1, dtype=bool)
         elif mask == "alternating":
@@ -559,83 +703,4 @@ class RealNVP(nn.Module):
             )
             for layer_mask in masks
         ]
-        self.layers = nn.ModuleList([ElementwiseAffine(n_features), *couplings])
-        self.base: nn.Module | None = None
-
-    def set_base(self, base: nn.Module | None) -> None:
-        """Use ``base`` (a module with ``log_prob(z)``) as the base density.
-
-        ``None`` is the standard normal.  A :class:`GaussianMixtureBase` fitted
-        to the (whitened) data makes the untrained flow, the identity, that
-        mixture.
-        """
-        self.base = base
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """As torch's, building a placeholder mixture base when the state has one."""
-        if self.base is None and "base.means" in state_dict:
-            n_components, n_features = state_dict["base.means"].shape
-            self.set_base(GaussianMixtureBase.placeholder(n_components, n_features))
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
-
-    def base_log_prob(self, z: Tensor) -> Tensor:
-        """``log p_Z(z)`` in float64: the standard normal, or the fitted base."""
-        if self.base is None:
-            return standard_normal_log_prob(z.double())
-        return self.base.log_prob(z)
-
-    def forward(
-        self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Map data ``x`` to ``(z, log|det dz/dx|)``, shapes ``(n, d)`` and ``(n,)``."""
-        z, log_det = x, x.new_zeros(x.shape[:-1])
-        for layer in self.layers:
-            z, layer_log_det = layer(z)
-            log_det = log_det + layer_log_det
-        return z, log_det
-
-    def inverse(self, z: Tensor) -> Tensor:
-        """Map latent ``z`` back to data space exactly."""
-        x = z
-        for layer in reversed(self.layers):
-            x = layer.inverse(x)
-        return x
-
-    @torch.no_grad()
-    def fit_boxes(self, x: Tensor, margin: float = 0.1) -> None:
-        """Give every coupling the box of its own input on the data ``x``.
-
-        Called after training: the flow is unchanged on (and near) the data,
-        and stops scaling far from it (see :func:`boxed_affine_forward`).
-        """
-        z = x
-        for layer in self.layers:
-            if isinstance(layer, AffineCoupling):
-                layer.fit_box(z, margin)
-            z, _ = layer(z)
-
-    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """The latent point ``z = f(x)``."""
-        return self(x)[0]
-
-    def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
-        """The data point ``x = f^{-1}(z)``."""
-        return self.inverse(z)
-
-    def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """Log-density of ``x`` in nats, shape ``(n_samples,)``.
-
-        The Gaussian term is summed in float64: ``||z||^2`` of a point far from
-        the data would overflow float32.
-        """
-        z, log_det = self(x)
-        return self.base_log_prob(z) + log_det.double()
-
-    def initialize_from_data(self, x: Tensor) -> None:
-        """Set the first layer to standardise ``x`` (data-dependent start).
-
-        Called before training, it makes the untrained flow the diagonal
-        Gaussian fitted to ``x``, since the coupling layers start as the
-        identity.
-        """
-        self.layers[0].initialize_from_data(x)
+        super().__init__([ElementwiseAffine(n_features), *couplings])
