@@ -204,7 +204,7 @@ def gaussian_mixture(
         n_components == "auto" and validation is not None and 0 < len(validation) < n
     )
     rows = X[np.setdiff1d(np.arange(n), validation)] if held_out else X
-    best, best_k, best_score = None, None, -np.inf
+    best, best_score = None, -np.inf
     # Neither criterion is unimodal in k on discrete columns: try every size.
     for k in range(1, min(8, max(len(rows) // 2, 1)) + 1):
         model = fit(rows, k)
@@ -212,7 +212,7 @@ def gaussian_mixture(
             continue
         score = model.score(X[validation]) if held_out else -model.bic(X)
         if np.isfinite(score) and score > best_score:
-            best, best_k, best_score = model, k, score
-    if held_out and best_k is not None:
-        return fit(X, best_k)
+            best, best_score = model, score
+    if held_out and best is not None:
+        return fit(X, best.n_components)
     return best
