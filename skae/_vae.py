@@ -20,6 +20,7 @@ from skae.utils._validation import Interval, StrOptions
 
 # Elements of the largest (draws, rows, width) tensor built while scoring.
 _SCORING_BUDGET = 2**21
+_WIDEN = 2.0  # the defensive proposal's scale, for imputation
 
 
 @document
@@ -93,6 +94,23 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         ``fit``.  With early stopping (the default) the start is epoch 0 of
         the held-out bound.  ``'random'``: plain MLPs with PyTorch's default
         initialisation; a Bernoulli VAE always starts so.
+    noise_rank : 'auto' or int, default='auto'
+        Rank of a low-rank part of the Gaussian decoder's noise covariance,
+        ``p(x|z) = N(g(z), diag sigma^2 + F F^T)``: the factors of a factor
+        model beyond the ``n_components`` latent ones, integrated out.  With
+        ``init='factor_analysis'`` the start's number of factors is chosen on
+        the validation rows among ``1, 2, 3, 4, 6, 8, 12, ...`` up to
+        ``n_components + noise_rank`` (and below ``n_features``); the
+        ``n_components`` best-determined factors are the latent code and the
+        others ``F``, so the starting ELBO is the log-likelihood of a
+        factor model with more factors than the code has dimensions (on
+        tables where :class:`~sklearn.decomposition.FactorAnalysis` chosen by
+        cross-validation uses more factors than ``n_components``, a diagonal
+        noise starts tens of nats below it).  ``'auto'`` allows
+        ``n_features`` there and 0 with a random start; an int with a
+        random start gives ``F`` that rank, from small random values.
+        ``0`` gives the plain diagonal decoder.  Ignored for Bernoulli
+        likelihoods and images.
     %(shared_parameters)s
 
     Attributes
@@ -121,7 +139,15 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         Bernoulli, and for constant features).
     n_factors_start_ : int
         Factors of the factor model the fit started from (with
-        ``init='factor_analysis'`` and a Gaussian likelihood).
+        ``init='factor_analysis'`` and a Gaussian likelihood), latent and
+        noise factors together.
+    noise_rank_ : int
+        Rank of the decoder noise's low-rank part (0: diagonal noise).
+    noise_components_ : ndarray of shape (noise_rank_, n_features_in_) or None
+        Its factors ``F^T`` in the user's units (as
+        :attr:`sklearn.decomposition.FactorAnalysis.components_`), so that
+        the decoder's noise covariance is ``diag(noise_variance_) +
+        noise_components_.T @ noise_components_``; None for Bernoulli.
     noise_variance_ : ndarray of shape (n_features_in_,) or None
         Variance of the Gaussian decoder in the user's units (as in
         :class:`~sklearn.decomposition.FactorAnalysis`); None for Bernoulli.
@@ -190,6 +216,10 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "n_importance_samples": [Interval(numbers.Integral, 1, None, closed="left")],
         "init": [StrOptions({"factor_analysis", "random"})],
+        "noise_rank": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 0, None, closed="left"),
+        ],
     }
 
     __init__ = estimator_init(
@@ -205,6 +235,7 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         likelihood="gaussian",
         n_importance_samples=50,
         init="factor_analysis",
+        noise_rank="auto",
     )
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
@@ -233,20 +264,29 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             linear_path=self._starts_at_factor_model(),
             **self._network_options(spec),
             # The factor model's exact posterior can be very narrow (features
-            # the factors nearly determine): room for it below exp(-10).
-            logvar_bounds=(-20.0, 10.0)
+            # the factors determine, FactorAnalysis's noise floor 1e-12):
+            # room for it far below exp(-10).
+            logvar_bounds=(-40.0, 10.0)
             if self._starts_at_factor_model()
             else (-10.0, 10.0),
         )
+
+    def _has_noise_factors(self) -> bool:
+        return self.likelihood == "gaussian" and self._fitted_image_shape() is None
 
     def _warm_start(
         self, module: GaussianVAE, X_model: np.ndarray, validation, seed: int
     ) -> None:
         if not self._starts_at_factor_model():
+            rank = 0 if self.noise_rank == "auto" else self.noise_rank
+            if rank and self._has_noise_factors():
+                rng = torch.Generator().manual_seed(seed)
+                factors = torch.randn(X_model.shape[1], rank, generator=rng)
+                module.set_noise_factors(0.01 * factors.to(torch.float64))
             return
-        low = module.decoder_logvar_bounds[0]
+        max_rank = X_model.shape[1] if self.noise_rank == "auto" else self.noise_rank
         model = factor_model(
-            X_model, self.n_components, seed, validation, min_noise=np.exp(low)
+            X_model, self.n_components, seed, validation, max_noise_rank=max_rank
         )
         self.n_factors_start_ = model.n_factors
         module.start_at_factor_model(
@@ -258,6 +298,7 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
                     model.noise_variance,
                     model.posterior_weight,
                     model.posterior_variance,
+                    model.noise_factors,
                 )
             )
         )
@@ -305,13 +346,21 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             self.validation_kl_curve_ = None
             self.validation_reconstruction_curve_ = None
         module = self.net_.module_
+        factors = module.noise_factors
+        self.noise_rank_ = 0 if factors is None else factors.shape[1]
         if self.likelihood == "gaussian":
             logvar = module.clamped_decoder_logvar().double().cpu().numpy()
             self.noise_variance_ = np.exp(logvar) * self.scale_**2
+            self.noise_components_ = np.zeros((self.noise_rank_, logvar.size))
+            if factors is not None:
+                user = factors.double().cpu().numpy() * self.scale_[:, None]
+                self.noise_components_ = user.T.copy()
             for block in self._table_heads().layout.blocks:
                 self.noise_variance_[block] = 0.0
+                self.noise_components_[:, block] = 0.0
         else:
             self.noise_variance_ = None
+            self.noise_components_ = None
 
     def _log_prob_kwargs(self) -> dict:
         """The ``K`` importance draws shared by every row, fixed by the fit's seed."""
@@ -341,6 +390,10 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         self-normalised weights ``w_k ~ p(x_obs | z_k) p(z_k) / q(z_k | x)``
         (Mattei and Frellsen, 2019), in the user's units; the ``n_draws``
         standard-normal draws are shared by every row and fixed by the fit.
+        Half of them come from ``q`` widened to twice its standard deviations
+        (``observed_log_weights(widen=2)``): ``q`` sees the row with its gaps
+        filled and is narrower than ``p(z | x_obs)``, which leaves plain
+        importance weights heavy-tailed.
         """
         module, heads = self.net_.module_, self._table_heads()
         rng = np.random.default_rng(self.net_.iterator_train__seed + 1)
@@ -351,10 +404,19 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             mu, logvar = module.posterior(batch)
             draws = eps.to(dtype=mu.dtype, device=mu.device)
             log_w, out = observed_log_weights(
-                module, heads, batch, mu, logvar, mask, draws
+                module, heads, batch, mu, logvar, mask, draws, widen=_WIDEN
             )
             weights = torch.softmax(log_w, dim=0).unsqueeze(-1)
-            return (weights * heads.mean(out, bernoulli)).sum(dim=0)
+            mean = heads.mean(out, bernoulli)
+            if module.noise_factors is not None:
+                mean = mean + heads.noise_mean(
+                    batch,
+                    out,
+                    mask,
+                    module.clamped_decoder_logvar(),
+                    module.noise_factors,
+                )
+            return (weights * mean).sum(dim=0)
 
         widest = max(X.shape[1], self.n_components, *self._checked_hidden_layer_sizes())
         rows = max(1, _SCORING_BUDGET // (n_draws * widest))
@@ -391,6 +453,9 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         else:
             std = np.sqrt(self.noise_variance_)
             draws = means + std * rng.standard_normal(means.shape)
+            if self.noise_rank_:
+                u = rng.standard_normal((n_samples, self.noise_rank_))
+                draws = draws + u @ self.noise_components_
         return self._as_input_space(draws, rng)
 
     def __sklearn_tags__(self):

@@ -64,7 +64,12 @@ class FactorModel:
     loadings`` is diagonal; then the exact posterior ``p(z | x)`` is the
     diagonal Gaussian with mean ``posterior_weight @ (x - mean)`` and variance
     ``posterior_variance``.  Unused latent dimensions (beyond the chosen
-    factor count) have zero loadings and the prior as posterior.
+    factor count) have zero loadings and the prior as posterior.  Factors
+    beyond the latent dimensions (the least determined ones, of smallest
+    ``loadings.T @ diag(1/noise) @ loadings`` eigenvalue) are
+    ``noise_factors`` (d, rank): integrated out, they make the noise
+    covariance ``diag(noise) + noise_factors @ noise_factors.T``, and the
+    posterior of the latent factors stays the exact, diagonal one.
     """
 
     mean: np.ndarray
@@ -73,26 +78,45 @@ class FactorModel:
     posterior_weight: np.ndarray
     posterior_variance: np.ndarray
     n_factors: int
+    noise_factors: np.ndarray
 
 
 def _rotated(
-    fa: FactorAnalysis, mean: np.ndarray, n_latent: int, min_noise: float
+    fa: FactorAnalysis,
+    mean: np.ndarray,
+    n_latent: int,
+    min_noise: float,
+    max_noise_rank: int = 0,
 ) -> FactorModel:
-    loadings = fa.components_.T
     noise = np.maximum(fa.noise_variance_, min_noise)
-    precision = loadings.T @ (loadings / noise[:, None])
-    eigenvalues, rotation = np.linalg.eigh(precision)
-    order = np.argsort(eigenvalues)[::-1]
-    eigenvalues, rotation = np.clip(eigenvalues[order], 0, None), rotation[:, order]
-    loadings = loadings @ rotation
+    # The SVD of the whitened loadings Psi^{-1/2} L = U S V^T rotates them
+    # (L V = Psi^{1/2} U S) and gives the posterior's precision 1 + S^2
+    # without squaring the condition number: features the factors determine
+    # (noise 1e-12) need the posterior mean to about 1e-6.
+    root = np.sqrt(noise)
+    u, singular, _ = np.linalg.svd(
+        fa.components_.T / root[:, None], full_matrices=False
+    )
+    signs = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])])
+    u = u * np.where(signs == 0, 1.0, signs)
+    loadings = root[:, None] * u * singular
+    extra = loadings[:, n_latent : n_latent + max_noise_rank]
+    loadings, u, singular = (
+        loadings[:, :n_latent],
+        u[:, :n_latent],
+        singular[:n_latent],
+    )
     k = loadings.shape[1]
     posterior_variance = np.ones(n_latent)
-    posterior_variance[:k] = 1.0 / (1.0 + eigenvalues)
+    posterior_variance[:k] = 1.0 / (1.0 + singular**2)
     padded = np.zeros((mean.shape[0], n_latent))
     padded[:, :k] = loadings
-    weight = (padded / noise[:, None]).T * posterior_variance[:, None]
-    weight[k:] = 0.0
-    return FactorModel(mean, padded, noise, weight, posterior_variance, k)
+    weight = np.zeros((n_latent, mean.shape[0]))
+    weight[:k] = (u / root[:, None]).T * (singular * posterior_variance[:k])[:, None]
+    n_factors = k + extra.shape[1]
+    return FactorModel(
+        mean, padded, noise, weight, posterior_variance, n_factors, extra
+    )
 
 
 @ignore_warnings(category=ConvergenceWarning)
@@ -109,13 +133,17 @@ def factor_model(
     seed: int,
     validation: np.ndarray | None = None,
     min_noise: float = 0.0,
+    max_noise_rank: int = 0,
 ) -> FactorModel:
-    """The maximum-likelihood factor model of ``X`` with at most ``n_latent`` factors.
+    """The maximum-likelihood factor model of ``X``, ``n_latent`` factors and more.
 
     With ``validation`` rows (indices into ``X``), the number of factors is the
-    one among ``1, 2, 4, ..., n_latent`` whose model, fitted on the other rows,
-    has the highest held-out log-likelihood; the chosen model is then refitted
-    on all rows.  Without, it is ``min(n_latent, n_features)``.  Noise
+    one among ``1, 2, 3, 4, 6, 8, 12, ...`` (steps of about 1.5, and the cap)
+    up to ``n_latent + max_noise_rank`` (and below the number of features and
+    of rows) whose model, fitted on the other rows, has the highest held-out
+    log-likelihood; the chosen model is then refitted on all rows.  Without,
+    it is ``min(n_latent, n_features)``.  The factors beyond ``n_latent``
+    become ``noise_factors``.  Noise
     variances are floored at ``min_noise`` (the decoder's smallest variance)
     before the posterior is computed, so that the posterior stays the exact
     one of the model the VAE can represent.
@@ -134,14 +162,27 @@ def factor_model(
     mean = X.mean(axis=0)
     if validation is None or len(validation) == 0 or cap == 1:
         return _rotated(_fit_fa(X, cap, seed), mean, n_latent, min_noise)
+    if max_noise_rank > 0:
+        # More factors than latents: fewer than the features (d factors
+        # leave FactorAnalysis no noise to estimate).
+        cap = max(cap, min(n_latent + max_noise_rank, d - 1, n - 1))
     train = np.setdiff1d(np.arange(n), validation)
-    candidates = sorted({min(2**i, cap) for i in range(cap.bit_length() + 1)})
+    candidates = sorted({min(k, cap) for k in _factor_grid(cap)})
     held_out = [
         _fit_fa(X[train], k, seed).score(X[validation]) if len(train) > k else -np.inf
         for k in candidates
     ]
     best = candidates[int(np.argmax(held_out))]
-    return _rotated(_fit_fa(X, best, seed), mean, n_latent, min_noise)
+    return _rotated(_fit_fa(X, best, seed), mean, n_latent, min_noise, max_noise_rank)
+
+
+def _factor_grid(cap: int) -> list[int]:
+    """``1, 2, 3, 4, 6, 8, 12, 16, ...`` up to ``cap``, and ``cap``."""
+    grid, k = [1, 2, 3], 4
+    while k < cap:
+        grid += [k, k * 3 // 2]
+        k *= 2
+    return [g for g in grid if g < cap] + [cap]
 
 
 @ignore_warnings(category=ConvergenceWarning)

@@ -306,10 +306,10 @@ def observed_log_likelihood(
     mask: Tensor | None,
 ) -> Tensor:
     """``log p(x_obs | z)`` of a VAE module's decoder output, per row."""
-    logvar = (
-        module.clamped_decoder_logvar() if module.likelihood == "gaussian" else None
-    )
-    return heads.log_likelihood(x, decoder_out, mask, logvar)
+    if module.likelihood != "gaussian":
+        return heads.log_likelihood(x, decoder_out, mask)
+    logvar = module.clamped_decoder_logvar()
+    return heads.log_likelihood(x, decoder_out, mask, logvar, module.noise_factors)
 
 
 def observed_log_weights(
@@ -320,16 +320,32 @@ def observed_log_weights(
     logvar: Tensor,
     mask: Tensor | None,
     eps: Tensor,
+    widen: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
     """Log-weights ``log p(x_obs|z_k) p(z_k) / q(z_k|x)`` and decoder outputs.
 
     ``eps`` of shape ``(K, n, d)`` or ``(K, 1, d)`` gives ``z_k = mu + sigma * eps_k``;
     returns log-weights of shape ``(K, n)`` and decoder outputs ``(K, n, width)``.
+    With ``widen > 1`` the second half of the draws comes from ``q`` with its
+    standard deviations times ``widen`` and every weight divides by the
+    half-and-half mixture of the two (defensive importance sampling,
+    Hesterberg 1995): the weights stay bounded where ``q`` is narrower than
+    the posterior, as it is when ``x`` has missing entries.
     """
-    z = reparameterize(mu, logvar, eps)
+    if widen == 1.0:
+        z = reparameterize(mu, logvar, eps)
+        log_q = diag_gaussian_log_prob(z, mu, logvar)
+    else:
+        scale = torch.ones(eps.shape[0], 1, 1, dtype=eps.dtype, device=eps.device)
+        scale[eps.shape[0] // 2 :] = widen
+        z = reparameterize(mu, logvar, eps * scale)
+        wide = logvar + 2.0 * math.log(widen)
+        log_q = torch.logaddexp(
+            diag_gaussian_log_prob(z, mu, logvar), diag_gaussian_log_prob(z, mu, wide)
+        ) - math.log(2.0)
     decoder_out = module.decoder_output(z)
     log_px = observed_log_likelihood(module, heads, x, decoder_out, mask)
-    log_w = log_px + standard_normal_log_prob(z) - diag_gaussian_log_prob(z, mu, logvar)
+    log_w = log_px + standard_normal_log_prob(z) - log_q
     return log_w, decoder_out
 
 

@@ -291,6 +291,11 @@ def _vae_log_likelihood(graph: _Graph, model, x):
     else:
         decoder_logvar = _array(module.clamped_decoder_logvar(), graph.dtype)
         log_px = graph.diag_gaussian_log_prob(u, decoder_out, decoder_logvar)
+        if module.noise_factors is not None:
+            log_px = graph.add(
+                log_px,
+                _low_rank_correction(graph, module, graph.sub(u, decoder_out)),
+            )
     log_weights = graph.sub(
         graph.add(log_px, graph.standard_normal_log_prob(z, width)),
         graph.diag_gaussian_log_prob(z, mu, logvar),
@@ -300,6 +305,27 @@ def _vae_log_likelihood(graph: _Graph, model, x):
         graph.const(math.log(model.n_importance_samples)),
     )
     return graph.add(log_mean, graph.const(pre.log_det()))
+
+
+def _low_rank_correction(graph: _Graph, module, residual):
+    """What a low-rank noise part ``F F^T`` adds to the diagonal log-density.
+
+    By Woodbury and the determinant lemma, ``(b^T M^{-1} b - log det M) / 2``
+    with ``b = F^T Psi^{-1} r`` and the constant ``M = I + F^T Psi^{-1} F``.
+    """
+    factors = module.noise_factors.detach().cpu().double().numpy()
+    inv_noise = np.exp(-module.clamped_decoder_logvar().detach().cpu().double().numpy())
+    m = np.eye(factors.shape[1]) + factors.T @ (factors * inv_noise[:, None])
+    b = graph.op(
+        OnnxMatMul,
+        graph.mul(residual, graph.const(inv_noise)),
+        graph.const(factors),
+    )
+    quadratic = graph.row_sum(
+        graph.mul(graph.op(OnnxMatMul, b, graph.const(np.linalg.inv(m))), b)
+    )
+    half_log_det = 0.5 * np.linalg.slogdet(m)[1]
+    return graph.sub(graph.mul(quadratic, graph.const(0.5)), graph.const(half_log_det))
 
 
 def _vae(graph: _Graph, model, x, method: str):

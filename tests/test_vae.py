@@ -80,6 +80,11 @@ def digits_vaes(digits):
             hidden_layer_sizes=(32,),
             likelihood=likelihood,
             max_iter=40,
+            # A random start, so that the posterior is an approximation: the
+            # factor-model start's is exact (and stays the best epoch on
+            # digits, whose near-constant pixels it determines), and every
+            # bound then equals log p(x).
+            init="random",
             random_state=0,
         ).fit(X)
         for likelihood in ("gaussian", "bernoulli")
@@ -142,7 +147,7 @@ def test_closed_form_kl_matches_monte_carlo_on_the_fitted_encoder(digits_vae, di
     with torch.no_grad():
         mu, logvar = module.posterior(x)
     generator = torch.Generator().manual_seed(0)
-    eps = torch.randn((4000, *mu.shape), generator=generator, dtype=mu.dtype)
+    eps = torch.randn((20_000, *mu.shape), generator=generator, dtype=mu.dtype)
     z = mu + torch.exp(0.5 * logvar) * eps
     log_ratio = diag_gaussian_log_prob(z, mu, logvar) - standard_normal_log_prob(z)
     torch.testing.assert_close(

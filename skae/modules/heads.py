@@ -28,7 +28,11 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from skae._columns import ColumnLayout
-from skae.distributions import LOG_2PI
+from skae.distributions import (
+    LOG_2PI,
+    low_rank_gaussian_log_likelihood,
+    low_rank_noise_mean,
+)
 
 
 class ColumnHeads:
@@ -94,6 +98,7 @@ class ColumnHeads:
         out: Tensor,
         mask: Tensor | None = None,
         logvar: Tensor | None = None,
+        factors: Tensor | None = None,
     ) -> Tensor:
         """``log p(x_obs | out)``: numeric Gaussian (or Bernoulli) plus categorical.
 
@@ -109,6 +114,10 @@ class ColumnHeads:
             Gaussian log-variance of every model column (only the numeric
             ones are used); None for Bernoulli numeric columns (``out`` are
             then their logits).
+        factors : Tensor of shape (width, rank) or None
+            Low-rank part of the numeric columns' Gaussian noise covariance
+            (:func:`~skae.distributions.low_rank_gaussian_log_likelihood`);
+            its rows of categorical columns are unused.
 
         Returns
         -------
@@ -117,6 +126,17 @@ class ColumnHeads:
         if mask is None:
             mask = torch.ones_like(x)
         x_num, out_num = self._numeric(x), self._numeric(out)
+        categorical = (self._block_log_probs(x, out) * self._block_mask(mask)).sum(-1)
+        if factors is not None and logvar is not None:
+            numeric_factors = factors.index_select(0, self.numeric.to(x.device))
+            numeric = low_rank_gaussian_log_likelihood(
+                x_num,
+                out_num,
+                self._numeric(logvar),
+                numeric_factors,
+                self._numeric(mask),
+            )
+            return numeric + categorical
         if logvar is None:
             per_entry = x_num * out_num - F.softplus(out_num)
         else:
@@ -125,8 +145,33 @@ class ColumnHeads:
                 (x_num - out_num).pow(2) * torch.exp(-lv) + lv + LOG_2PI
             )
         numeric = (per_entry * self._numeric(mask)).sum(-1)
-        categorical = (self._block_log_probs(x, out) * self._block_mask(mask)).sum(-1)
         return numeric + categorical
+
+    def noise_mean(
+        self,
+        x: Tensor,
+        out: Tensor,
+        mask: Tensor | None,
+        logvar: Tensor,
+        factors: Tensor,
+    ) -> Tensor:
+        """``E[F u | x_obs]`` of a low-rank Gaussian noise, zero in the blocks.
+
+        What the observed numeric entries say about the noise of every
+        numeric entry (:func:`~skae.distributions.low_rank_noise_mean`);
+        shape of ``out``.
+        """
+        numeric = self.numeric.to(x.device)
+        correction = low_rank_noise_mean(
+            self._numeric(x),
+            self._numeric(out),
+            self._numeric(logvar),
+            factors.index_select(0, numeric),
+            None if mask is None else self._numeric(mask),
+        )
+        result = torch.zeros_like(out)
+        result[..., numeric] = correction
+        return result
 
     def mean(self, out: Tensor, bernoulli: bool = False) -> Tensor:
         """Numeric outputs (``sigmoid`` for Bernoulli), each block's softmax."""

@@ -11,6 +11,7 @@ from skae.distributions import (
     diag_gaussian_log_prob,
     gaussian_log_likelihood,
     importance_weighted_log_likelihood,
+    low_rank_gaussian_log_likelihood,
     reparameterize,
     standard_normal_log_prob,
 )
@@ -90,6 +91,15 @@ class GaussianVAE(nn.Module):
         MLP ``n_components -> n_features`` giving the mean or the logits.
     decoder_logvar : torch.nn.Parameter of shape (n_features,) or None
         Unclamped per-feature decoder log-variance (Gaussian likelihood only).
+    decoder_logvar_floor : Tensor of shape (n_features,) or None
+        A buffer: the decoder log-variance's lower bound is its minimum with
+        ``decoder_logvar_bounds[0]``; ``+inf`` unless
+        :meth:`start_at_factor_model` set it to the factor model's own log
+        noise (features the factors determine have less than ``exp(-10)``).
+    noise_factors : torch.nn.Parameter of shape (n_features, rank) or None
+        The low-rank part ``F`` of the decoder's noise covariance
+        ``diag exp(decoder_logvar) + F F^T`` (Gaussian likelihood); None for
+        diagonal noise.  Set by :meth:`set_noise_factors`.
 
     Notes
     -----
@@ -155,8 +165,40 @@ class GaussianVAE(nn.Module):
         self.decoder_logvar: nn.Parameter | None
         if likelihood == "gaussian":
             self.decoder_logvar = nn.Parameter(torch.zeros(n_features))
+            floor = torch.full((n_features,), float("inf"))
+            self.register_buffer("decoder_logvar_floor", floor)
         else:
             self.register_parameter("decoder_logvar", None)
+            self.register_buffer("decoder_logvar_floor", None)
+        self.noise_factors: nn.Parameter | None = None
+
+    def set_noise_factors(self, factors: Tensor | None) -> None:
+        """Make ``factors`` (n_features, rank) the low-rank part of the noise.
+
+        ``None`` or a rank of 0 makes the noise diagonal again.  A new
+        parameter: call it before an optimiser is built over the module.
+        """
+        if factors is not None and factors.shape[-1] > 0:
+            if self.decoder_logvar is None:
+                raise TypeError("A Bernoulli decoder has no noise covariance.")
+            if factors.shape != (self.n_features, factors.shape[-1]):
+                raise ValueError(
+                    f"factors must have shape ({self.n_features}, rank), "
+                    f"got {tuple(factors.shape)}."
+                )
+            self.noise_factors = nn.Parameter(factors.detach().clone())
+        else:
+            self.noise_factors = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A fitted module's noise rank is chosen by its warm start: a module
+        # rebuilt from its constructor takes the saved one.
+        factors = state_dict.get(prefix + "noise_factors")
+        if factors is not None and (
+            self.noise_factors is None or self.noise_factors.shape != factors.shape
+        ):
+            self.set_noise_factors(torch.zeros_like(factors))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def start_at_factor_model(
@@ -166,6 +208,7 @@ class GaussianVAE(nn.Module):
         noise_variance: Tensor,
         posterior_weight: Tensor,
         posterior_variance: Tensor,
+        noise_factors: Tensor | None = None,
     ) -> None:
         """Make the module the factor model ``x = L z + mean + e`` and its posterior.
 
@@ -176,8 +219,15 @@ class GaussianVAE(nn.Module):
         (:func:`skae._warm_start.factor_model`).  The residual branches add
         nothing yet; their outputs are scaled by the posterior and noise
         standard deviations.  So the untrained ELBO equals the factor model's
-        log-likelihood (while its variances lie within the bounds).
-        Needs ``linear_path=True`` and a Gaussian likelihood.
+        log-likelihood.  The decoder's log-variance floor is lowered, per
+        feature, to the factor model's noise where that lies below
+        ``decoder_logvar_bounds[0]`` (features the factors determine), so
+        the start is representable.  ``noise_factors`` (d, rank): more
+        factors of the same model, integrated out into the noise covariance
+        ``diag noise_variance + F F^T`` (:meth:`set_noise_factors`); the
+        posterior of the latent factors is then the marginal of the joint
+        one, still exact.  Needs ``linear_path=True`` and a Gaussian
+        likelihood.
         """
         if not isinstance(self.encoder, ResidualMap) or self.decoder_logvar is None:
             raise TypeError(
@@ -193,7 +243,10 @@ class GaussianVAE(nn.Module):
         )
         self.encoder.start_at(weight, bias, out_scale=out_scale)
         self.decoder.start_at(loadings, mean, out_scale=noise_variance.sqrt())
-        self.decoder_logvar.copy_(noise_variance.log())
+        log_noise = noise_variance.log().to(self.decoder_logvar)
+        self.decoder_logvar_floor.copy_(log_noise)
+        self.decoder_logvar.copy_(log_noise)
+        self.set_noise_factors(noise_factors)
 
     @torch.no_grad()
     def fit_boxes(self, x: Tensor) -> None:
@@ -248,7 +301,8 @@ class GaussianVAE(nn.Module):
         if self.decoder_logvar is None:
             raise AttributeError("A Bernoulli decoder has no variance parameter.")
         low, high = self.decoder_logvar_bounds
-        return self.decoder_logvar.clamp(low, high)
+        floor = self.decoder_logvar_floor.to(self.decoder_logvar).clamp(max=low)
+        return torch.maximum(self.decoder_logvar, floor).clamp(max=high)
 
     def decoder_log_likelihood(self, x: Tensor, decoder_out: Tensor) -> Tensor:
         """``log p(x | z)`` summed over features.
@@ -266,7 +320,12 @@ class GaussianVAE(nn.Module):
         """
         if self.likelihood == "bernoulli":
             return bernoulli_log_likelihood(x, decoder_out)
-        return gaussian_log_likelihood(x, decoder_out, self.clamped_decoder_logvar())
+        logvar = self.clamped_decoder_logvar()
+        if self.noise_factors is not None:
+            return low_rank_gaussian_log_likelihood(
+                x, decoder_out, logvar, self.noise_factors
+            )
+        return gaussian_log_likelihood(x, decoder_out, logvar)
 
     def forward(
         self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None
