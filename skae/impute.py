@@ -29,13 +29,17 @@ class _MIWAE(VAE):
 def default_estimator() -> VAE:
     """The model ``AutoencoderImputer(estimator=None)`` fits.
 
-    A :class:`~skae.VAE` in MIWAE's setting (Mattei and Frellsen, 2019):
-    10 latents, two tanh hidden layers of 128 units, trained on the
-    importance-weighted bound of the observed entries with 20 draws per
-    row, 500 epochs of Adam in batches of 64, from a random start and
-    without a hold-out (``init='random'``, ``early_stopping=False``).  It
-    had the lowest mean imputation error of the skae candidates in
-    ``benchmarks/bench_imputation.py`` (``benchmarks/results/imputation.md``).
+    A :class:`~skae.VAE` trained on MIWAE's importance-weighted bound of the
+    observed entries (Mattei and Frellsen, 2019) with 20 draws per row: 10
+    latents, two tanh hidden layers of 128 units, Adam in batches of 64 for
+    at most 500 epochs.  It starts, as every skae VAE, at the factor
+    analysis solution of the mean-filled training rows, and stops when the
+    bound on the held-out rows has not improved for 50 epochs, keeping the
+    best epoch.  Of the configurations measured in
+    ``benchmarks/bench_imputation.py`` (``benchmarks/results/imputation.md``)
+    it had the lowest imputation error on most tables, and it is 2 to 10
+    times faster than MIWAE's own setting (a random start and 500 epochs on
+    every row), which lost to ``IterativeImputer`` on breast cancer at 30 %.
     """
     return _MIWAE(
         n_components=10,
@@ -43,10 +47,7 @@ def default_estimator() -> VAE:
         activation="tanh",
         batch_size=64,
         max_iter=500,
-        n_iter_no_change=500,
-        # MIWAE's setting, as measured: a random start, every row trains.
-        init="random",
-        early_stopping=False,
+        n_iter_no_change=50,
     )
 
 

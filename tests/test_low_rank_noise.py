@@ -139,6 +139,23 @@ def test_noisy_samples_have_the_model_covariance(eight_factors):
     np.testing.assert_allclose(np.cov(draws.T), fa.get_covariance(), atol=0.25)
 
 
+def test_samples_without_noise_keep_the_noise_factors(eight_factors):
+    """``noise=False`` drops only the per-feature noise ``diag sigma^2``."""
+    linear = VAE(
+        3, hidden_layer_sizes=(), activation="identity", random_state=0, **FROZEN
+    ).fit(eight_factors)
+    assert linear.noise_rank_ > 0
+    means = linear.sample(40_000, random_state=0)
+    draws = linear.sample(40_000, random_state=1, noise=True)
+    gap = np.cov(draws.T) - np.cov(means.T)
+    np.testing.assert_allclose(gap, np.diag(linear.noise_variance_), atol=0.25)
+    diagonal = VAE(
+        3, hidden_layer_sizes=(), activation="identity", noise_rank=0, **FROZEN
+    ).fit(eight_factors)
+    # Without noise factors the decoder means span only the 3-dimensional code.
+    assert np.linalg.matrix_rank(diagonal.sample(50, random_state=0), tol=1e-6) <= 4
+
+
 def test_imputation_is_the_gaussian_conditional_mean(eight_factors):
     """A linear VAE at its start imputes as its Gaussian model does."""
     X = eight_factors.copy()
