@@ -5,9 +5,12 @@ import warnings
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 
+from skae._columns import _as_frame, categorical_mask
 from skae._tabular import check_observed_rows
 from skae._vae import VAE
 from skae.outlier import _seeded
@@ -68,6 +71,17 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
     * an :class:`~skae.AutoencoderTransformer` or :class:`~skae.DenoisingAE`
       gives its reconstruction of the row.
 
+    A table with categorical columns (a DataFrame with ``category``,
+    ``object``, ``string`` or ``bool`` columns, or whatever the estimator's
+    ``categorical_features`` names) is imputed as it comes: the model reads
+    it with its own column encoder, a missing category is the most probable
+    one under the same conditional mean (of the softmax probabilities, for a
+    VAE; the argmax of the reconstruction, for an autoencoder), a missing
+    number is filled as above, and ``transform`` returns a DataFrame with
+    the input's index, columns and dtypes (an object array when the input
+    was an array).  Only categories seen in ``fit`` are filled in or
+    accepted.
+
     Parameters
     ----------
     estimator : skae estimator or None, default=None
@@ -126,6 +140,16 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
         self.n_importance_samples = n_importance_samples
         self.random_state = random_state
 
+    def _is_table(self, X, model) -> bool:
+        """Whether ``model`` reads ``X`` as a table with categorical columns."""
+        if sp.issparse(X) or not hasattr(model, "categorical_features"):
+            return False
+        if not isinstance(X, pd.DataFrame):
+            if model.categorical_features in (None, "from_dtype"):
+                return False
+            X = _as_frame(X)
+        return bool(categorical_mask(X, model.categorical_features).any())
+
     def _validated(self, X, *, reset: bool) -> np.ndarray:
         X = validate_data(
             self,
@@ -152,20 +176,27 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
         -------
         self : object
         """
-        X = self._validated(X, reset=True)
         if self.estimator is None:
-            # The default trains a fixed number of epochs, as MIWAE does.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model = _seeded(default_estimator(), self.random_state)
-                self.estimator_ = model.fit(X)
-            return self
-        if not hasattr(self.estimator, "_fill_missing"):
+            model = default_estimator()
+        elif hasattr(self.estimator, "_fill_missing"):
+            model = clone(self.estimator)
+        else:
             raise ValueError(
                 "estimator must be a skae VAE, AutoencoderTransformer or "
                 f"DenoisingAE, got {type(self.estimator).__name__}."
             )
-        self.estimator_ = _seeded(clone(self.estimator), self.random_state).fit(X)
+        self._table = self._is_table(X, model)
+        if self._table:
+            # The model validates the table (columns, categories, empty rows).
+            validate_data(self, X, skip_check_array=True, reset=True)
+        else:
+            X = self._validated(X, reset=True)
+        model = _seeded(model, self.random_state)
+        with warnings.catch_warnings():
+            if self.estimator is None:
+                # The default's budget is its early stopping or max_iter.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            self.estimator_ = model.fit(X)
         return self
 
     def transform(self, X):
@@ -178,23 +209,50 @@ class AutoencoderImputer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_filled : ndarray of shape (n_samples, n_features)
-            Same dtype as ``X`` (float64 for other dtypes).
+        X_filled : ndarray of shape (n_samples, n_features) or DataFrame
+            Same dtype as ``X`` (float64 for other dtypes); for a table with
+            categorical columns, a DataFrame with the input's index, columns
+            and dtypes (an object array when ``X`` was an array).
         """
         check_is_fitted(self)
+        if self._table:
+            return self._transform_table(X)
         X = self._validated(X, reset=False)
         missing = np.isnan(X)
         if not missing.any():
             return X.copy()
         rows = np.flatnonzero(missing.any(axis=1))
         partial = X[rows]
-        if isinstance(self.estimator_, VAE):
-            fill = self.estimator_._fill_missing(partial, self.n_importance_samples)
-        else:
-            fill = self.estimator_._fill_missing(partial)
         out = X.copy()
-        out[rows] = np.where(missing[rows], fill, partial)
+        out[rows] = np.where(missing[rows], self._fill(partial), partial)
         return out
+
+    def _fill(self, rows: np.ndarray) -> np.ndarray:
+        """The model's value of every entry of ``rows`` (encoded, user units)."""
+        if isinstance(self.estimator_, VAE):
+            return self.estimator_._fill_missing(rows, self.n_importance_samples)
+        return self.estimator_._fill_missing(rows)
+
+    def _transform_table(self, X):
+        validate_data(self, X, skip_check_array=True, reset=False)
+        encoder = self.estimator_.column_encoder_
+        frame = _as_frame(X)
+        encoded = encoder.transform(frame)
+        check_observed_rows(encoded)
+        out = frame.copy()
+        rows = np.flatnonzero(np.isnan(encoded).any(axis=1))
+        if rows.size:
+            # Numbers in the user's units; each categorical column its most
+            # probable category (the argmax of its block).
+            filled = encoder.inverse_transform(self._fill(encoded[rows]))
+            for j in range(frame.shape[1]):
+                gaps = frame.iloc[rows, j].isna().to_numpy()
+                if gaps.any():
+                    values = filled.iloc[np.flatnonzero(gaps), j].to_numpy()
+                    out.iloc[rows[gaps], j] = values
+        if isinstance(X, pd.DataFrame):
+            return out
+        return out.to_numpy(dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
