@@ -17,6 +17,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.utils._testing import ignore_warnings
 
+_MAX_MIXTURE = 32  # most components of a Gaussian-mixture base
+
 
 @dataclass(frozen=True)
 class PrincipalAxes:
@@ -120,11 +122,44 @@ def _rotated(
 
 
 @ignore_warnings(category=ConvergenceWarning)
-def _fit_fa(X: np.ndarray, k: int, seed: int) -> FactorAnalysis:
-    # Exact SVDs on small tables; scikit-learn's randomized SVD (its default)
-    # once every EM iteration's full SVD would cost seconds.
-    method = "lapack" if X.shape[0] * X.shape[1] <= 200_000 else "randomized"
-    return FactorAnalysis(k, svd_method=method, random_state=seed).fit(X)
+def _fit_fa(X: np.ndarray, k: int, seed: int) -> FactorAnalysis | None:
+    """FactorAnalysis(k) of ``X``, or None when its EM breaks down.
+
+    Exact SVDs on small tables; scikit-learn's randomized SVD (its default)
+    once every EM iteration's full SVD would cost seconds.  On some tables
+    (many one-hot columns) an EM iteration's SVD fails to converge for a
+    large ``k``; the other SVD is tried, then the count is given up.
+    """
+    methods = ["lapack", "randomized"]
+    if X.shape[0] * X.shape[1] > 200_000:
+        methods.reverse()
+    for method in methods:
+        try:
+            fa = FactorAnalysis(k, svd_method=method, random_state=seed).fit(X)
+        except (np.linalg.LinAlgError, ValueError):
+            continue
+        if np.isfinite(fa.components_).all() and np.isfinite(fa.noise_variance_).all():
+            return fa
+    return None
+
+
+def _held_out_score(X, train, validation, k: int, seed: int) -> float:
+    if len(train) <= k:
+        return -np.inf
+    fa = _fit_fa(X[train], k, seed)
+    return -np.inf if fa is None else fa.score(X[validation])
+
+
+def _first_fit(X: np.ndarray, counts, seed: int) -> FactorAnalysis:
+    """The model of the first count in ``counts`` whose fit succeeds."""
+    for k in counts:
+        fa = _fit_fa(X, k, seed)
+        if fa is not None:
+            return fa
+    raise ValueError(
+        "Factor analysis of the training rows failed for every factor count; "
+        "use init='random'."
+    )
 
 
 def factor_model(
@@ -161,19 +196,20 @@ def factor_model(
     cap = max(1, min(n_latent, d, max(n - 1, 1)))
     mean = X.mean(axis=0)
     if validation is None or len(validation) == 0 or cap == 1:
-        return _rotated(_fit_fa(X, cap, seed), mean, n_latent, min_noise)
+        fa = _first_fit(X, range(cap, 0, -1), seed)
+        return _rotated(fa, mean, n_latent, min_noise)
     if max_noise_rank > 0:
         # More factors than latents: fewer than the features (d factors
         # leave FactorAnalysis no noise to estimate).
         cap = max(cap, min(n_latent + max_noise_rank, d - 1, n - 1))
     train = np.setdiff1d(np.arange(n), validation)
     candidates = sorted({min(k, cap) for k in _factor_grid(cap)})
-    held_out = [
-        _fit_fa(X[train], k, seed).score(X[validation]) if len(train) > k else -np.inf
-        for k in candidates
-    ]
-    best = candidates[int(np.argmax(held_out))]
-    return _rotated(_fit_fa(X, best, seed), mean, n_latent, min_noise, max_noise_rank)
+    held_out = [_held_out_score(X, train, validation, k, seed) for k in candidates]
+    # Best held-out score first (the smaller count on a tie, as argmax).
+    order = sorted(range(len(candidates)), key=lambda i: (-held_out[i], i))
+    ranked = [candidates[i] for i in order]
+    fa = _first_fit(X, ranked, seed)
+    return _rotated(fa, mean, n_latent, min_noise, max_noise_rank)
 
 
 def _factor_grid(cap: int) -> list[int]:
@@ -195,7 +231,9 @@ def gaussian_mixture(
     """A full-covariance :class:`~sklearn.mixture.GaussianMixture` of ``X``.
 
     ``n_components='bic'`` fits 1, 2, ... up to 8 components (no more than
-    half the rows) and keeps the one of lowest BIC.  ``'auto'`` with
+    half the rows) and keeps the one of lowest BIC; while the best size is
+    the largest one tried, the range doubles (9 to 16, then 17 to 32, the
+    most).  ``'auto'`` with
     ``validation`` rows (indices into ``X``) fits the same sizes to the other
     rows, keeps the one with the highest mean log-likelihood on the
     validation rows and refits it on all rows; without validation rows it is
@@ -246,14 +284,22 @@ def gaussian_mixture(
     )
     rows = X[np.setdiff1d(np.arange(n), validation)] if held_out else X
     best, best_score = None, -np.inf
-    # Neither criterion is unimodal in k on discrete columns: try every size.
-    for k in range(1, min(8, max(len(rows) // 2, 1)) + 1):
-        model = fit(rows, k)
-        if model is None:
-            continue
-        score = model.score(X[validation]) if held_out else -model.bic(X)
-        if np.isfinite(score) and score > best_score:
-            best, best_score = model, score
+    limit = min(_MAX_MIXTURE, max(len(rows) // 2, 1))
+    sizes = range(1, min(8, limit) + 1)
+    while sizes:
+        # Neither criterion is unimodal in k on discrete columns: try every
+        # size of the range.
+        for k in sizes:
+            model = fit(rows, k)
+            if model is None:
+                continue
+            score = model.score(X[validation]) if held_out else -model.bic(X)
+            if np.isfinite(score) and score > best_score:
+                best, best_score = model, score
+        # A best size at the range's top may not be the best: double it.
+        top = sizes[-1]
+        at_top = best is not None and best.n_components == top
+        sizes = range(top + 1, min(2 * top, limit) + 1) if at_top else range(0)
     if held_out and best is not None:
         return fit(X, best.n_components)
     return best

@@ -120,6 +120,32 @@ def test_factor_count_chosen_on_validation_rows():
     np.testing.assert_array_equal(model.posterior_variance[2:], 1.0)
 
 
+def test_factor_counts_whose_fit_breaks_down_are_skipped(monkeypatch):
+    """An EM whose SVD does not converge (as on many one-hot columns) is
+    not a crash: that count is given up, the best other one is kept."""
+    fit = FactorAnalysis.fit
+
+    def failing(self, X, y=None):
+        if self.n_components >= 3:
+            raise np.linalg.LinAlgError("SVD did not converge")
+        return fit(self, X, y)
+
+    monkeypatch.setattr(FactorAnalysis, "fit", failing)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 4)) @ rng.normal(size=(4, 8))
+    X += 0.3 * rng.normal(size=(600, 8))
+    model = factor_model(X, 6, seed=0, validation=np.arange(0, 600, 5))
+    assert model.n_factors == 2
+    assert factor_model(X, 6, seed=0).n_factors == 2
+
+    def always(self, X, y=None):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(FactorAnalysis, "fit", always)
+    with pytest.raises(ValueError, match="init='random'"):
+        factor_model(X, 6, seed=0)
+
+
 def test_vae_starts_at_factor_analysis(wine):
     vae = VAE(5, random_state=0, **FROZEN).fit(wine)
     # FactorAnalysis stops at tol=1e-2; fitted in the VAE's (re-standardised)
@@ -162,6 +188,19 @@ def test_bic_choice_matches_scikit_learn():
         GaussianMixture(k, n_init=3, random_state=0).fit(X).bic(X) for k in range(1, 9)
     ]
     assert chosen.n_components == 1 + int(np.argmin(bics)) == 2
+
+
+def test_bic_range_grows_while_its_top_is_best():
+    """Twelve well-separated blobs: BIC's best of 1..8 is 8, so the range
+    doubles and the twelve are found (and no more)."""
+    rng = np.random.default_rng(0)
+    centres = 10.0 * np.c_[np.arange(12) % 4, np.arange(12) // 4]
+    X = np.concatenate([c + rng.normal(size=(60, 2)) for c in centres])
+    chosen = gaussian_mixture(X, "bic", seed=0)
+    bics = [
+        GaussianMixture(k, n_init=3, random_state=0).fit(X).bic(X) for k in range(1, 17)
+    ]
+    assert chosen.n_components == 1 + int(np.argmin(bics)) == 12
 
 
 def test_auto_choice_is_made_on_held_out_rows():
