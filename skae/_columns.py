@@ -18,6 +18,7 @@ Which columns are categorical follows
 names, indices or a boolean mask pick them explicitly; ``None`` picks none.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,11 @@ class ColumnLayout:
     def n_columns(self) -> int:
         """Number of input columns (a one-hot block counts as one)."""
         return len(self.numeric) + len(self.blocks)
+
+
+# A categorical column with more categories than this and than half its
+# observed rows draws a warning (identifiers, timestamps, free text).
+_FEW_CATEGORIES = 20
 
 
 def _is_categorical_dtype(dtype) -> bool:
@@ -217,6 +223,16 @@ class ColumnEncoder:
             if seen.size == 0:
                 raise ValueError(
                     f"Categorical column {self.columns_[j]!r} has no observed value."
+                )
+            if seen.size > max(_FEW_CATEGORIES, column.notna().sum() // 2):
+                warnings.warn(
+                    f"Categorical column {self.columns_[j]!r} has {seen.size} "
+                    f"categories for {column.notna().sum()} observed rows, as an "
+                    "identifier, a timestamp or free text would; its one-hot "
+                    "block makes the model slow and teaches it little. Drop the "
+                    "column, or give it a numeric dtype if it is a number.",
+                    UserWarning,
+                    stacklevel=2,
                 )
             self.categories_.append(seen)
         stops = len(numeric) + np.cumsum([len(c) for c in self.categories_])

@@ -100,7 +100,9 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         model beyond the ``n_components`` latent ones, integrated out.  With
         ``init='factor_analysis'`` the start's number of factors is chosen on
         the validation rows among ``1, 2, 3, 4, 6, 8, 12, ...`` up to
-        ``n_components + noise_rank`` (and below ``n_features``); the
+        ``n_components + noise_rank`` (below ``n_features``, and at most
+        128 beyond the code, as factor analysis with hundreds of factors
+        takes minutes); the
         ``n_components`` best-determined factors are the latent code and the
         others ``F``, so the starting ELBO is the log-likelihood of a
         factor model with more factors than the code has dimensions (on

