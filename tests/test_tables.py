@@ -193,6 +193,8 @@ def test_realnvp_names_categorical_and_missing_columns(frame, build, match):
         ("MASS", "survey"),
         ("openintro", "births"),
         ("Ecdat", "Treatment"),
+        # 48 one-hot states: some factor counts' EM broke down in the VAE start.
+        ("plm", "Produc"),
     ],
 )
 @pytest.mark.parametrize("cls", TABLE_MODELS)
