@@ -7,7 +7,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 
 from skae._columns import _as_frame, categorical_mask
@@ -55,7 +55,7 @@ def default_estimator() -> VAE:
     )
 
 
-class AutoencoderImputer(TransformerMixin, BaseEstimator):
+class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Imputation of missing values by an autoencoder or a VAE.
 
     ``fit`` fits a clone of ``estimator`` on ``X`` with its missing entries

@@ -143,3 +143,15 @@ def test_table_with_an_unseen_category_is_a_clear_error():
     other.iloc[0, 2] = "zero"
     with pytest.raises(ValueError, match="categories not seen in fit"):
         imputer.transform(other)
+
+
+def test_feature_names_and_pandas_output():
+    _, X_missing, _ = _missing(n=60, d=3)
+    frame = pd.DataFrame(X_missing, columns=["a", "b", "c"], index=range(5, 65))
+    imputer = AutoencoderImputer(
+        VAE(hidden_layer_sizes=(8,), max_iter=2), n_importance_samples=10
+    ).set_output(transform="pandas")
+    out = imputer.fit_transform(frame)
+    assert list(imputer.get_feature_names_out()) == ["a", "b", "c"]
+    assert list(out.columns) == ["a", "b", "c"] and out.index.equals(frame.index)
+    assert not out.isna().any().any()
