@@ -136,7 +136,11 @@ def _fit_fa(X: np.ndarray, k: int, seed: int) -> FactorAnalysis | None:
         methods.reverse()
     for method in methods:
         try:
-            fa = FactorAnalysis(k, svd_method=method, random_state=seed).fit(X)
+            # Constant or duplicated columns (a one-category one-hot block)
+            # give zero singular values, whose log FactorAnalysis takes; the
+            # result is checked below.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                fa = FactorAnalysis(k, svd_method=method, random_state=seed).fit(X)
         except (np.linalg.LinAlgError, ValueError):
             continue
         if np.isfinite(fa.components_).all() and np.isfinite(fa.noise_variance_).all():

@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 
 from skae import VAE, AutoencoderImputer, AutoencoderTransformer, DenoisingAE
@@ -155,3 +157,42 @@ def test_feature_names_and_pandas_output():
     assert list(imputer.get_feature_names_out()) == ["a", "b", "c"]
     assert list(out.columns) == ["a", "b", "c"] and out.index.equals(frame.index)
     assert not out.isna().any().any()
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    n_numeric=st.integers(0, 3),
+    n_categorical=st.integers(1, 3),
+    n_categories=st.integers(1, 4),
+    rate=st.floats(0.0, 0.5),
+    seed=st.integers(0, 2**16),
+)
+def test_any_mixed_table_comes_back_complete(
+    n_numeric, n_categorical, n_categories, rate, seed
+):
+    """Drawn mixed tables with holes: complete, same dtypes, observed kept."""
+    rng = np.random.default_rng(seed)
+    n = 40
+    columns = {f"x{j}": rng.normal(size=n) for j in range(n_numeric)}
+    for j in range(n_categorical):
+        labels = np.array([f"c{i}" for i in range(n_categories)])
+        columns[f"g{j}"] = pd.Series(rng.choice(labels, size=n), dtype=object)
+    frame = pd.DataFrame(columns)
+    holes = frame.mask(rng.random(frame.shape) < rate)
+    for j in range(n_categorical):
+        if holes[f"g{j}"].isna().all():
+            holes.loc[0, f"g{j}"] = frame.loc[0, f"g{j}"]
+    empty = holes.isna().all(axis=1).to_numpy()
+    holes.iloc[np.flatnonzero(empty), 0] = frame.iloc[np.flatnonzero(empty), 0]
+    model = VAE(2, hidden_layer_sizes=(8,), max_iter=3)
+    filled = AutoencoderImputer(model, n_importance_samples=10, random_state=0)
+    out = filled.fit_transform(holes)
+    assert list(out.columns) == list(frame.columns)
+    assert (out.dtypes == holes.dtypes).all()
+    assert not out.isna().any().any()
+    seen = holes.notna().to_numpy()
+    assert (
+        out.to_numpy(dtype=object)[seen] == holes.to_numpy(dtype=object)[seen]
+    ).all()
+    for j in range(n_categorical):
+        assert set(out[f"g{j}"]) <= set(holes[f"g{j}"].dropna())
