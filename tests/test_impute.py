@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 
 from skae import VAE, AutoencoderImputer, AutoencoderTransformer, DenoisingAE
@@ -196,3 +197,22 @@ def test_any_mixed_table_comes_back_complete(
     ).all()
     for j in range(n_categorical):
         assert set(out[f"g{j}"]) <= set(holes[f"g{j}"].dropna())
+
+
+def test_default_picks_its_epochs_on_held_out_entries(monkeypatch):
+    """The default trains as many epochs as filled hidden entries best, then
+    refits on every entry; reproducible for a given random_state."""
+    from skae import impute
+
+    small = impute._MIWAE(2, hidden_layer_sizes=(8,), batch_size=32, max_iter=40)
+    monkeypatch.setattr(impute, "default_estimator", lambda: clone(small))
+    X, X_missing, missing = _missing(n=80, d=4)
+    imputer = AutoencoderImputer(random_state=0, n_importance_samples=20)
+    filled = imputer.fit_transform(X_missing)
+    model = imputer.estimator_
+    assert not model.early_stopping
+    assert model.max_iter % 10 == 0 and 10 <= model.max_iter <= 40
+    assert model.n_iter_ == model.max_iter
+    np.testing.assert_array_equal(filled[~missing], X[~missing])
+    again = AutoencoderImputer(random_state=0, n_importance_samples=20)
+    np.testing.assert_array_equal(again.fit_transform(X_missing), filled)
