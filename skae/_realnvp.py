@@ -11,7 +11,7 @@ from skae._base import SkaeBase
 from skae._data import dense_rows, identity_batch
 from skae._params import document, estimator_init
 from skae._preprocessing import Standardizer, Whitener
-from skae._warm_start import gaussian_mixture
+from skae._warm_start import broad_weight, gaussian_mixture
 from skae.losses import NegativeLogLikelihood
 from skae.modules.coupling import MASK_STRATEGIES, Flow, RealNVP
 from skae.modules.image_flow import MultiscaleRealNVP
@@ -19,11 +19,6 @@ from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.protocol import InputSpec
 from skae.noise import GaussianNoise
 from skae.utils._validation import Interval, StrOptions
-
-# Weight of a broad Gaussian (N(0, I) on the standardised features) within a
-# mixture base: far from every fitted component a point keeps (about) that
-# Gaussian's density.
-_BROAD_WEIGHT = 0.01
 
 # Values of the widest convolution output held at once in inference (images).
 _ACTIVATION_BUDGET = 2**22
@@ -159,9 +154,13 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         better on crime (-27.6 against -54.0 nats) and leaf (13.9 against
         7.0), worse on cells (3.8 against 6.6).  An int: that many.  One component
         means the paper's standard normal (the whitened data's Gaussian).
-        Otherwise the base is that mixture, with 1 % of its weight moved to a
-        broad Gaussian (``N(0, I)`` on the standardised features) so that a
-        point far from every component keeps a density of that order.
+        Otherwise the base is that mixture plus a broad Gaussian (``N(0, I)``
+        on the standardised features), so that a point far from every
+        component keeps a density of that order.  The broad component's
+        weight is its maximum-likelihood weight on the early-stopping
+        validation rows (under a mixture of the same size fitted to the other
+        rows), at least one row's share ``1 / (n_samples + 1)``; without
+        validation rows it is that share.
         The untrained flow is the identity, so training starts at the
         mixture's log-likelihood, and with early stopping (the default) the
         start is epoch 0: the flow moves only where held-out data agree.
@@ -320,7 +319,8 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         if mixture is None or mixture.n_components == 1:
             return  # the standard normal: the whitened data's Gaussian
         d = X_model.shape[1]
-        weights = np.r_[(1 - _BROAD_WEIGHT) * mixture.weights_, _BROAD_WEIGHT]
+        broad = broad_weight(standardised, mixture.n_components, seed, validation)
+        weights = np.r_[(1 - broad) * mixture.weights_, broad]
         means = np.r_[mixture.means_ @ whitening, np.zeros((1, d))]
         mapped = whitening.T @ mixture.covariances_ @ whitening
         # The broad component is N(0, I) in the *standardised* space: isotropic

@@ -14,7 +14,12 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
-from skae._warm_start import factor_model, gaussian_mixture, principal_axes
+from skae._warm_start import (
+    broad_weight,
+    factor_model,
+    gaussian_mixture,
+    principal_axes,
+)
 from skae.modules.mixture import GaussianMixtureBase
 
 # A step this small leaves every parameter where it started.
@@ -241,23 +246,58 @@ def test_one_class_digits_flow_ranks_the_other_digits_lower():
 
 
 def test_flow_starts_at_the_mixture(wine):
-    flow = RealNVPDensity(n_base_components=3, random_state=0, **FROZEN).fit(wine)
+    flow = RealNVPDensity(
+        n_base_components=3, early_stopping=False, random_state=0, **FROZEN
+    ).fit(wine)
     assert flow.n_base_components_ == 3
     standardised = (wine - flow.mean_) / flow.scale_
     mixture = gaussian_mixture(standardised, 3, seed=flow.net_.iterator_train__seed)
     w = flow.whitening_
     broad = GaussianMixtureBase(np.ones(1), np.zeros((1, 13)), (w.T @ w)[None])
     whitened = torch.from_numpy(standardised @ flow.whitening_)
+    broad_weight = 1 / (len(wine) + 1)  # no validation rows: one row's share
     expected = (
         np.logaddexp(
-            np.log(0.99) + mixture.score_samples(standardised),
-            np.log(0.01)
+            np.log1p(-broad_weight) + mixture.score_samples(standardised),
+            np.log(broad_weight)
             + broad.log_prob(whitened).numpy()
             + np.linalg.slogdet(flow.whitening_)[1],
         )
         - np.log(flow.scale_).sum()
     )
     np.testing.assert_allclose(flow.score_samples(wine), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("outlier_share", [0.0, 0.05, 0.2])
+def test_broad_weight_maximises_the_held_out_likelihood(outlier_share):
+    # The weight is the ML weight of the broad N(0, I) on the validation rows
+    # (mixture fitted to the others), floored at one row's share.
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 0.1, (600, 2)) + rng.choice([-2, 2], (600, 1))
+    far = rng.random(600) < outlier_share
+    X[far] = rng.uniform(-4, 4, (far.sum(), 2))
+    validation = np.arange(0, 600, 4)
+    w = broad_weight(X, 2, seed=0, validation=validation)
+    floor = 1 / 601
+    mixture = gaussian_mixture(np.delete(X, validation, 0), 2, seed=0)
+    log_mixture = mixture.score_samples(X[validation])
+    log_broad = -0.5 * (X[validation] ** 2).sum(1) - np.log(2 * np.pi)
+
+    def held_out(weight):
+        return np.logaddexp(
+            np.log1p(-weight) + log_mixture, np.log(weight) + log_broad
+        ).sum()
+
+    assert floor <= w <= 0.5
+    # The maximum over [floor, 0.5]: no better weight just above or below.
+    assert held_out(w) >= held_out(w * 1.1)
+    if w > floor:
+        assert held_out(w) >= held_out(w * 0.9)
+    if outlier_share == 0:
+        assert w == floor
+    elif outlier_share == 0.05:  # the two tight components miss these rows
+        assert w > 10 * floor
+    assert broad_weight(X, 2, seed=0) == floor  # no validation rows
 
 
 def test_flow_with_one_base_component_is_the_standard_normal(wine):
