@@ -587,7 +587,11 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         The warm start sees the float64 model-space rows; sparse ``X`` is
         densified for it (as for the flow's boxes, see :func:`dense_rows`).
         """
-        module = self._build_module(self._input_spec(X.shape[1]))
+        # In float64 while the warm start writes its float64 solution: written
+        # into float32 parameters first, a float64 model would start off the
+        # classical solution by float32 round-off (an AE at k >= rank: 1e-15
+        # instead of PCA's 1e-31).
+        module = self._build_module(self._input_spec(X.shape[1])).double()
         if sp.issparse(X):
             rows = dense_rows(data).double().cpu().numpy()
         else:

@@ -60,6 +60,20 @@ def test_autoencoder_starts_at_pca(wine, estimator, early_stopping):
     np.testing.assert_allclose(reconstruction, _pca_reconstruction(wine, 3), atol=1e-6)
 
 
+@pytest.mark.parametrize("estimator", [AutoencoderTransformer, DenoisingAE])
+def test_float64_start_is_exact_at_full_rank(estimator):
+    # A float64 model starts at PCA to float64 precision: with an exact linear
+    # dependency (a total column) and k = rank, PCA's error is round-off (1e-31)
+    # and so is the start's (it was 1e-15 when the start went through float32).
+    rng = np.random.default_rng(0)
+    parts = rng.normal(size=(300, 5))
+    X = np.c_[parts, parts.sum(axis=1)]
+    model = estimator(5, random_state=0, early_stopping=False, **FROZEN).fit(X)
+    assert model.net_.module_.encoder.linear.weight.dtype == torch.float64
+    error = np.mean((X - model.inverse_transform(model.transform(X))) ** 2)
+    assert error < 1e-18  # Adam steps of size 1e-12 (FROZEN) move it a little
+
+
 def test_random_init_is_a_plain_mlp(wine):
     model = AutoencoderTransformer(3, init="random", random_state=0, **FROZEN)
     model.fit(wine)
