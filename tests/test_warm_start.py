@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
 from skae._warm_start import (
+    _held_out_splits,
     broad_weight,
     factor_model,
     gaussian_mixture,
@@ -137,6 +138,29 @@ def test_factor_count_chosen_on_validation_rows():
     assert model.n_factors == 2
     assert not model.loadings[:, 2:].any()
     np.testing.assert_array_equal(model.posterior_variance[2:], 1.0)
+
+
+def test_few_validation_rows_choose_the_factor_count_by_cross_validation():
+    # 20 validation rows are too few to rank factor counts: the counts are
+    # scored by 5-fold CV over all rows instead, as FactorAnalysis in a
+    # GridSearchCV over the same counts would be.
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 5)) @ rng.normal(size=(5, 12))
+    X += rng.normal(size=(200, 12)) * rng.uniform(0.2, 1.0, 12)
+    validation = np.arange(0, 200, 10)
+    model = factor_model(X, 8, seed=0, validation=validation)
+    folds = KFold(5, shuffle=True, random_state=0)
+    search = GridSearchCV(
+        FactorAnalysis(svd_method="lapack", random_state=0),
+        {"n_components": [1, 2, 3, 4, 6, 8]},
+        cv=folds,
+    ).fit(X)
+    assert model.n_factors == search.best_params_["n_components"]
+    splits = _held_out_splits(200, validation, seed=0)
+    assert [len(rows) for _, rows in splits] == [40] * 5
+    assert len(_held_out_splits(2000, np.arange(0, 2000, 10), seed=0)) == 1
 
 
 def test_factor_counts_whose_fit_breaks_down_are_skipped(monkeypatch):
