@@ -12,6 +12,7 @@ Each takes float64 model-space rows and returns plain NumPy arrays.
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 from sklearn.decomposition import FactorAnalysis
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
@@ -19,6 +20,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils._testing import ignore_warnings
 
 _MAX_MIXTURE = 32  # most components of a Gaussian-mixture base
+_BASE_MIXTURES = 5  # BIC-chosen mixtures averaged by mixture_ensemble
 _MAX_NOISE_FACTORS = 128  # most factors of a low-rank decoder noise
 _MIN_HELD_OUT = 100  # fewer validation rows: factor counts scored by K-fold CV
 _FOLDS = 5
@@ -335,22 +337,60 @@ def gaussian_mixture(
     return best
 
 
+def mixture_ensemble(
+    X: np.ndarray,
+    n_components,
+    seed: int,
+    validation: np.ndarray | None = None,
+) -> list[GaussianMixture]:
+    """The mixtures whose average density is a flow's base (:func:`gaussian_mixture`).
+
+    ``'bic'``: five mixtures, each chosen by BIC (:func:`gaussian_mixture`)
+    from its own EM seeds (``seed``, ``seed + 1``, ...); their densities are
+    averaged with equal weights (Ormoneit and Tresp, "Averaging, maximum
+    penalized likelihood and Bayesian estimation for improving Gaussian
+    mixture probability density estimates", 1998).  On tables with discrete
+    columns one EM solution's held-out log-likelihood moves by nats from one
+    seed to the next (modeldata/check_times: 12.1 or -32,282 nats with eight
+    components); the average is at least the members' mean log-likelihood
+    and much steadier.  ``'auto'`` or an int: the one mixture.  Mixtures that
+    cannot be fitted are left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae._warm_start import mixture_ensemble
+    >>> X = np.random.default_rng(0).normal(size=(300, 2))
+    >>> [m.n_components for m in mixture_ensemble(X, "bic", seed=0)]
+    [1, 1, 1, 1, 1]
+    >>> [m.n_components for m in mixture_ensemble(X, 3, seed=0)]
+    [3]
+    """
+    if n_components == "bic":
+        members = [gaussian_mixture(X, "bic", seed + i) for i in range(_BASE_MIXTURES)]
+    else:
+        members = [gaussian_mixture(X, n_components, seed, validation)]
+    return [member for member in members if member is not None]
+
+
 def broad_weight(
     X: np.ndarray,
-    n_components: int,
+    n_components,
     seed: int,
     validation: np.ndarray | None = None,
 ) -> float:
     """Weight of a broad ``N(0, I)`` component beside a mixture of ``X``.
 
-    The weight of a background component whose mixture partner is a
-    ``n_components`` Gaussian mixture (see :func:`gaussian_mixture`): its
-    maximum-likelihood value on the ``validation`` rows (indices into ``X``)
-    when the mixture is fitted to the other rows, found by EM on that one
-    weight.  Held-out rows that no component explains (heavy tails) raise it;
-    on clean data it falls to its floor, one row's share ``1 / (n + 1)``
-    (add-one smoothing), so that a point near the data pays only about
-    ``1 / n`` nats for the safety.  Without validation rows it is the floor.
+    The weight of a background component whose partner is the average of
+    mixtures of the sizes ``n_components`` (an int, or one size per mixture
+    of :func:`mixture_ensemble`, fitted with seeds ``seed``, ``seed + 1``,
+    ...): its maximum-likelihood value on the ``validation`` rows (indices
+    into ``X``) when the mixtures are fitted to the other rows, found by EM
+    on that one weight.  Held-out rows that no component explains (heavy
+    tails) raise it; on clean data it falls to its floor, one row's share
+    ``1 / (n + 1)`` (add-one smoothing), so that a point near the data pays
+    only about ``1 / n`` nats for the safety.  Without validation rows it is
+    the floor.
 
     Examples
     --------
@@ -369,11 +409,16 @@ def broad_weight(
     floor = 1.0 / (n + 1)
     if validation is None or not 0 < len(validation) < n:
         return floor
-    mixture = gaussian_mixture(np.delete(X, validation, 0), n_components, seed)
-    if mixture is None:
+    train = np.delete(X, validation, 0)
+    sizes = [n_components] if np.isscalar(n_components) else list(n_components)
+    members = [gaussian_mixture(train, k, seed + i) for i, k in enumerate(sizes)]
+    members = [member for member in members if member is not None]
+    if not members:
         return floor
     held_out = X[validation]
-    log_mixture = mixture.score_samples(held_out)
+    log_mixture = logsumexp(
+        [member.score_samples(held_out) for member in members], axis=0
+    ) - np.log(len(members))
     log_broad = -0.5 * (held_out**2).sum(axis=1) - 0.5 * d * np.log(2 * np.pi)
     weight = floor
     for _ in range(200):

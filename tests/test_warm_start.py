@@ -8,6 +8,7 @@ the start is epoch 0, so a fit that cannot improve on it returns it.
 import numpy as np
 import pytest
 import torch
+from scipy.special import logsumexp
 from sklearn.datasets import load_wine
 from sklearn.decomposition import PCA, FactorAnalysis
 from sklearn.mixture import GaussianMixture
@@ -19,6 +20,7 @@ from skae._warm_start import (
     broad_weight,
     factor_model,
     gaussian_mixture,
+    mixture_ensemble,
     principal_axes,
 )
 from skae.modules.mixture import GaussianMixtureBase
@@ -283,20 +285,34 @@ def test_one_class_digits_flow_ranks_the_other_digits_lower():
     assert roc_auc_score(outlier, -scores) > 0.9
 
 
-def test_flow_starts_at_the_mixture(wine):
+@pytest.mark.parametrize("n_base_components", [3, "bic"])
+def test_flow_starts_at_the_mixture(wine, n_base_components):
+    # An int: that one mixture; 'bic': the average of five BIC-chosen
+    # mixtures from consecutive EM seeds.
     flow = RealNVPDensity(
-        n_base_components=3, early_stopping=False, random_state=0, **FROZEN
+        n_base_components=n_base_components,
+        early_stopping=False,
+        random_state=0,
+        **FROZEN,
     ).fit(wine)
-    assert flow.n_base_components_ == 3
     standardised = (wine - flow.mean_) / flow.scale_
-    mixture = gaussian_mixture(standardised, 3, seed=flow.net_.iterator_train__seed)
+    seed = flow.net_.iterator_train__seed
+    mixtures = mixture_ensemble(standardised, n_base_components, seed)
+    assert len(mixtures) == (1 if n_base_components == 3 else 5)
+    assert flow.base_mixture_sizes_ == tuple(m.n_components for m in mixtures)
+    assert flow.n_base_components_ == sum(flow.base_mixture_sizes_)
+    if n_base_components == "bic":
+        assert [m.random_state for m in mixtures] == [seed + i for i in range(5)]
+    log_mixture = logsumexp(
+        [m.score_samples(standardised) for m in mixtures], axis=0
+    ) - np.log(len(mixtures))
     w = flow.whitening_
     broad = GaussianMixtureBase(np.ones(1), np.zeros((1, 13)), (w.T @ w)[None])
     whitened = torch.from_numpy(standardised @ flow.whitening_)
     broad_weight = 1 / (len(wine) + 1)  # no validation rows: one row's share
     expected = (
         np.logaddexp(
-            np.log1p(-broad_weight) + mixture.score_samples(standardised),
+            np.log1p(-broad_weight) + log_mixture,
             np.log(broad_weight)
             + broad.log_prob(whitened).numpy()
             + np.linalg.slogdet(flow.whitening_)[1],
