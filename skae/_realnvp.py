@@ -325,13 +325,13 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         )
         sizes = [mixture.n_components for mixture in mixtures]
         self.base_mixture_sizes_ = tuple(sizes)
-        self.n_base_components_ = max(sum(sizes), 1)
         if set(sizes) <= {1}:
             # No mixture, or one Gaussian (EM's single component is the same
             # from every seed): the standard normal, the whitened data's
             # Gaussian.
             self.n_base_components_ = 1
             return
+        self.n_base_components_ = sum(sizes)
         d = X_model.shape[1]
         broad = broad_weight(standardised, sizes, seed, validation)
         weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
