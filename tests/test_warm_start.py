@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA, FactorAnalysis
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
-from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity
+from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity, _warm_start
 from skae._warm_start import (
     _held_out_splits,
     broad_weight,
@@ -248,6 +248,26 @@ def test_bic_range_grows_while_its_top_is_best():
     assert chosen.n_components == 1 + int(np.argmin(bics)) == 12
 
 
+def test_bic_scan_on_many_rows_uses_a_sample_then_all_rows(monkeypatch):
+    """Above ``_SCAN_ROWS`` rows the size is chosen on a sample of that many
+    rows (the same choice as on those rows alone) and EM then continues from
+    that solution on all rows: a maximum-likelihood fit to every row."""
+    monkeypatch.setattr(_warm_start, "_SCAN_ROWS", 300)
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    X = np.concatenate([c + rng.normal(size=(400, 2)) for c in centres])
+    chosen = gaussian_mixture(X, "bic", seed=0)
+    sample = np.random.RandomState(0).choice(len(X), 300, replace=False)
+    assert chosen.n_components == gaussian_mixture(X[sample], "bic", 0).n_components
+    assert chosen.n_components == 3
+    # Fitted to all rows: one more EM step from it hardly moves it.
+    full = GaussianMixture(3, random_state=0).fit(X)
+    assert chosen.score(X) == pytest.approx(full.score(X), abs=1e-3)
+    assert chosen.score(X) > gaussian_mixture(X[sample], "bic", 0).score(X)
+    again = gaussian_mixture(X, "bic", seed=0)
+    np.testing.assert_array_equal(chosen.means_, again.means_)
+
+
 def test_auto_choice_is_made_on_held_out_rows():
     rng = np.random.default_rng(0)
     X = np.r_[rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 6]
@@ -352,6 +372,20 @@ def test_broad_weight_maximises_the_held_out_likelihood(outlier_share):
     elif outlier_share == 0.05:  # the two tight components miss these rows
         assert w > 10 * floor
     assert broad_weight(X, 2, seed=0) == floor  # no validation rows
+
+
+def test_broad_weight_on_many_rows_fits_a_sample(monkeypatch):
+    # Above _SCAN_ROWS training rows the held-out mixtures are fitted to a
+    # sample of them: the weight still finds rows off both clusters.
+    monkeypatch.setattr(_warm_start, "_SCAN_ROWS", 200)
+    rng = np.random.default_rng(1)
+    X = rng.normal(0, 0.1, (1200, 2)) + rng.choice([-2, 2], (1200, 1))
+    validation = np.arange(0, 1200, 4)
+    floor = 1 / 1201
+    assert broad_weight(X, 2, seed=0, validation=validation) == floor
+    far = rng.random(1200) < 0.05
+    X[far] = rng.uniform(-4, 4, (far.sum(), 2))
+    assert broad_weight(X, 2, seed=0, validation=validation) > 10 * floor
 
 
 def test_flow_with_one_base_component_is_the_standard_normal(wine):
