@@ -323,8 +323,7 @@ def gaussian_mixture(
         # 1 to 32 components took 227 s on 13,235 rows x 17): scan a sample,
         # one EM start per size (mixture_ensemble's members are the
         # restarts), then continue the chosen mixture's EM on all rows.
-        sample = np.random.RandomState(seed).choice(n, _SCAN_ROWS, replace=False)
-        chosen = gaussian_mixture(X[sample], "bic", seed, n_init=1)
+        chosen = gaussian_mixture(_scan_sample(X, seed), "bic", seed, n_init=1)
         return None if chosen is None else _continued(chosen, X, seed)
     rows = X[np.setdiff1d(np.arange(n), validation)] if held_out else X
     best, best_score = None, -np.inf
@@ -347,6 +346,13 @@ def gaussian_mixture(
     if held_out and best is not None:
         return fit(X, best.n_components)
     return best
+
+
+def _scan_sample(X: np.ndarray, seed: int) -> np.ndarray:
+    """``X``, or ``_SCAN_ROWS`` of its rows drawn with ``seed`` when it has more."""
+    if len(X) <= _SCAN_ROWS:
+        return X
+    return X[np.random.RandomState(seed).choice(len(X), _SCAN_ROWS, replace=False)]
 
 
 @ignore_warnings(category=ConvergenceWarning)
@@ -443,9 +449,7 @@ def broad_weight(
     if validation is None or not 0 < len(validation) < n:
         return floor
     train = np.delete(X, validation, 0)
-    if len(train) > _SCAN_ROWS:  # as gaussian_mixture's scan: a sample of rows
-        rows = np.random.RandomState(seed).choice(len(train), _SCAN_ROWS, replace=False)
-        train = train[rows]
+    train = _scan_sample(train, seed)  # as gaussian_mixture's scan
     sizes = [n_components] if np.isscalar(n_components) else list(n_components)
     members = [gaussian_mixture(train, k, seed + i) for i, k in enumerate(sizes)]
     members = [member for member in members if member is not None]
