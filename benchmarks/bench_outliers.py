@@ -81,7 +81,7 @@ GOAL = (
 # The default's model and the other candidates for it, each fitted behind
 # VarianceThreshold() and StandardScaler() as the default is: (model, the
 # OutlierDetector's other parameters).
-RANDOM_START = {"init": "random", "early_stopping": False}
+RANDOM_START = {"init": "random", "early_stopping": False, "max_iter": 200}
 SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
     "VAE 8-latent (64,) random start [default]": (
         lambda: VAE(
@@ -89,6 +89,7 @@ SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
             hidden_layer_sizes=(64,),
             init="random",
             early_stopping=False,
+            max_iter=200,
         ),
         {},
     ),
@@ -98,6 +99,7 @@ SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
             hidden_layer_sizes=(64,),
             init="random",
             early_stopping=False,
+            max_iter=200,
         ),
         {"refit_inliers": False},
     ),
@@ -111,6 +113,7 @@ SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
             hidden_layer_sizes=(64,),
             init="random",
             early_stopping=False,
+            max_iter=200,
         ),
         {},
     ),

@@ -186,8 +186,9 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     learning_rate_init : float
         Adam's step size.
     max_iter : int or 'auto'
-        Maximum number of epochs; ``'auto'`` means ``_auto_epochs`` (200), or
-        ``_image_epochs`` when ``image_shape`` is set.
+        Maximum number of epochs; ``'auto'`` means ``_auto_epochs`` (200), at
+        most about ``_auto_steps`` optimiser steps where a subclass sets it,
+        or ``_image_epochs`` when ``image_shape`` is set.
     alpha : float
         L2 penalty, applied as Adam's ``weight_decay``.
     early_stopping : bool
@@ -259,6 +260,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     _inference_rows: int = 8192
     _image_dtype: type | None = np.float32
     _auto_epochs: int = 200
+    _auto_steps: int | None = None  # 'auto' also stops near this many batches
     _image_epochs: int = 30
 
     def _store_init_arguments(self, arguments: dict) -> None:
@@ -453,13 +455,20 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
 
-    def _resolved_max_iter(self) -> int:
-        """``max_iter``; 'auto': ``_auto_epochs``, for images ``_image_epochs``."""
+    def _resolved_max_iter(self, n_train: int) -> int:
+        """``max_iter``; 'auto': ``_auto_epochs``, for images ``_image_epochs``.
+
+        With ``_auto_steps``, 'auto' on a table is also at most the epochs
+        that make about that many optimiser steps on ``n_train`` rows.
+        """
         if self.max_iter != "auto":
             return self.max_iter
-        if self._fitted_image_shape() is None:
+        if self._fitted_image_shape() is not None:
+            return self._image_epochs
+        if self._auto_steps is None:
             return self._auto_epochs
-        return self._image_epochs
+        batches = -(-n_train // self._resolved_batch_size(n_train))
+        return max(1, min(self._auto_epochs, -(-self._auto_steps // batches)))
 
     def _resolved_batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
@@ -501,7 +510,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             optimizer__weight_decay=self.alpha,
             optimizer__fused=_has_fused_adam(device.type),
             lr=self.learning_rate_init,
-            max_epochs=self._resolved_max_iter(),
+            max_epochs=self._resolved_max_iter(n_train),
             batch_size=self._resolved_batch_size(n_train),
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
@@ -709,7 +718,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self.initial_validation_loss_ = start
         starts = [] if start is None else [start]
         self.best_loss_ = float(min([*monitored, *starts], default=np.inf))
-        if warn and self.n_iter_ == self._resolved_max_iter():
+        if warn and self.n_iter_ == self.net_.max_epochs:
             warnings.warn(
                 f"{type(self).__name__} reached max_iter={self.n_iter_} epochs "
                 "without converging; raise max_iter or tol.",

@@ -394,10 +394,23 @@ def test_auto_epochs_and_batches(image_shape, epochs, batch, rng):
     model.set_params(max_iter=1, channels=2).fit(X)
     assert model.max_iter == 1
     model.set_params(max_iter="auto")
-    assert model._resolved_max_iter() == epochs
+    assert model._resolved_max_iter(300) == epochs
+    assert model._resolved_max_iter(100_000) == epochs
     assert model._resolved_batch_size(300) == batch
     assert AutoencoderTransformer().max_iter == "auto"
     assert VAE().max_iter == "auto"
+
+
+def test_vae_auto_epochs_stop_near_5000_steps(rng):
+    # 500 epochs while that is at most about 5,000 batches of 200 rows, fewer
+    # on larger tables; an explicit max_iter is taken as it is.
+    vae = VAE(2, max_iter=1, random_state=0).fit(rng.normal(size=(60, 4)))
+    vae.set_params(max_iter="auto")
+    assert vae._resolved_max_iter(300) == 500
+    assert vae._resolved_max_iter(2000) == 500
+    assert vae._resolved_max_iter(5893) == 167  # 30 batches an epoch
+    assert vae._resolved_max_iter(1_000_000) == 1
+    assert vae.set_params(max_iter=700)._resolved_max_iter(5893) == 700
 
 
 @pytest.mark.parametrize("name", ["ae", "vae"])

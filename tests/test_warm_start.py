@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity, _warm_start
 from skae._warm_start import (
+    _fold_summary,
     _held_out_splits,
     broad_weight,
     factor_model,
@@ -145,7 +146,9 @@ def test_factor_count_chosen_on_validation_rows():
 def test_few_validation_rows_choose_the_factor_count_by_cross_validation():
     # 20 validation rows are too few to rank factor counts: the counts are
     # scored by 5-fold CV over all rows instead, as FactorAnalysis in a
-    # GridSearchCV over the same counts would be.
+    # GridSearchCV over the same counts would be, each count by the mean of
+    # its three middle fold scores.
+    from scipy.stats import trim_mean
     from sklearn.model_selection import GridSearchCV, KFold
 
     rng = np.random.default_rng(3)
@@ -159,10 +162,25 @@ def test_few_validation_rows_choose_the_factor_count_by_cross_validation():
         {"n_components": [1, 2, 3, 4, 6, 8]},
         cv=folds,
     ).fit(X)
-    assert model.n_factors == search.best_params_["n_components"]
+    results = search.cv_results_
+    per_fold = np.array([results[f"split{i}_test_score"] for i in range(5)])
+    middle = np.sort(per_fold, axis=0)[1:-1].mean(axis=0)
+    np.testing.assert_allclose(middle, trim_mean(per_fold, 0.2, axis=0))
+    assert model.n_factors == results["param_n_components"][np.argmax(middle)]
     splits = _held_out_splits(200, validation, seed=0)
     assert [len(rows) for _, rows in splits] == [40] * 5
     assert len(_held_out_splits(2000, np.arange(0, 2000, 10), seed=0)) == 1
+
+
+def test_one_extreme_fold_does_not_choose_the_factor_count():
+    # A fold of extreme rows scores every count far below the others: its
+    # score and the best fold's are left out of the mean.
+    assert _fold_summary([-5.0, -5.2, -4.8, -5.1, -9.0]) == pytest.approx(-5.1)
+    assert _fold_summary([-5.0, -5.2, -4.8, -5.1, -1.0]) == pytest.approx(-14.9 / 3)
+    # One held-out split is its own score; a fold whose fit failed rules the
+    # count out.
+    assert _fold_summary([-3.0]) == -3.0
+    assert _fold_summary([-5.0, -np.inf, -4.8, -5.1, -5.0]) == -np.inf
 
 
 def test_factor_counts_whose_fit_breaks_down_are_skipped(monkeypatch):
