@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import VAE, AutoencoderTransformer, DenoisingAE, RealNVPDensity, _warm_start
 from skae._warm_start import (
+    _count_score,
     _fold_summary,
     _held_out_splits,
     broad_weight,
@@ -181,6 +182,18 @@ def test_one_extreme_fold_does_not_choose_the_factor_count():
     # count out.
     assert _fold_summary([-3.0]) == -3.0
     assert _fold_summary([-5.0, -np.inf, -4.8, -5.1, -5.0]) == -np.inf
+
+
+def test_one_extreme_validation_row_does_not_choose_the_factor_count():
+    # One validation split: its rows fall into five seeded parts, whose means
+    # are averaged without the best and the worst, so that one row at
+    # -10,000 nats (modeldata/Chicago) leaves the other four parts to decide.
+    rows = np.r_[np.full(99, -1.0), -10_000.0]
+    assert rows.mean() < -100
+    assert _count_score([rows], seed=0) == pytest.approx(-1.0)
+    assert _count_score([rows[:3]], seed=0) == pytest.approx(-1.0)  # < 5 rows
+    folds = [np.full(10, mean) for mean in (-1.0, -2.0, -9.0, -1.5, -2.5)]
+    assert _count_score(folds, seed=0) == pytest.approx(-2.0)
 
 
 def test_factor_counts_whose_fit_breaks_down_are_skipped(monkeypatch):
