@@ -343,7 +343,7 @@ def _defensive(graph: _Graph, model, x, log_vae):
     ``log((1 - w) p_VAE(x) + w N(x; start_mean_, C^T C + diag(noise)))``, the
     Gaussian as a one-component :func:`_mixture_log_prob` of weight ``w``.
     """
-    weight = model.defensive_weight_
+    weight = model._fitted_defensive_weight()
     if weight <= 0:
         return log_vae
     covariance = factor_covariance(model.start_components_, model.start_noise_variance_)

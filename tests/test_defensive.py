@@ -1,5 +1,7 @@
 """The VAE's defensive mixture with the factor model it started from."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -171,3 +173,12 @@ def test_onnx_scores_the_mixture(fitted, curve):
     got = session.run(None, {session.get_inputs()[0].name: X})[0]
     np.testing.assert_allclose(got, model.score_samples(X), rtol=1e-9)
     assert not np.allclose(got, alone.score_samples(X), rtol=1e-6)
+
+
+def test_a_model_saved_before_the_component_scores_with_the_network(fitted, curve):
+    model, alone = fitted
+    older = copy.deepcopy(model)
+    del older.defensive_weight_  # as unpickled from a version without it
+    expected = alone.score_samples(curve)
+    np.testing.assert_array_equal(older.score_samples(curve), expected)
+    assert older.sample(3, random_state=0).shape == (3, curve.shape[1])
