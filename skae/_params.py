@@ -97,8 +97,9 @@ _DOCS: dict[str, tuple[str, str]] = {
     "learning_rate_init": ("float", "Adam's step size."),
     "max_iter": (
         "int or 'auto'",
-        "Maximum number of epochs; 'auto' means 200 for tables (for VAE 500, "
-        "or fewer where 500 would take over about 5,000 optimiser steps; 1000 "
+        "Maximum number of epochs; 'auto' means 200 for tables (fewer for the "
+        "autoencoders where 200 would take over about 8,000 optimiser steps; for "
+        "VAE 500, or fewer where 500 would take over about 5,000 steps; 1000 "
         "for RealNVPDensity) and 30 with image_shape (a convolutional epoch costs "
         "far more than an MLP one).",
     ),
