@@ -386,16 +386,19 @@ def test_tables_keep_their_mlp(rng):
 
 
 @pytest.mark.parametrize(
-    ("image_shape", "epochs", "batch"), [(None, 200, 200), ((1, 6, 5), 30, 64)]
+    ("image_shape", "epochs", "large", "batch"),
+    # A table of 100,000 rows: 500 batches an epoch, 16 epochs of 8,000 steps.
+    [(None, 200, 16, 200), ((1, 6, 5), 30, 30, 64)],
 )
-def test_auto_epochs_and_batches(image_shape, epochs, batch, rng):
+def test_auto_epochs_and_batches(image_shape, epochs, large, batch, rng):
     X = _images(rng, n=300, shape=(1, 6, 5)).reshape(300, -1)
     model = AutoencoderTransformer(image_shape=image_shape, random_state=0)
     model.set_params(max_iter=1, channels=2).fit(X)
     assert model.max_iter == 1
     model.set_params(max_iter="auto")
     assert model._resolved_max_iter(300) == epochs
-    assert model._resolved_max_iter(100_000) == epochs
+    assert model._resolved_max_iter(8000) == epochs
+    assert model._resolved_max_iter(100_000) == large
     assert model._resolved_batch_size(300) == batch
     assert AutoencoderTransformer().max_iter == "auto"
     assert VAE().max_iter == "auto"
