@@ -18,7 +18,7 @@ from skae._defensive import (
 )
 from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
 from skae._tabular import TableMixin
-from skae._warm_start import factor_model
+from skae._warm_start import FactorModel, factor_model
 from skae.losses import NegativeELBO, observed_iwae_bound, observed_log_weights
 from skae.modules.protocol import InputSpec
 from skae.modules.vae import GaussianVAE
@@ -333,7 +333,8 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
     def _warm_start(
         self, module: GaussianVAE, X_model: np.ndarray, validation, seed: int
     ) -> None:
-        self._start_model = None
+        self.defensive_weight_ = 0.0
+        self.start_mean_ = self.start_components_ = self.start_noise_variance_ = None
         if not self._starts_at_factor_model():
             rank = 0 if self.noise_rank == "auto" else self.noise_rank
             if rank and self._has_noise_factors():
@@ -347,7 +348,7 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         )
         self.n_factors_start_ = model.n_factors
         if not self.is_categorical_.any():
-            self._start_model = (model, X_model.shape[0])
+            self._set_defensive(model, X_model.shape[0])
         module.start_at_factor_model(
             *(
                 torch.from_numpy(a)
@@ -420,22 +421,13 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         else:
             self.noise_variance_ = None
             self.noise_components_ = None
-        self._fit_defensive()
 
-    def _fit_defensive(self) -> None:
+    def _set_defensive(self, model: FactorModel, n_rows: int) -> None:
         """The start's factor model in the user's units, and its mixture weight.
 
-        Set after ``fit`` (and a first ``partial_fit``) from the factor model
-        that ``_warm_start`` left; a later ``partial_fit`` keeps them.
+        Called by ``_warm_start`` (``fit`` and a first ``partial_fit``; the
+        preprocessing is fitted by then); a later ``partial_fit`` keeps them.
         """
-        if "_start_model" not in self.__dict__:
-            return
-        start = self.__dict__.pop("_start_model")
-        self.defensive_weight_ = 0.0
-        self.start_mean_ = self.start_components_ = self.start_noise_variance_ = None
-        if start is None:
-            return
-        model, n_rows = start
         factors = model.loadings
         if model.noise_factors is not None:
             factors = np.hstack([factors, model.noise_factors])
