@@ -80,7 +80,8 @@ GOAL = (
 )
 # The default's model and the other candidates for it, each fitted behind
 # VarianceThreshold() and StandardScaler() as the default is: (model, the
-# OutlierDetector's other parameters).
+# OutlierDetector's other parameters).  The random starts train as the
+# default's VAE does (skae.outlier.default_estimator).
 RANDOM_START = {
     "init": "random",
     "early_stopping": False,
@@ -89,25 +90,11 @@ RANDOM_START = {
 }
 SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
     "VAE 8-latent (64,) random start [default]": (
-        lambda: VAE(
-            n_components=8,
-            hidden_layer_sizes=(64,),
-            init="random",
-            early_stopping=False,
-            max_iter=200,
-            n_iter_no_change=20,
-        ),
+        lambda: VAE(n_components=8, hidden_layer_sizes=(64,), **RANDOM_START),
         {},
     ),
     "VAE 8-latent (64,) random start, one fit": (
-        lambda: VAE(
-            n_components=8,
-            hidden_layer_sizes=(64,),
-            init="random",
-            early_stopping=False,
-            max_iter=200,
-            n_iter_no_change=20,
-        ),
+        lambda: VAE(n_components=8, hidden_layer_sizes=(64,), **RANDOM_START),
         {"refit_inliers": False},
     ),
     "VAE 8-latent (64,) FA start": (
@@ -115,14 +102,7 @@ SKAE_CANDIDATES: dict[str, tuple[Callable[[], object], dict]] = {
         {},
     ),
     "VAE 4-latent (64,) random start": (
-        lambda: VAE(
-            n_components=4,
-            hidden_layer_sizes=(64,),
-            init="random",
-            early_stopping=False,
-            max_iter=200,
-            n_iter_no_change=20,
-        ),
+        lambda: VAE(n_components=4, hidden_layer_sizes=(64,), **RANDOM_START),
         {},
     ),
     "AutoencoderTransformer 4-code (64,)": (
