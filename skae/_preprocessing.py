@@ -212,7 +212,8 @@ class Whitener(Standardizer):
 
     ``u = ((x - mean_) / scale_) @ whitening_`` with ``whitening_`` the inverse
     square root of the standardised covariance; directions of (numerically)
-    zero variance are left unscaled.
+    zero variance, below ``max(n_samples, n_features) * eps`` times the largest
+    eigenvalue, are left unscaled.
 
     Parameters
     ----------
@@ -250,7 +251,14 @@ class Whitener(Standardizer):
             return self
         covariance = np.atleast_2d(self._standardized_covariance(X))
         eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        tiny = n_features * np.finfo(np.float64).eps * max(eigenvalues.max(), 1.0)
+        # A covariance summed over n rows carries rounding errors of about
+        # n * eps * its largest eigenvalue (numpy's matrix_rank rule, with the
+        # length of the sums): an eigenvalue below that is a zero, e.g. of a
+        # column that is the sum of others (plm/Produc: pcap = hwy + water +
+        # util, eigenvalue 3e-14).  Scaling it by its inverse root would make
+        # the whitening's condition number ~1e7.
+        rows = max(X.shape[0], n_features)
+        tiny = rows * np.finfo(np.float64).eps * max(eigenvalues.max(), 1.0)
         eigenvalues = np.where(eigenvalues > tiny, eigenvalues, 1.0)
         self.whitening_ = (eigenvectors / np.sqrt(eigenvalues)) @ eigenvectors.T
         return self

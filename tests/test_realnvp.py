@@ -133,6 +133,21 @@ def test_no_coupling_layer_gives_the_full_covariance_gaussian_fit(rng):
     )
 
 
+def test_a_column_summing_others_is_not_whitened_into_a_huge_scale():
+    # plm/Produc has pcap = hwy + water + util: its standardised covariance has
+    # an eigenvalue of 3e-14, rounding noise, which was scaled by 5e6 (the
+    # whitening's condition number 1.4e7) and broke the base mixture's
+    # Cholesky factor.  Here the total carries 1e-7 relative noise.
+    rng = np.random.default_rng(0)
+    parts = rng.lognormal(0, 1, (600, 1)) * rng.lognormal(0, 0.5, (600, 3))
+    total = parts.sum(axis=1) * (1 + 1e-7 * rng.standard_normal(600))
+    X = np.c_[total, parts, rng.standard_normal((600, 2))]
+    estimator = RealNVPDensity(max_iter=2, random_state=0).fit(X)
+    assert np.linalg.cond(estimator.whitening_) < 100
+    assert np.isfinite(estimator.score_samples(X)).all()
+    np.testing.assert_allclose(estimator.inverse_transform(estimator.transform(X)), X)
+
+
 def test_samples_look_like_the_two_moons(moons):
     estimator = fitted(
         moons,
