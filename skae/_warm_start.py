@@ -396,7 +396,6 @@ def gaussian_mixture(
     # keeps n_init starts: one start there under-fits the larger sizes and
     # BIC then picks too few (modeldata/attrition: 3 components, 2.4 nats
     # lost on the test rows).
-    scan_starts = n_init
     best, best_score = None, -np.inf
     limit = min(_MAX_MIXTURE, max(len(rows) // 2, 1))
     sizes = range(1, min(8, limit) + 1)
@@ -404,7 +403,7 @@ def gaussian_mixture(
         # Neither criterion is unimodal in k on discrete columns: try every
         # size of the range.
         for k in sizes:
-            model = fit(rows, k, scan_starts)
+            model = fit(rows, k, n_init if held_out or k <= 8 else 1)
             if model is None:
                 continue
             score = model.score(X[validation]) if held_out else -model.bic(X)
@@ -414,7 +413,6 @@ def gaussian_mixture(
         top = sizes[-1]
         at_top = best is not None and best.n_components == top
         sizes = range(top + 1, min(2 * top, limit) + 1) if at_top else range(0)
-        scan_starts = n_init if held_out else 1
     if best is not None and (held_out or best.n_init < n_init):
         return fit(X, best.n_components) or best
     return best

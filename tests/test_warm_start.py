@@ -266,14 +266,19 @@ def test_bic_choice_matches_scikit_learn():
     assert chosen.n_components == 1 + int(np.argmin(bics)) == 2
 
 
+def twelve_blobs() -> np.ndarray:
+    """Twelve well-separated Gaussian blobs of 60 points on a 4 x 3 grid."""
+    rng = np.random.default_rng(0)
+    centres = 10.0 * np.c_[np.arange(12) % 4, np.arange(12) // 4]
+    return np.concatenate([c + rng.normal(size=(60, 2)) for c in centres])
+
+
 def test_bic_range_grows_while_its_top_is_best():
     """Twelve well-separated blobs: BIC's best of 1..8 is 8, so the range
     doubles and the twelve are found (and no more).  Sizes up to 8 are fitted
     with three EM starts, larger ones with one; the size chosen among those is
     then fitted with three, the first of which is the scan's."""
-    rng = np.random.default_rng(0)
-    centres = 10.0 * np.c_[np.arange(12) % 4, np.arange(12) // 4]
-    X = np.concatenate([c + rng.normal(size=(60, 2)) for c in centres])
+    X = twelve_blobs()
     chosen = gaussian_mixture(X, "bic", seed=0)
     bics = [
         GaussianMixture(k, n_init=3 if k <= 8 else 1, random_state=0).fit(X).bic(X)
@@ -295,9 +300,7 @@ def test_bic_scan_beyond_eight_components_uses_one_em_start(monkeypatch):
             return super().fit(X, y)
 
     monkeypatch.setattr(_warm_start, "GaussianMixture", Recorded)
-    rng = np.random.default_rng(0)
-    centres = 10.0 * np.c_[np.arange(12) % 4, np.arange(12) // 4]
-    X = np.concatenate([c + rng.normal(size=(60, 2)) for c in centres])
+    X = twelve_blobs()
     assert gaussian_mixture(X, "bic", seed=0).n_components == 12
     scan = [(k, 3) for k in range(1, 9)] + [(k, 1) for k in range(9, 17)]
     assert fits == [*scan, (12, 3)]
