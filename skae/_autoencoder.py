@@ -16,10 +16,11 @@ from skae._params import (
 )
 from skae._preprocessing import block_rows
 from skae._tabular import TableMixin
-from skae._warm_start import principal_axes
+from skae._warm_start import principal_axes, probabilistic_pca_noise
 from skae.losses import ReconstructionLoss
 from skae.modules.autoencoder import Autoencoder
 from skae.modules.protocol import InputSpec
+from skae.noise import BatchCorruption, GaussianNoise
 from skae.utils._validation import Interval, StrOptions
 
 # Values of the widest layer held at once when encoding or decoding images.
@@ -84,13 +85,38 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
         PyTorch's default initialisation (the lecture notes' deep
         autoencoder).  With ``image_shape`` both mean the random start of
         the convolutional networks (see below).
+    warmup_noise : 'auto' or float >= 0, default='auto'
+        Standard deviation, in the network's scaled input space, of the
+        Gaussian noise of a denoising warm-up: training begins as a denoising
+        autoencoder (each training batch corrupted afresh, the clean rows as
+        targets; Vincent et al., 2010), which regularises the non-linear
+        branches, then goes on with clean inputs, as denoising pre-training
+        followed by fine-tuning.  The warm-up ends where early stopping would
+        stop (``n_iter_no_change`` epochs without a better held-out error,
+        measured on clean validation rows) or after ``max_iter`` epochs; the
+        best weights so far are restored and the clean phase has to beat
+        them; the two phases together run at most ``2 * max_iter`` epochs
+        (with ``max_iter='auto'`` on a large table they share its budget of
+        optimiser steps).  ``'auto'``: the noise
+        probabilistic PCA with ``n_components`` factors attributes to the
+        data, the root mean variance of the principal components beyond the
+        first ``n_components`` (Tipping and Bishop, 1999); it is zero (no
+        warm-up) without a PCA start (``init='random'``, images), for a
+        linear network (``hidden_layer_sizes=()`` or ``activation='identity'``,
+        whose optimum is PCA's), without early stopping, and when the code
+        keeps every component.  ``0``: the plain autoencoder.
+        :meth:`partial_fit` trains without warm-up.
     %(shared_parameters)s
 
     Attributes
     ----------
     %(fit_attributes)s
+    warmup_noise_ : float
+        The noise level of the denoising warm-up (``warmup_noise`` resolved;
+        0 when there was none).
     loss_curve_ : list of float
-        Training loss per epoch (model space); with a penalty,
+        Training loss per epoch (model space, on corrupted inputs during the
+        warm-up); with a penalty,
         ``net_.history`` also holds ``train_reconstruction`` and the
         penalty's own term per epoch.
     validation_loss_curve_ : list of float or None
@@ -137,6 +163,10 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
         "sparsity_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "contractive_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "init": [StrOptions({"pca", "random"})],
+        "warmup_noise": [
+            StrOptions({"auto"}),
+            Interval(numbers.Real, 0, None, closed="left"),
+        ],
     }
 
     __init__ = estimator_init(
@@ -146,6 +176,7 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
         sparsity_penalty=0.0,
         contractive_penalty=0.0,
         init="pca",
+        warmup_noise="auto",
     )
 
     # max_iter='auto' on a large table: at most about 8,000 optimiser steps
@@ -176,12 +207,27 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
     def _warm_start(
         self, module: Autoencoder, X_model: np.ndarray, validation, seed: int
     ) -> None:
-        if not self._starts_at_pca():
-            return
-        axes = principal_axes(X_model, self.n_components)
-        module.start_at_pca(
-            *(torch.from_numpy(a) for a in (axes.mean, axes.components, axes.variances))
-        )
+        axes = None
+        if self._starts_at_pca():
+            axes = principal_axes(X_model, self.n_components)
+            module.start_at_pca(
+                *(
+                    torch.from_numpy(a)
+                    for a in (axes.mean, axes.components, axes.variances)
+                )
+            )
+        self.warmup_noise_ = self._resolved_warmup_noise(X_model, axes, validation)
+
+    def _resolved_warmup_noise(self, X_model: np.ndarray, axes, validation) -> float:
+        if self.warmup_noise != "auto":
+            return float(self.warmup_noise)
+        nonlinear = bool(self.hidden_layer_sizes) and self.activation != "identity"
+        if axes is None or not nonlinear or validation is None:
+            return 0.0
+        return probabilistic_pca_noise(X_model, axes)
+
+    def _warmup_corruption(self) -> BatchCorruption | None:
+        return GaussianNoise(self.warmup_noise_) if self.warmup_noise_ > 0 else None
 
     def _criterion(self) -> ReconstructionLoss:
         return ReconstructionLoss(

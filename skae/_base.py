@@ -30,6 +30,10 @@ and fills in these hooks, each called by the base at one place:
 ``_batch_transform(X_fit)``
     The training-batch corruption (``iterator_train__batch_transform``),
     given the rows the preprocessing was fitted on; default: none.
+``_warmup_corruption()``
+    The corruption of a first, denoising phase of ``fit`` (see
+    :class:`~skae._training.StartAwareStopping`), or None (default); called
+    after ``_warm_start``.  ``partial_fit`` has no warm-up.
 ``_warm_start(module, X_model, validation, seed)``
     Sets the freshly built module to a classical solution fitted on the
     float64 model-space rows ``X_model`` (all rows given to ``fit``;
@@ -103,7 +107,12 @@ from skae._images import checked_image_shape, flattened_images, resolved_image_s
 from skae._params import are_positive_integers
 from skae._persistence import NET_STATE, net_state, restore_net
 from skae._preprocessing import Standardizer
-from skae._training import DivergenceGuard, SkaeNet, StartAwareStopping
+from skae._training import (
+    DivergenceGuard,
+    SkaeNet,
+    StartAwareStopping,
+    WarmupCorruption,
+)
 from skae.modules.conv import feature_map_sizes
 from skae.modules.protocol import InputSpec
 from skae.utils._validation import (
@@ -331,6 +340,9 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _batch_transform(self, X_fit: np.ndarray) -> Callable:
         return identity_batch
 
+    def _warmup_corruption(self) -> Callable | None:
+        return None
+
     def _warm_start(
         self, module: torch.nn.Module, X_model: np.ndarray, validation, seed: int
     ) -> None:
@@ -455,11 +467,12 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
 
-    def _resolved_max_iter(self, n_train: int) -> int:
+    def _resolved_max_iter(self, n_train: int, phases: int = 1) -> int:
         """``max_iter``; 'auto': ``_auto_epochs``, for images ``_image_epochs``.
 
         With ``_auto_steps``, 'auto' on a table is also at most the epochs
-        that make about that many optimiser steps on ``n_train`` rows.
+        that make about that many optimiser steps on ``n_train`` rows, shared
+        by ``phases`` training phases (a denoising warm-up and the rest).
         """
         if self.max_iter != "auto":
             return self.max_iter
@@ -468,7 +481,8 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if self._auto_steps is None:
             return self._auto_epochs
         batches = -(-n_train // self._resolved_batch_size(n_train))
-        return max(1, min(self._auto_epochs, -(-self._auto_steps // batches)))
+        steps = -(-self._auto_steps // phases)
+        return max(1, min(self._auto_epochs, -(-steps // batches)))
 
     def _resolved_batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
@@ -484,7 +498,12 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             return np.arange(n_samples), None
         return holdout_indices(n_samples, self.validation_fraction, seed)
 
-    def _callbacks(self, validated: bool) -> list:
+    def _callbacks(
+        self,
+        validated: bool,
+        warmup: WarmupCorruption | None = None,
+        warmup_epochs: int | None = None,
+    ) -> list:
         sink = print if self.verbose else _silent
         monitor = "valid_loss" if validated else "train_loss"
         stopping = StartAwareStopping(
@@ -494,6 +513,8 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             threshold_mode="abs",
             sink=sink,
             load_best=validated,
+            warmup=warmup,
+            warmup_epochs=warmup_epochs,
         )
         own = [("divergence", DivergenceGuard()), ("stopping", stopping)]
         if self.verbose:
@@ -501,8 +522,24 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return own + _checked_callbacks(self.callbacks)
 
     def _build_net(
-        self, module, n_train: int, seed: int, device, batch_transform, valid
+        self,
+        module,
+        n_train: int,
+        seed: int,
+        device,
+        batch_transform,
+        valid,
+        warmup: Callable | None = None,
     ) -> SkaeNet:
+        """The skorch net; with ``warmup`` (a corruption) training has a first,
+        denoising phase of at most ``max_iter`` epochs, then goes on with
+        ``batch_transform``'s batches, up to twice ``max_iter`` epochs in all
+        (:class:`StartAwareStopping`)."""
+        phases = 1 if warmup is None else 2
+        epochs = self._resolved_max_iter(n_train, phases)
+        train_transform = batch_transform
+        if warmup is not None:
+            train_transform = WarmupCorruption(warmup, batch_transform)
         return SkaeNet(
             module=module,
             criterion=self._criterion(),
@@ -510,12 +547,12 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             optimizer__weight_decay=self.alpha,
             optimizer__fused=_has_fused_adam(device.type),
             lr=self.learning_rate_init,
-            max_epochs=self._resolved_max_iter(n_train),
+            max_epochs=phases * epochs,
             batch_size=self._resolved_batch_size(n_train),
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_train__seed=seed,
-            iterator_train__batch_transform=batch_transform,
+            iterator_train__batch_transform=train_transform,
             iterator_valid=BatchIterator,
             iterator_valid__seed=seed + 1,
             iterator_valid__batch_transform=(
@@ -524,7 +561,11 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 else identity_batch
             ),
             train_split=None if valid is None else predefined_split(valid),
-            callbacks=self._callbacks(valid is not None),
+            callbacks=self._callbacks(
+                valid is not None,
+                None if warmup is None else train_transform,
+                None if warmup is None else epochs,
+            ),
             device=device,
             verbose=self.verbose,
             callbacks__print_log=PrintLog() if self.verbose else None,
@@ -559,15 +600,20 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         with torch.random.fork_rng(devices=_forked(device)):
             _seed_torch(seed, device)
             module = self._new_module(X, data, device, valid, seed)
+            batch_transform = self._batch_transform(X_fit)
             net = self._build_net(
                 module,
                 len(train),
                 seed,
                 device,
-                self._batch_transform(X_fit),
+                batch_transform,
                 None if valid is None else data.subset(valid),
+                warmup=self._warmup_corruption(),
             )
             net.fit(data if valid is None else data.subset(train), None)
+            # Later passes (partial_fit) and a saved net use the plain transform
+            # (skorch's set_params refuses iterator arguments once initialized).
+            net.iterator_train__batch_transform = batch_transform
         self.net_ = net
         self._finish_training(X_model)
         return self
@@ -714,14 +760,19 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             self.validation_loss_curve_ = None
             monitored = self.loss_curve_
         stopping = dict(self.net_.callbacks_).get("stopping")
+        if stopping is not None:
+            self.warmup_epochs_ = stopping.warmup_epochs_
         start = getattr(stopping, "initial_score_", None)
         self.initial_validation_loss_ = start
         starts = [] if start is None else [start]
         self.best_loss_ = float(min([*monitored, *starts], default=np.inf))
         if warn and self.n_iter_ == self.net_.max_epochs:
+            warmed = stopping is not None and stopping.warmup is not None
+            per_phase = ", twice with a warm-up" if warmed else ""
             warnings.warn(
-                f"{type(self).__name__} reached max_iter={self.n_iter_} epochs "
-                "without converging; raise max_iter or tol.",
+                f"{type(self).__name__} reached its limit of {self.n_iter_} "
+                f"epochs (max_iter={self.max_iter}{per_phase}) without "
+                "converging; raise max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=4,
             )

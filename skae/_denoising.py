@@ -11,6 +11,8 @@ from skae._params import AUTOENCODER_TRAINING, CODE_DEFAULTS, document, estimato
 from skae.noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise
 from skae.utils._validation import Interval, StrOptions
 
+_AE_CONSTRAINTS = AutoencoderTransformer._parameter_constraints
+
 
 @document
 class DenoisingAE(AutoencoderTransformer):
@@ -119,7 +121,11 @@ class DenoisingAE(AutoencoderTransformer):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        **AutoencoderTransformer._parameter_constraints,
+        **{
+            name: constraint
+            for name, constraint in _AE_CONSTRAINTS.items()
+            if name != "warmup_noise"
+        },
         "noise": [StrOptions({"gaussian", "masking", "salt_and_pepper"})],
         "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
     }
@@ -136,6 +142,10 @@ class DenoisingAE(AutoencoderTransformer):
     )
 
     _corrupts_validation = True
+
+    def _resolved_warmup_noise(self, X_model: np.ndarray, axes, validation) -> float:
+        # Its whole training is denoising: no separate warm-up.
+        return 0.0
 
     def _check_input(self, X: np.ndarray) -> None:
         if self.noise != "gaussian" and self.noise_level > 1:

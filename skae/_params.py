@@ -155,7 +155,10 @@ _FIT_ATTRIBUTES = """net_ : skae._training.SkaeNet
         the start's included.
     initial_validation_loss_ : float or None
         Validation loss of the untrained (warm-started) module, epoch 0 of
-        early stopping; None without early stopping."""
+        early stopping; None without early stopping.
+    warmup_epochs_ : int
+        Epochs of the denoising warm-up that began the last ``fit`` (0 when
+        it had none; see the autoencoder's ``warmup_noise``)."""
 
 
 _TABLE_ATTRIBUTES = """is_categorical_ : ndarray of bool of shape (n_features_in_,)

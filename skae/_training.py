@@ -51,6 +51,46 @@ class DivergenceGuard(Callback):
                 )
 
 
+class WarmupCorruption:
+    """A training-batch transform that corrupts until :meth:`end` is called.
+
+    The denoising warm-up of :class:`StartAwareStopping`: ``corruption``
+    (a :mod:`skae.noise` transform) while ``active``, then ``then`` (the
+    model's own transform, usually none).
+
+    Parameters
+    ----------
+    corruption, then : callable
+        Batch transforms ``(x, generator) -> (input, target)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae._data import identity_batch
+    >>> from skae._training import WarmupCorruption
+    >>> from skae.noise import GaussianNoise
+    >>> warmup = WarmupCorruption(GaussianNoise(1.0), identity_batch)
+    >>> x, g = torch.zeros(3, 2), torch.Generator().manual_seed(0)
+    >>> bool(warmup(x, g)[0].abs().sum() > 0)
+    True
+    >>> warmup.end()
+    >>> bool(warmup(x, g)[0].abs().sum() > 0)
+    False
+    """
+
+    def __init__(self, corruption, then) -> None:
+        self.corruption = corruption
+        self.then = then
+        self.active = True
+
+    def end(self) -> None:
+        """Stop corrupting: later batches get ``then``."""
+        self.active = False
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator):
+        return (self.corruption if self.active else self.then)(x, generator)
+
+
 class StartAwareStopping(EarlyStopping):
     """skorch's ``EarlyStopping`` for which the starting model is epoch 0.
 
@@ -60,10 +100,46 @@ class StartAwareStopping(EarlyStopping):
     ``threshold`` to count as an improvement, and with ``load_best`` the start
     is restored when no epoch did.  ``initial_score_`` holds that loss (None
     when there is no validation set).
+
+    With ``warmup`` (a :class:`WarmupCorruption` that corrupts the training
+    batches) training has two phases.  The first, denoising, phase ends where
+    plain early stopping would stop (``patience`` epochs without
+    improvement) or after ``warmup_epochs`` epochs; then the best weights so
+    far are restored (with ``load_best``), the corruption ends, and training
+    goes on with the same early stopping and fresh optimizer moments; the
+    second phase has to beat the first phase's best.  ``warmup_epochs_``
+    holds the length of the first phase (0 without ``warmup``).  The
+    monitored loss is the clean one as long as validation batches are not
+    corrupted.
     """
+
+    def __init__(
+        self,
+        monitor="valid_loss",
+        patience=5,
+        threshold=1e-4,
+        threshold_mode="rel",
+        lower_is_better=True,
+        sink=print,
+        load_best=False,
+        warmup=None,
+        warmup_epochs=None,
+    ) -> None:
+        super().__init__(
+            monitor=monitor,
+            patience=patience,
+            threshold=threshold,
+            threshold_mode=threshold_mode,
+            lower_is_better=lower_is_better,
+            sink=sink,
+            load_best=load_best,
+        )
+        self.warmup = warmup
+        self.warmup_epochs = warmup_epochs
 
     def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
         super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.warmup_epochs_ = 0
         self.initial_score_ = None
         if self.monitor != "valid_loss" or net.train_split is None:
             return
@@ -75,6 +151,38 @@ class StartAwareStopping(EarlyStopping):
             self.dynamic_threshold_ = self._calc_new_threshold(self.initial_score_)
             if self.load_best:
                 self.best_model_weights_ = deepcopy(net.module_.state_dict())
+
+    def _warming_up(self) -> bool:
+        return self.warmup is not None and self.warmup.active
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        if not self._warming_up():
+            super().on_epoch_end(net, **kwargs)
+            return
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            self._end_warmup(net)
+            return
+        if self.warmup_epochs is not None and len(net.history) >= self.warmup_epochs:
+            self._end_warmup(net)
+
+    def _end_warmup(self, net) -> None:
+        """End the denoising phase: back to its best weights, clean batches."""
+        self.warmup.end()
+        self.warmup_epochs_ = len(net.history)
+        self.misses_ = 0
+        restore = self.load_best and self.best_model_weights_ is not None
+        if restore:
+            net.module_.load_state_dict(self.best_model_weights_)
+        # Fresh moments, as for a new fit from these weights (the same
+        # optimizer object, so that a user's LR scheduler keeps acting on it).
+        net.optimizer_.state.clear()
+        self._sink(
+            f"Denoising warm-up ended after epoch {self.warmup_epochs_}"
+            + (f"; restored epoch {self.best_epoch_}." if restore else "."),
+            verbose=net.verbose,
+        )
 
 
 class BatchHistory(History):

@@ -68,6 +68,33 @@ def principal_axes(X: np.ndarray, n_components: int) -> PrincipalAxes:
     return PrincipalAxes(mean, components, variances)
 
 
+def probabilistic_pca_noise(X: np.ndarray, axes: PrincipalAxes) -> float:
+    """Probabilistic PCA's noise standard deviation beyond ``axes``.
+
+    The maximum-likelihood isotropic noise variance of probabilistic PCA
+    with ``k`` factors is the mean variance of the ``d - k`` discarded
+    principal components (Tipping and Bishop, 1999, eq. 8): the total
+    variance of ``X`` less that of the ``k`` axes, over ``d - k``.  Zero when
+    ``k >= d``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae._warm_start import principal_axes, probabilistic_pca_noise
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(2000, 1)) @ [[3.0, 3.0, 3.0]] + rng.normal(size=(2000, 3))
+    >>> round(probabilistic_pca_noise(X, principal_axes(X, 1)), 1)
+    1.0
+    """
+    n, d = X.shape
+    k = axes.components.shape[0]
+    if k >= d:
+        return 0.0
+    total = np.sum((X - axes.mean) ** 2) / max(n - 1, 1)
+    rest = max(float(total - axes.variances.sum()), 0.0)
+    return float(np.sqrt(rest / (d - k)))
+
+
 @dataclass(frozen=True)
 class FactorModel:
     """``x = loadings @ z + mean + e``, ``z ~ N(0, I)``, ``e ~ N(0, diag noise)``.

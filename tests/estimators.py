@@ -71,6 +71,7 @@ CHECKED = [
         early_stopping=True,
         validation_fraction=0.2,
         batch_size=16,
+        warmup_noise=0.3,
     ),
     AutoencoderTransformer(
         n_components=1,
@@ -83,6 +84,7 @@ CHECKED = [
         hidden_layer_sizes=(8,),
         activation="logistic",
         contractive_penalty=1e-2,
+        warmup_noise=0.0,
     ),
     VAE(),
     VAE(
@@ -218,9 +220,12 @@ _autoencoder = {
 }
 
 SETTINGS = {
-    "AutoencoderTransformer": st.fixed_dictionaries(_autoencoder).map(
-        lambda p: AutoencoderTransformer(**p)
-    ),
+    "AutoencoderTransformer": st.fixed_dictionaries(
+        {
+            **_autoencoder,
+            "warmup_noise": st.one_of(st.just("auto"), st.floats(0.0, 1.0)),
+        }
+    ).map(lambda p: AutoencoderTransformer(**p)),
     "DenoisingAE": st.fixed_dictionaries(
         {
             **_autoencoder,
