@@ -112,8 +112,9 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
     ----------
     %(fit_attributes)s
     warmup_noise_ : float
-        The noise level of the denoising warm-up (``warmup_noise`` resolved;
-        0 when there was none).
+        ``warmup_noise`` resolved for the training data: the noise level of
+        ``fit``'s denoising warm-up, 0 for none (``partial_fit`` has no
+        warm-up whatever its value; ``warmup_epochs_`` counts the epochs).
     loss_curve_ : list of float
         Training loss per epoch (model space, on corrupted inputs during the
         warm-up); with a penalty,

@@ -680,6 +680,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             )
             net.initialize()
         self.net_ = net
+        self.warmup_epochs_ = 0  # partial_fit has no warm-up
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):

@@ -158,7 +158,8 @@ _FIT_ATTRIBUTES = """net_ : skae._training.SkaeNet
         early stopping; None without early stopping.
     warmup_epochs_ : int
         Epochs of the denoising warm-up that began the last ``fit`` (0 when
-        it had none; see the autoencoder's ``warmup_noise``)."""
+        it had none, and for a model trained by ``partial_fit`` alone; see
+        the autoencoder's ``warmup_noise``)."""
 
 
 _TABLE_ATTRIBUTES = """is_categorical_ : ndarray of bool of shape (n_features_in_,)

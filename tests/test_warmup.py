@@ -130,6 +130,14 @@ def test_partial_fit_after_fit_trains_clean(wine):
     assert recorder.corrupted[max(recorder.corrupted)] is False
 
 
+def test_partial_fit_alone_has_no_warmup(wine):
+    model = AutoencoderTransformer(3, warmup_noise=0.5, random_state=0)
+    recorder = Phases()
+    model.set_params(callbacks=[recorder]).partial_fit(wine)
+    assert model.warmup_epochs_ == 0
+    assert recorder.corrupted == {1: False}
+
+
 def test_warmup_corruption_switches_once():
     calls = []
 
