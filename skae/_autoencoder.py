@@ -3,9 +3,6 @@
 import numbers
 from typing import ClassVar
 
-import numpy as np
-import torch
-
 from skae._base import SkaeBase
 from skae._params import (
     AUTOENCODER_TRAINING,
@@ -14,21 +11,14 @@ from skae._params import (
     document,
     estimator_init,
 )
-from skae._preprocessing import block_rows
-from skae._tabular import TableMixin
-from skae._warm_start import principal_axes, probabilistic_pca_noise
-from skae.losses import ReconstructionLoss
-from skae.modules.autoencoder import Autoencoder
-from skae.modules.protocol import InputSpec
-from skae.noise import BatchCorruption, GaussianNoise
+from skae._parts import params_of
+from skae._tabular import ImputeMixin
+from skae.parts.autoencoder import AutoencoderPart, autoencoder_part
 from skae.utils._validation import Interval, StrOptions
-
-# Values of the widest layer held at once when encoding or decoding images.
-_ACTIVATION_BUDGET = 2**22
 
 
 @document
-class AutoencoderTransformer(TableMixin, SkaeBase):
+class AutoencoderTransformer(ImputeMixin, SkaeBase):
     """Deep autoencoder: encoder ``f``, mirrored decoder ``g``, quadratic loss, Adam.
 
     ``transform`` returns the codes ``f(x)``, ``inverse_transform`` decodes them,
@@ -180,94 +170,5 @@ class AutoencoderTransformer(TableMixin, SkaeBase):
         warmup_noise="auto",
     )
 
-    # max_iter='auto' on a large table: at most about 8,000 optimiser steps
-    # (200 epochs up to about 8,000 training rows), so that a fit stays near a
-    # minute (COUNT/rwm5yr, 13,235 training rows, k = 2: 200 epochs in 60.3 s,
-    # AE/PCA 0.221; 120 epochs in 38.7 s, 0.250).
-    _auto_steps = 8000
-
-    def _starts_at_pca(self) -> bool:
-        # A PCA path with a zero-initialised convolutional branch stayed at
-        # 1.006x PCA's error for 7 epochs on MNIST-5k (k=30), where the random
-        # start reached 1.3x in 3: images start at random.
-        return self.init == "pca" and self._fitted_image_shape() is None
-
-    @property
-    def _inference_rows(self) -> int:
-        if self._fitted_image_shape() is None:
-            return SkaeBase._inference_rows
-        return max(1, _ACTIVATION_BUDGET // self._widest_activation())
-
-    def _build_module(self, spec: InputSpec) -> Autoencoder:
-        return Autoencoder(
-            *self._mlp_arguments(spec),
-            linear_path=self._starts_at_pca(),
-            **self._network_options(spec),
-        )
-
-    def _warm_start(
-        self, module: Autoencoder, X_model: np.ndarray, validation, seed: int
-    ) -> None:
-        axes = None
-        if self._starts_at_pca():
-            axes = principal_axes(X_model, self.n_components)
-            module.start_at_pca(
-                *(
-                    torch.from_numpy(a)
-                    for a in (axes.mean, axes.components, axes.variances)
-                )
-            )
-        self.warmup_noise_ = self._resolved_warmup_noise(X_model, axes, validation)
-
-    def _resolved_warmup_noise(self, X_model: np.ndarray, axes, validation) -> float:
-        if self.warmup_noise != "auto":
-            return float(self.warmup_noise)
-        nonlinear = bool(self.hidden_layer_sizes) and self.activation != "identity"
-        if axes is None or not nonlinear or validation is None:
-            return 0.0
-        return probabilistic_pca_noise(X_model, axes)
-
-    def _warmup_corruption(self) -> BatchCorruption | None:
-        return GaussianNoise(self.warmup_noise_) if self.warmup_noise_ > 0 else None
-
-    def _criterion(self) -> ReconstructionLoss:
-        return ReconstructionLoss(
-            self.sparsity_penalty, self.contractive_penalty, self.heads_
-        )
-
-    def _on_fitted(self, X_model: torch.Tensor) -> None:
-        # The residual branches are not boxed (unlike the VAE's and the
-        # flow's): an autoencoder has no density to protect, and on the
-        # bench_tables test rows the unboxed maps extrapolate better (median
-        # AE/PCA 0.659 against 0.705 boxed; midwest k=16 1.000 against 1.098).
-        # In blocks of rows: the activations of one block stay small and in cache.
-        rows = block_rows(X_model.shape[1])
-        if self._fitted_image_shape() is not None:
-            rows = self._inference_rows
-        blocks = X_model.split(rows)
-        encode = self.net_.module_.encode
-        codes = torch.cat([encode(block) for block in blocks]).double().cpu().numpy()
-        self.code_mean_ = codes.mean(axis=0)
-        self.code_var_ = codes.var(axis=0)
-
-    def _sample_latent(self, n_samples: int, rng: np.random.RandomState) -> np.ndarray:
-        noise = rng.standard_normal((n_samples, self.n_components))
-        return self.code_mean_ + np.sqrt(self.code_var_) * noise
-
-    def _reconstruct(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(
-            lambda batch: self.net_.module_(batch)[0],
-            X,
-            user_output=True,
-            dtype=X.dtype,
-        )
-
-    def _scores(self, X: np.ndarray) -> np.ndarray:
-        if self._needs_table_scoring(X):
-            return -self._table_error(X, self._reconstruct(X))
-        return -np.mean((X - self._reconstruct(X)) ** 2, axis=1, dtype=np.float64)
-
-    def _fill_missing(self, X: np.ndarray) -> np.ndarray:
-        """The model's values for every entry of ``X`` (user units): its
-        reconstruction from the observed entries."""
-        return self._reconstruct(X)
+    def _make_part(self, image_shape) -> AutoencoderPart:
+        return autoencoder_part(params_of(self), image_shape)

@@ -1,83 +1,42 @@
 """The scikit-learn face of every skae estimator, written once.
 
-:class:`SkaeBase` holds the parameters shared by all estimators and their
-constraints, data validation, fit orchestration (seeding, one hold-out split,
-preprocessing, the skorch net), ``transform``, ``inverse_transform``,
-``score_samples``, ``score``, ``sample``, feature names, output configuration
-and tags.  It works over the model protocol of :mod:`skae.modules.protocol`:
-the torch module encodes, decodes and (for density models) gives a
-model-space ``log_prob``; a fitted preprocessing object
-(:mod:`skae._preprocessing`) maps between the user's units and model space and
-supplies the log-determinant.
+An estimator is assembled from parts, and :class:`SkaeBase` only
+orchestrates them:
 
-A concrete estimator writes its own ``__init__`` (explicit arguments; the body
-is ``self._store_init_arguments(locals())``), extends ``_parameter_constraints``
-and fills in these hooks, each called by the base at one place:
+* the **input layer** (:mod:`skae._tabular`) validates ``X`` (numbers,
+  sparse rows, images, tables with categorical columns and missing values)
+  and shapes the outputs;
+* a **preprocessor** (:mod:`skae._preprocessing`), given by the model part and
+  fitted once on the training rows of the one hold-out split, maps between
+  the user's units and model space and supplies the log-determinant;
+* a **model part** (:class:`~skae._parts.ModelPart`) builds the torch module
+  (:mod:`skae.modules.protocol`), starts it at a classical solution, gives
+  the objective, the post-fit statistics, latent draws and scores;
+* a **training policy** (:class:`~skae._parts.TrainingPolicy`) says how long
+  and in what batches the skorch net (:mod:`skae._training`) trains.
 
-``_build_module(spec)`` (required)
-    The torch module for an :class:`~skae.modules.protocol.InputSpec`; called
-    in ``fit`` under the fit's seed.
-``_criterion()`` (required)
-    The training objective, a criterion of :mod:`skae.losses`; called in
-    ``fit``.
-``_make_preprocessor()``
-    An unfitted map; default: :class:`~skae._preprocessing.Standardizer`
-    with ``_scaling`` (per channel for images, see ``_standardizer``).
-    Fitted in ``fit`` on the training rows.
-``_check_input(X)``
-    Rejects data the model cannot score (a Bernoulli VAE's range); called by
-    ``fit`` and ``score_samples``, not by ``transform``.
-``_batch_transform(X_fit)``
-    The training-batch corruption (``iterator_train__batch_transform``),
-    given the rows the preprocessing was fitted on; default: none.
-``_warmup_corruption()``
-    The corruption of a first, denoising phase of ``fit`` (see
-    :class:`~skae._training.StartAwareStopping`), or None (default); called
-    after ``_warm_start``.  ``partial_fit`` has no warm-up.
-``_warm_start(module, X_model, validation, seed)``
-    Sets the freshly built module to a classical solution fitted on the
-    float64 model-space rows ``X_model`` (all rows given to ``fit``;
-    ``validation`` indexes the held-out ones, or is None; ``seed`` is the
-    fit's); default: nothing.
-    With early stopping the start counts as epoch 0: training has to beat
-    its held-out loss, else the start is what ``fit`` returns.
-``_on_fitted(X_model)``
-    Learns post-training statistics (eval mode, no grad), e.g. the codes'
-    mean and variance; called after ``fit`` and after every ``partial_fit``
-    (then on that call's rows).  For sparse input ``X_model`` is a
-    :class:`~skae._data.SparseDataset`, whose ``split`` gives dense blocks
-    (:func:`~skae._data.dense_rows` gives all rows).
-``_before_partial_fit()``
-    Undoes what ``_on_fitted`` fixed that training must not see; called by
-    ``partial_fit`` before each pass.  Default: lifts the fitted boxes.
-``_latent_width()``
-    Width of the codes; default ``n_components``.
-``_image_dtype``
-    The dtype networks compute in when ``image_shape`` is set (float32;
-    None: the data's dtype, as for tables), see ``_model_dtype``.
-``_sample_latent(n_samples, rng)``
-    Latent points that ``sample`` decodes; default ``N(0, I)``.
-``_log_prob_kwargs()``
-    Extra arguments of the module's ``log_prob`` (the VAE's importance
-    draws).
-``_scores(X)``
-    What ``score_samples`` returns for validated ``X``; default: the
-    log-density (an autoencoder returns minus its reconstruction error).
-``_observed_mask(X)``
-    The training batches' mask of observed entries (1) for validated ``X``,
-    or None (default) when every entry counts; called once in ``fit``.
+A concrete estimator writes its ``__init__`` (explicit arguments; the body is
+``self._store_init_arguments(locals())``), extends ``_parameter_constraints``
+and has **one** extension point:
 
-Tables with categorical columns and missing values
-(:class:`skae._tabular.TableMixin`) override ``_validated_rows``,
-``_make_preprocessor``, ``_observed_mask`` and ``_as_input_space``.
+``_make_part(image_shape)`` (required)
+    The :class:`~skae._parts.ModelPart` for the estimator's parameters and
+    the fitted ``(C, H, W)`` (None for tables); called in ``fit``,
+    ``partial_fit`` and at inference.
+
+Fitted state comes back from the parts as records (dicts of ``*_``
+attributes) and :meth:`SkaeBase._set_fitted` is the one place that writes
+them; a fit that fails leaves the estimator as it was.
+
+The context ``y`` of a conditional model (a part whose ``context()`` is an
+encoder, :mod:`skae._context`) flows through ``fit(X, y)``, the dataset, the
+module and the objective, and ``transform(X, y)``, ``score_samples(X, y)``
+and ``sample(n, y=...)``; models without one ignore ``y``.
 """
 
 import copyreg
-import functools
 import numbers
 import sys
-import warnings
-from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -88,154 +47,92 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
-from skorch.callbacks import PrintLog, ProgressBar
-from skorch.helper import predefined_split
 from threadpoolctl import threadpool_limits
 
-from skae._columns import check_numeric_and_complete
-from skae._data import (
-    BatchIterator,
-    SparseDataset,
-    TensorDataset,
-    dense_rows,
-    holdout_indices,
-    identity_batch,
-)
-from skae._images import checked_image_shape, flattened_images, resolved_image_shape
+from skae._data import SparseDataset, TensorDataset, dense_rows, holdout_indices
+from skae._inference import apply_rows
 from skae._params import are_positive_integers
+from skae._parts import ModelPart, params_of
 from skae._persistence import NET_STATE, net_state, restore_net
-from skae._preprocessing import Standardizer
-from skae._training import (
-    DivergenceGuard,
-    SkaeNet,
-    StartAwareStopping,
-    WarmupCorruption,
+from skae._tabular import (
+    FLOAT_DTYPES,
+    allows_nan,
+    as_input_space,
+    observed_mask,
+    validated_input,
 )
-from skae.modules.conv import feature_map_sizes
+from skae._training import (
+    build_net,
+    checked_callbacks,
+    forked,
+    history_record,
+    seed_torch,
+)
 from skae.modules.protocol import InputSpec
 from skae.utils._validation import (
     Interval,
     StrOptions,
     _fit_context,
     check_is_fitted,
-    input_feature_names,
-    output_container,
-    validate_data,
 )
 
-_FLOAT_DTYPES = [np.float64, np.float32]
+_VALIDATION_NAMES = ("n_features_in_", "feature_names_in_")
 _TORCH_DTYPES = {
     np.dtype(np.float64): torch.float64,
     np.dtype(np.float32): torch.float32,
 }
 
 
-@functools.cache
-def _has_fused_adam(device_type: str) -> bool:
-    """Whether this torch has a fused Adam kernel for the device type.
-
-    The fused kernel updates each parameter in one pass instead of about ten
-    element-wise operations; the arithmetic is Adam's either way.
-    """
-    weight = torch.zeros(1, device=device_type, requires_grad=True)
-    weight.grad = torch.zeros_like(weight)
-    try:
-        torch.optim.Adam([weight], fused=True).step()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _seed_torch(seed: int, device: torch.device) -> None:
-    """Seed torch's global generators for a fit on ``device``.
-
-    On CPU only the CPU generator is seeded: ``torch.manual_seed`` would also
-    queue the seeding of every lazy accelerator backend.
-    """
-    if device.type == "cpu":
-        torch.default_generator.manual_seed(seed)
-    else:
-        torch.manual_seed(seed)
-
-
-def _forked(device: torch.device) -> list:
-    """The CUDA devices whose random state ``torch.random.fork_rng`` saves."""
-    return [device.index or 0] if device.type == "cuda" else []
-
-
-def _silent(*args, **kwargs) -> None:
-    """A picklable sink that prints nothing (skorch callbacks' ``sink``)."""
-
-
-def _checked_callbacks(callbacks) -> list:
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+def _checked_hidden_layer_sizes(sizes) -> tuple[int, ...]:
+    original = sizes
+    if isinstance(sizes, numbers.Integral):
+        sizes = (sizes,)
+    sizes = tuple(sizes)
+    if not are_positive_integers(sizes):
         raise ValueError(
-            "callbacks must be None or a list of skorch callbacks or "
-            f"(name, callback) pairs, got {callbacks!r}."
+            "hidden_layer_sizes must be a sequence of positive integers, got "
+            f"{original!r}."
         )
-    return list(callbacks)
+    return tuple(int(s) for s in sizes)
+
+
+def _torch_device(name) -> torch.device:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"device={name!r} is not a torch device.") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} but CUDA is not available here.")
+    return device
+
+
+def _checked_n_samples(n_samples) -> int:
+    """``sample``'s count: a positive integer, else a ValueError naming it."""
+    if (
+        isinstance(n_samples, bool)
+        or not isinstance(n_samples, numbers.Integral)
+        or n_samples < 1
+    ):
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    return int(n_samples)
 
 
 class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared scikit-learn surface of the skae estimators; not an estimator itself.
 
-    Parameters
-    ----------
-    hidden_layer_sizes : tuple of int
-        Widths of the hidden layers.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}
-        Non-linearity of the hidden layers.
-    batch_size : int or 'auto'
-        Mini-batch size; ``'auto'`` means ``min(200, n_samples)``, or
-        ``min(64, n_samples)`` for images.
-    learning_rate_init : float
-        Adam's step size.
-    max_iter : int or 'auto'
-        Maximum number of epochs; ``'auto'`` means ``_auto_epochs`` (200), at
-        most about ``_auto_steps`` optimiser steps where a subclass sets it,
-        or ``_image_epochs`` when ``image_shape`` is set.
-    alpha : float
-        L2 penalty, applied as Adam's ``weight_decay``.
-    early_stopping : bool
-        Hold out ``validation_fraction`` of the training data and stop when the
-        validation loss has not improved by ``tol`` for ``n_iter_no_change``
-        epochs; the best epoch's parameters are restored.
-    validation_fraction : float
-        Share of the training data held out when ``early_stopping`` is on.
-    n_iter_no_change : int
-        Patience, in epochs, of the stopping rule.
-    tol : float
-        Minimum decrease of the monitored loss that counts as an improvement.
-        Without early stopping the training loss is monitored, as
-        :class:`~sklearn.neural_network.MLPRegressor` does.
-    callbacks : list of skorch callbacks or (name, callback) pairs, or None
-        Passed to the skorch net as skorch receives them, after skae's own
-        (``GradientNormClipping``, ``LRScheduler``, ``Checkpoint``,
-        ``ProgressBar``, ...).
-    random_state : int, RandomState instance or None
-        Seeds weight initialisation, batch order, validation split and any
-        noise drawn during training.
-    verbose : int
-        If positive, print skorch's per-epoch table and a progress bar over
-        each epoch's batches (skorch's ``ProgressBar``).
-    device : str
-        Torch device to train and infer on, e.g. ``'cpu'`` or ``'cuda'``.
-    image_shape : tuple of int or None
-        ``(C, H, W)`` or ``(H, W)`` when each row of ``X`` is a flattened image
-        (:mod:`skae._images`); validated in ``fit`` into ``image_shape_``, given
-        to ``_build_module`` as ``InputSpec.image_shape`` and, unless
-        ``_scaling`` is ``'none'``, scaling the input per channel.
+    The shared parameters (``hidden_layer_sizes``, ``activation``,
+    ``batch_size``, ``learning_rate_init``, ``max_iter``, ``alpha``,
+    ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``,
+    ``tol``, ``callbacks``, ``random_state``, ``verbose``, ``device``,
+    ``image_shape``) are documented in each estimator (:mod:`skae._params`).
 
     Notes
     -----
     The network computes in the dtype of the training data: float64 input
     trains and infers in float64 (as :class:`~sklearn.neural_network.MLPRegressor`
-    does), float32 input in float32; with ``image_shape`` set it computes in
-    ``_image_dtype`` (float32).  Every method then gives a row the same
+    does), float32 input in float32, unless the model part computes in its
+    own dtype (float32 for images).  Every method then gives a row the same
     result whatever batch it comes in, within floating-point rounding of
     that dtype.
     """
@@ -264,231 +161,44 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         "image_shape": [None, "array-like"],
     }
 
-    _scaling: str = "global"
-    _corrupts_validation: bool = False
-    _inference_rows: int = 8192
-    _image_dtype: type | None = np.float32
-    _auto_epochs: int = 200
-    _auto_steps: int | None = None  # 'auto' also stops near this many batches
-    _image_epochs: int = 30
-
     def _store_init_arguments(self, arguments: dict) -> None:
-        """Store every ``__init__`` argument under its own name, unvalidated.
-
-        A concrete estimator's ``__init__`` lists its parameters explicitly (that
-        is what scikit-learn's ``get_params`` reads) and its body is
-        ``self._store_init_arguments(locals())``.
-        """
+        """Store every ``__init__`` argument under its own name, unvalidated."""
         for name in self._get_param_names():
             setattr(self, name, arguments[name])
 
-    # ------------------------------------------------------------------ hooks
-    def _build_module(self, spec: InputSpec) -> torch.nn.Module:
+    def _make_part(self, image_shape) -> ModelPart:
+        """The model part for the parameters and the fitted image shape."""
         raise NotImplementedError  # pragma: no cover - every subclass defines it
 
-    def _mlp_arguments(self, spec: InputSpec) -> tuple:
-        """``(n_features, n_components, hidden_layer_sizes, activation)``."""
-        return (
-            spec.n_features,
-            self.n_components,
-            self._checked_hidden_layer_sizes(),
-            self.activation,
-        )
+    def _set_fitted(self, fitted: dict, previous: dict | None = None) -> None:
+        """The one place that writes fitted attributes.
 
-    def _network_options(self, spec: InputSpec) -> dict:
-        """Keyword arguments of a module for images: ``image_shape``, ``channels``."""
-        return {"image_shape": spec.image_shape, "channels": self.channels}
-
-    def _widest_activation(self) -> int:
-        """Values per row in the widest layer of the network (memory per row)."""
-        shape = self._fitted_image_shape()
-        if shape is None:
-            return max(
-                self.n_features_in_,
-                self.n_components,
-                *self._checked_hidden_layer_sizes(),
-            )
-        height, width = feature_map_sizes(*shape[1:])[1]
-        return max(self.n_features_in_, self.channels * height * width)
-
-    def _model_dtype(self, X) -> np.dtype:
-        """The dtype the network computes in: ``X``'s, or ``_image_dtype`` for images.
-
-        Convolutions in float64 are about five times slower than in float32
-        on CPU; outputs keep ``X``'s dtype either way.
+        With ``previous`` (the state before a ``fit``), what an earlier fit
+        learned and this one did not is dropped.
         """
-        if self._fitted_image_shape() is None or self._image_dtype is None:
-            return X.dtype
-        return np.dtype(self._image_dtype)
+        for name in previous or ():
+            stale = name.endswith("_") and not name.startswith("_")
+            if stale and name not in fitted and name not in _VALIDATION_NAMES:
+                vars(self).pop(name, None)
+        vars(self).update(fitted)
 
-    def _criterion(self) -> torch.nn.Module:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
-
-    def _make_preprocessor(self) -> Standardizer:
-        return self._standardizer(Standardizer)
-
-    def _standardizer(self, kind: type[Standardizer]) -> Standardizer:
-        """A ``kind`` with ``_scaling``; per channel when the rows are images."""
-        shape = self._fitted_image_shape()
-        if shape is None or self._scaling == "none":
-            return kind(self._scaling)
-        return kind("channel", n_channels=shape[0])
-
-    def _check_input(self, X: np.ndarray) -> None:
-        """Reject data the model cannot take (after the generic checks)."""
-
-    def _batch_transform(self, X_fit: np.ndarray) -> Callable:
-        return identity_batch
-
-    def _warmup_corruption(self) -> Callable | None:
-        return None
-
-    def _warm_start(
-        self, module: torch.nn.Module, X_model: np.ndarray, validation, seed: int
-    ) -> None:
-        """Start ``module`` at a solution fitted to ``X_model`` (default: none)."""
-
-    def _on_fitted(self, X_model: torch.Tensor) -> None:
-        """Learn post-training statistics from the model-space training data."""
-
-    def _before_partial_fit(self) -> None:
-        """Prepare the fitted module for another pass of training.
-
-        Default: lift every box fitted after training (``box_low`` /
-        ``box_high`` buffers of the flow's couplings and of the residual
-        branches); ``_on_fitted`` fits them again after the pass.
-        """
-        for layer in self.net_.module_.modules():
-            if hasattr(layer, "box_low"):
-                layer.box_low.fill_(-np.inf)
-                layer.box_high.fill_(np.inf)
-
-    def _latent_width(self) -> int:
-        return self.n_components
-
-    def _sample_latent(self, n_samples: int, rng: np.random.RandomState) -> np.ndarray:
-        return rng.standard_normal((n_samples, self._latent_width()))
-
-    def _log_prob_kwargs(self) -> dict:
-        return {}
-
-    def _observed_mask(self, X: np.ndarray) -> np.ndarray | None:
-        """Training mask of observed entries (1) for ``X``; None: all observed."""
-        return None
-
-    # ------------------------------------------------------------- validation
-    def _checked_hidden_layer_sizes(self) -> tuple[int, ...]:
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral):
-            sizes = (sizes,)
-        sizes = tuple(sizes)
-        if not are_positive_integers(sizes):
-            raise ValueError(
-                "hidden_layer_sizes must be a sequence of positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        return tuple(int(s) for s in sizes)
-
-    def _torch_device(self) -> torch.device:
+    def _run(self, step, *args) -> "SkaeBase":
+        """Run a fitting ``step``; if it fails, the estimator is left as it was."""
+        previous = dict(vars(self))
         try:
-            device = torch.device(self.device)
-        except (RuntimeError, ValueError) as exc:
-            raise ValueError(f"device={self.device!r} is not a torch device.") from exc
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available here.")
-        return device
-
-    def _reject_none(self, X) -> None:
-        if X is None:
-            raise ValueError(
-                f"{type(self).__name__} got X=None; expected a 2D array-like of "
-                "shape (n_samples, n_features)."
-            )
-
-    def _validated(self, X, *, reset: bool) -> np.ndarray:
-        """``X`` as validated 2-D rows; with ``reset``, ``image_shape_`` too.
-
-        Image arrays ``(n, H, W)`` / ``(n, C, H, W)`` are flattened first and,
-        at fit, the width is checked against ``image_shape`` (a ``-1`` size is
-        inferred from it; :mod:`skae._images`);
-        the rows themselves are validated by ``_validated_rows``.
-        """
-        self._reject_none(X)
-        name = type(self).__name__
-        if reset:
-            self.image_shape_ = checked_image_shape(self.image_shape)
-        shape = self._fitted_image_shape()
-        X = self._validated_rows(flattened_images(X, shape, name), reset=reset)
-        if reset:
-            self.image_shape_ = resolved_image_shape(shape, X.shape[1], name)
-        return X
-
-    def _validated_rows(self, X, *, reset: bool) -> np.ndarray:
-        check_numeric_and_complete(X, type(self).__name__)
-        return validate_data(
-            self, X, dtype=_FLOAT_DTYPES, accept_sparse="csr", reset=reset
-        )
-
-    def _fitted_image_shape(self) -> tuple[int, int, int] | None:
-        """``(C, H, W)`` of the fitted rows, or None (tables; older pickles)."""
-        return getattr(self, "image_shape_", None)
-
-    def _input_spec(self, n_features: int) -> InputSpec:
-        """What ``_build_module`` is told about a model-space row."""
-        return InputSpec(n_features, image_shape=self._fitted_image_shape())
-
-    @staticmethod
-    def _checked_n_samples(n_samples) -> int:
-        """``sample``'s count: a positive integer, else a ValueError naming it."""
-        if (
-            isinstance(n_samples, bool)
-            or not isinstance(n_samples, numbers.Integral)
-            or n_samples < 1
-        ):
-            raise ValueError(
-                f"n_samples must be a positive integer, got {n_samples!r}."
-            )
-        return int(n_samples)
-
-    def _checked_latent(self, Z) -> np.ndarray:
-        check_is_fitted(self)
-        Z = check_array(Z, dtype=_FLOAT_DTYPES)
-        width = self._latent_width()
-        if Z.shape[1] != width:
-            raise ValueError(
-                f"Z has {Z.shape[1]} columns, but {type(self).__name__} expects "
-                f"{width} (its latent dimension)."
-            )
-        return Z
+            fitted, reset = step(*args)
+            self._set_fitted(fitted, previous if reset else None)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(previous)
+            raise
+        return self
 
     # -------------------------------------------------------------------- fit
     def _seed(self) -> int:
         return int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-
-    def _resolved_max_iter(self, n_train: int, phases: int = 1) -> int:
-        """``max_iter``; 'auto': ``_auto_epochs``, for images ``_image_epochs``.
-
-        With ``_auto_steps``, 'auto' on a table is also at most the epochs
-        that make about that many optimiser steps on ``n_train`` rows, shared
-        by ``phases`` training phases (a denoising warm-up and the rest).
-        """
-        if self.max_iter != "auto":
-            return self.max_iter
-        if self._fitted_image_shape() is not None:
-            return self._image_epochs
-        if self._auto_steps is None:
-            return self._auto_epochs
-        batches = -(-n_train // self._resolved_batch_size(n_train))
-        steps = -(-self._auto_steps // phases)
-        return max(1, min(self._auto_epochs, -(-steps // batches)))
-
-    def _resolved_batch_size(self, n_samples: int) -> int:
-        if self.batch_size == "auto":
-            auto = 200 if self._fitted_image_shape() is None else 64
-            return min(auto, n_samples)
-        return min(self.batch_size, n_samples)
 
     def _split(self, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The one hold-out split of a fit: ``(train, validation or None)``."""
@@ -498,146 +208,125 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             return np.arange(n_samples), None
         return holdout_indices(n_samples, self.validation_fraction, seed)
 
-    def _callbacks(
-        self,
-        validated: bool,
-        warmup: WarmupCorruption | None = None,
-        warmup_epochs: int | None = None,
-    ) -> list:
-        sink = print if self.verbose else _silent
-        monitor = "valid_loss" if validated else "train_loss"
-        stopping = StartAwareStopping(
-            monitor=monitor,
-            patience=self.n_iter_no_change,
-            threshold=self.tol,
-            threshold_mode="abs",
-            sink=sink,
-            load_best=validated,
-            warmup=warmup,
-            warmup_epochs=warmup_epochs,
-        )
-        own = [("divergence", DivergenceGuard()), ("stopping", stopping)]
-        if self.verbose:
-            own.append(("progress_bar", ProgressBar()))
-        return own + _checked_callbacks(self.callbacks)
-
-    def _build_net(
-        self,
-        module,
-        n_train: int,
-        seed: int,
-        device,
-        batch_transform,
-        valid,
-        warmup: Callable | None = None,
-    ) -> SkaeNet:
-        """The skorch net; with ``warmup`` (a corruption) training has a first,
-        denoising phase of at most ``max_iter`` epochs, then goes on with
-        ``batch_transform``'s batches, up to twice ``max_iter`` epochs in all
-        (:class:`StartAwareStopping`)."""
-        phases = 1 if warmup is None else 2
-        epochs = self._resolved_max_iter(n_train, phases)
-        train_transform = batch_transform
-        if warmup is not None:
-            train_transform = WarmupCorruption(warmup, batch_transform)
-        return SkaeNet(
-            module=module,
-            criterion=self._criterion(),
-            optimizer=torch.optim.Adam,
-            optimizer__weight_decay=self.alpha,
-            optimizer__fused=_has_fused_adam(device.type),
-            lr=self.learning_rate_init,
-            max_epochs=phases * epochs,
-            batch_size=self._resolved_batch_size(n_train),
-            iterator_train=BatchIterator,
-            iterator_train__shuffle=True,
-            iterator_train__seed=seed,
-            iterator_train__batch_transform=train_transform,
-            iterator_valid=BatchIterator,
-            iterator_valid__seed=seed + 1,
-            iterator_valid__batch_transform=(
-                batch_transform
-                if self._corrupts_validation and valid is not None
-                else identity_batch
-            ),
-            train_split=None if valid is None else predefined_split(valid),
-            callbacks=self._callbacks(
-                valid is not None,
-                None if warmup is None else train_transform,
-                None if warmup is None else epochs,
-            ),
-            device=device,
-            verbose=self.verbose,
-            callbacks__print_log=PrintLog() if self.verbose else None,
-        )
+    def _begin(self, X, *, reset: bool) -> tuple:
+        """Validated ``X``, its fitted record (with ``reset``) and the part."""
+        X, record = validated_input(self, X, reset=reset)
+        _checked_hidden_layer_sizes(self.hidden_layer_sizes)
+        checked_callbacks(self.callbacks)
+        shape = record["image_shape_"] if reset else self.image_shape_
+        part = self._make_part(shape)
+        part.check_input(X)
+        if reset:
+            record["n_features_in_"] = self.n_features_in_
+        return X, record, part
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Train the network on ``X``.
+        """Train the network on ``X`` (given ``y`` for a conditional model).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
-        y : None
-            Ignored; present for API consistency.
+        y : array-like of shape (n_samples,) or (n_samples, n_context), default=None
+            The context of a conditional model; ignored by the others.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        X = self._validated(X, reset=True)
-        self._checked_hidden_layer_sizes()
-        _checked_callbacks(self.callbacks)
-        device = self._torch_device()
-        self._check_input(X)
+        return self._run(self._fit, X, y)
+
+    def _fit(self, X, y) -> tuple[dict, bool]:
+        X, fitted, part = self._begin(X, reset=True)
+        device = _torch_device(self.device)
         seed = self._seed()
         train, valid = self._split(X.shape[0], seed)
         X_fit = X if valid is None else X[train]
-        self.preprocessor_ = self._make_preprocessor().fit(X_fit)
-        data, X_model = self._model_data(X, device)
-        with torch.random.fork_rng(devices=_forked(device)):
-            _seed_torch(seed, device)
-            module = self._new_module(X, data, device, valid, seed)
-            batch_transform = self._batch_transform(X_fit)
-            net = self._build_net(
+        fitted["preprocessor_"] = part.preprocessor(fitted.get("heads_")).fit(X_fit)
+        context = self._encoded_context(part, y, X.shape[0], train, fitted)
+        data, X_model = self._model_data(X, device, part, fitted, context)
+        with torch.random.fork_rng(devices=forked(device)):
+            seed_torch(seed, device)
+            module = self._new_module(X, data, device, valid, seed, part, fitted)
+            batch_transform, corruption = part.batch_transform(X_fit, fitted)
+            fitted.update(corruption)
+            net = build_net(
+                params_of(self),
+                part.policy,
                 module,
-                len(train),
-                seed,
-                device,
-                batch_transform,
-                None if valid is None else data.subset(valid),
-                warmup=self._warmup_corruption(),
+                part.criterion(fitted),
+                n_train=len(train),
+                seed=seed,
+                device=device,
+                batch_transform=batch_transform,
+                valid=None if valid is None else data.subset(valid),
+                warmup=part.warmup(fitted),
             )
             net.fit(data if valid is None else data.subset(train), None)
             # Later passes (partial_fit) and a saved net use the plain transform
             # (skorch's set_params refuses iterator arguments once initialized).
             net.iterator_train__batch_transform = batch_transform
-        self.net_ = net
-        self._finish_training(X_model)
-        return self
+        fitted["net_"] = net
+        return self._finished(part, X_model, fitted, warn=True), True
 
-    def _model_data(self, X, device: torch.device) -> tuple:
+    def _finished(self, part, X_model, fitted: dict, *, warn: bool) -> dict:
+        """``fitted`` with what the history and the part's statistics add."""
+        net = fitted["net_"]
+        owner = type(self).__name__
+        fitted.update(history_record(net, params_of(self), owner, warn=warn))
+        net.module_.eval()
+        with torch.inference_mode():
+            fitted.update(part.finish(net.module_, X_model, fitted))
+        return fitted
+
+    def _encoded_context(self, part, y, n_samples, train, fitted) -> np.ndarray | None:
+        encoder = part.context()
+        if encoder is None:
+            return None
+        if y is None or len(y) != n_samples:
+            raise ValueError(
+                f"{type(self).__name__} is conditional: fit needs y with one "
+                f"row per row of X ({n_samples})."
+            )
+        y_fit = y if len(train) == n_samples else np.asarray(y)[train]
+        fitted["context_encoder_"] = encoder.fit(y_fit)
+        return encoder.transform(y)
+
+    def _context(self, y, n_rows: int, fitted=None) -> np.ndarray | None:
+        """``y`` encoded for a fitted conditional model (None otherwise)."""
+        encoder = (vars(self) if fitted is None else fitted).get("context_encoder_")
+        if encoder is None:
+            return None
+        context = encoder.transform(y)
+        if context.shape[0] != n_rows:
+            raise ValueError(
+                f"y has {context.shape[0]} rows, but {n_rows} are needed."
+            )
+        return context
+
+    def _model_data(self, X, device, part, fitted, context=None) -> tuple:
         """``(dataset, X_model)``: the fitted preprocessing applied to ``X``.
 
         Dense ``X`` becomes one model-space tensor (``X_model``) and its
         :class:`TensorDataset`; sparse ``X`` a :class:`SparseDataset`, which
         densifies one batch at a time and is its own ``X_model``.
         """
-        dtype = self._model_dtype(X)
+        dtype = part.compute_dtype or X.dtype
+        preprocessor = fitted["preprocessor_"]
         if sp.issparse(X):
-            data = SparseDataset(X, self.preprocessor_, dtype, device)
+            data = SparseDataset(X, preprocessor, dtype, device)
             return data, data
-        X_model = torch.from_numpy(self.preprocessor_.transform(X, dtype)).to(device)
-        mask = self._observed_mask(X)
+        X_model = torch.from_numpy(preprocessor.transform(X, dtype)).to(device)
+        mask = observed_mask(fitted, X)
         if mask is not None:
             mask = torch.from_numpy(mask).to(device)
-        return TensorDataset(X_model, mask=mask), X_model
+        if context is not None:
+            context = torch.from_numpy(context).to(device=device, dtype=X_model.dtype)
+        return TensorDataset(X_model, mask=mask, context=context), X_model
 
-    def _new_module(
-        self, X, data, device: torch.device, valid, seed: int
-    ) -> torch.nn.Module:
+    def _new_module(self, X, data, device, valid, seed, part, fitted):
         """The untrained module for ``X``, warm-started, in its dtype on ``device``.
 
         The warm start sees the float64 model-space rows; sparse ``X`` is
@@ -647,65 +336,48 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         # into float32 parameters first, a float64 model would start off the
         # classical solution by float32 round-off (an AE at k >= rank: 1e-15
         # instead of PCA's 1e-31).
-        module = self._build_module(self._input_spec(X.shape[1])).double()
+        encoder = fitted.get("context_encoder_")
+        spec = InputSpec(
+            X.shape[1],
+            image_shape=fitted.get("image_shape_"),
+            n_context=0 if encoder is None else encoder.n_context_,
+        )
+        module = part.build(spec).double()
         if sp.issparse(X):
             rows = dense_rows(data).double().cpu().numpy()
         else:
-            rows = self.preprocessor_.transform(X, np.float64)
+            rows = fitted["preprocessor_"].transform(X, np.float64)
         # The classical fits are many small LAPACK/BLAS calls (an EM step's
         # SVD): threaded BLAS beside torch's spinning OpenMP workers made
         # them about 8x slower on 2 cores (a VAE on 5,000 x 100 rows: 226 s
         # against 27 s in one thread).
         with threadpool_limits(limits=1, user_api="blas"):
-            self._warm_start(module, rows, valid, seed)
-        return module.to(device=device, dtype=_TORCH_DTYPES[self._model_dtype(X)])
-
-    def _finish_training(self, X_model, *, warn: bool = True) -> None:
-        self._record_history(warn=warn)
-        self.net_.module_.eval()
-        with torch.inference_mode():
-            self._on_fitted(X_model)
-
-    def _start_incremental(self, X) -> None:
-        """``partial_fit``'s first call: preprocessing, module and net, untrained."""
-        device = self._torch_device()
-        seed = self._seed()
-        self.preprocessor_ = self._make_preprocessor().fit(X)
-        with torch.random.fork_rng(devices=_forked(device)):
-            _seed_torch(seed, device)
-            data, _ = self._model_data(X, device)
-            module = self._new_module(X, data, device, None, seed)
-            net = self._build_net(
-                module, sys.maxsize, seed, device, self._batch_transform(X), None
-            )
-            net.initialize()
-        self.net_ = net
-        self.warmup_epochs_ = 0  # partial_fit has no warm-up
+            fitted.update(part.start(module, rows, valid, seed, fitted))
+        dtype = _TORCH_DTYPES[np.dtype(part.compute_dtype or X.dtype)]
+        return module.to(device=device, dtype=dtype)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """Train the network for one pass (epoch) over the rows of ``X``.
 
-        The first call validates the parameters, fits the preprocessing (the
-        centring and scaling, whitening, a denoiser's corruption bounds) on
-        its ``X`` and builds the network; later calls keep all of them, as
+        The first call validates the parameters, fits the preprocessing on
+        its ``X`` and builds the network; later calls keep them, as
         :class:`~sklearn.decomposition.IncrementalPCA` keeps its first
         statistics, and continue training (also after :meth:`fit`).  Each
         call is one skorch ``partial_fit`` of one epoch, so every callback
         fires; the rows are visited in a fresh random order seeded by
-        ``random_state`` and the number of epochs so far.
-        ``early_stopping`` does not apply (as in
-        :class:`~sklearn.neural_network.MLPRegressor`): every row trains and
-        nothing is held out.  ``batch_size='auto'`` means 200.  Statistics
-        learnt after training (the codes' mean and variance that
-        :meth:`sample` uses, a flow's boxes) come from the last call's rows.
+        ``random_state`` and the number of epochs so far.  Nothing is held
+        out (``early_stopping`` does not apply, as in
+        :class:`~sklearn.neural_network.MLPRegressor`); ``batch_size='auto'``
+        means 200.  Statistics learnt after training (the codes' mean and
+        variance, a flow's boxes) come from the last call's rows.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data of this call.
-        y : None
-            Ignored; present for API consistency.
+        y : array-like of shape (n_samples,) or (n_samples, n_context), default=None
+            The context of a conditional model; ignored by the others.
 
         Returns
         -------
@@ -724,14 +396,15 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         >>> ae.n_iter_, ae.transform(X[:2]).shape
         (4, (2, 4))
         """
+        return self._run(self._partial_fit, X, y)
+
+    def _partial_fit(self, X, y) -> tuple[dict, bool]:
         first_call = not hasattr(self, "net_")
-        X = self._validated(X, reset=first_call)
-        self._checked_hidden_layer_sizes()
-        _checked_callbacks(self.callbacks)
-        self._check_input(X)
+        X, new, part = self._begin(X, reset=first_call)
         if first_call:
-            self._start_incremental(X)
-        net = self.net_
+            new = self._incremental_start(X, y, part, new)
+        fitted = {**vars(self), **new}
+        net = fitted["net_"]
         if "stopping" in dict(net.callbacks_) or net.train_split is not None:
             net.set_params(callbacks__stopping=None, train_split=None)
             net.initialize_callbacks()  # drops the disabled one from callbacks_
@@ -739,51 +412,43 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         entropy = [net.iterator_train__seed, len(net.history)]
         call_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
         order = np.random.default_rng(call_seed).permutation(X.shape[0])
-        data, X_model = self._model_data(X[order], device)
-        with torch.random.fork_rng(devices=_forked(device)):
-            _seed_torch(call_seed, device)
-            self._before_partial_fit()
+        context = self._context(y, X.shape[0], fitted)
+        context = None if context is None else context[order]
+        data, X_model = self._model_data(X[order], device, part, fitted, context)
+        with torch.random.fork_rng(devices=forked(device)):
+            seed_torch(call_seed, device)
+            part.before_partial_fit(net.module_)
             net.partial_fit(data, None, epochs=1)
-        self._finish_training(X_model, warn=False)
-        return self
+        finished = self._finished(part, X_model, fitted, warn=False)
+        learned = {k: v for k, v in finished.items() if k.endswith("_")}
+        return {k: v for k, v in learned.items() if not k.startswith("_")}, False
 
-    def _record_history(self, *, warn: bool = True) -> None:
-        # An epoch cut short (KeyboardInterrupt) has no epoch-level loss: skip it.
-        epochs = [row for row in self.net_.history if "train_loss" in row]
-        self.n_iter_ = len(epochs)
-        self.loss_curve_ = [row["train_loss"] for row in epochs]
-        if self.early_stopping:
-            self.validation_loss_curve_ = [
-                row["valid_loss"] for row in epochs if "valid_loss" in row
-            ]
-            monitored = self.validation_loss_curve_ or self.loss_curve_
-        else:
-            self.validation_loss_curve_ = None
-            monitored = self.loss_curve_
-        stopping = dict(self.net_.callbacks_).get("stopping")
-        if stopping is not None:
-            self.warmup_epochs_ = stopping.warmup_epochs_
-        start = getattr(stopping, "initial_score_", None)
-        self.initial_validation_loss_ = start
-        starts = [] if start is None else [start]
-        self.best_loss_ = float(min([*monitored, *starts], default=np.inf))
-        if warn and self.n_iter_ == self.net_.max_epochs:
-            warmed = stopping is not None and stopping.warmup is not None
-            per_phase = ", twice with a warm-up" if warmed else ""
-            warnings.warn(
-                f"{type(self).__name__} reached its limit of {self.n_iter_} "
-                f"epochs (max_iter={self.max_iter}{per_phase}) without "
-                "converging; raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=4,
+    def _incremental_start(self, X, y, part, fitted: dict) -> dict:
+        """``partial_fit``'s first call: preprocessing, module and net, untrained."""
+        device = _torch_device(self.device)
+        seed = self._seed()
+        fitted["preprocessor_"] = part.preprocessor(fitted.get("heads_")).fit(X)
+        self._encoded_context(part, y, X.shape[0], np.arange(X.shape[0]), fitted)
+        with torch.random.fork_rng(devices=forked(device)):
+            seed_torch(seed, device)
+            data, _ = self._model_data(X, device, part, fitted)
+            module = self._new_module(X, data, device, None, seed, part, fitted)
+            batch_transform, corruption = part.batch_transform(X, fitted)
+            fitted.update(corruption)
+            net = build_net(
+                params_of(self),
+                part.policy,
+                module,
+                part.criterion(fitted),
+                n_train=sys.maxsize,
+                seed=seed,
+                device=device,
+                batch_transform=batch_transform,
             )
-
-    def _history_curve(self, key: str) -> list:
-        """Per-epoch values of ``key`` in the net's history (complete epochs)."""
-        # partial_fit epochs have no validation entries.
-        return [
-            row[key] for row in self.net_.history if "train_loss" in row and key in row
-        ]
+            net.initialize()
+        fitted["net_"] = net
+        fitted["warmup_epochs_"] = 0  # partial_fit has no warm-up
+        return fitted
 
     @property
     def mean_(self) -> np.ndarray:
@@ -796,68 +461,23 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return self.preprocessor_.scale_
 
     # -------------------------------------------------------------- inference
-    def _apply(
-        self,
-        fn: Callable[[torch.Tensor], torch.Tensor],
-        A: np.ndarray,
-        *,
-        model_input: bool = True,
-        user_output: bool = False,
-        dtype=np.float64,
-        masked: bool = False,
-        rows: int | None = None,
-    ) -> np.ndarray:
-        """Apply ``fn`` to ``A`` in batches of rows, in eval mode, without grad.
+    def _fitted_part(self) -> ModelPart:
+        check_is_fitted(self)
+        return self._make_part(getattr(self, "image_shape_", None))
 
-        ``model_input`` maps each batch from user units to model space first;
-        ``user_output`` maps the results back; ``masked`` calls
-        ``fn(batch, mask)`` with the batch's mask of observed (non-NaN)
-        entries; ``rows`` overrides the batch size.  The network computes in its
-        own dtype (the training data's); one batch at a time is converted and
-        moved to the device, so the peak memory is the output plus one batch.
-        """
-        module = self.net_.module_
-        module.eval()
-        reference = next(iter(module.parameters()), torch.empty(0))
-        model_dtype = torch.empty(0, dtype=reference.dtype).numpy().dtype
-        out = None
-        rows = rows or self._inference_rows
-        with torch.inference_mode():
-            for start in range(0, A.shape[0], rows):
-                block = A[start : start + rows]
-                extra = ()
-                if masked:
-                    observed = np.isfinite(block).astype(model_dtype)
-                    extra = (torch.from_numpy(observed).to(reference.device),)
-                if model_input:
-                    block = self.preprocessor_.transform(block, model_dtype)
-                block = np.ascontiguousarray(block, dtype=model_dtype)
-                if not block.flags.writeable:
-                    block = block.copy()
-                batch = torch.from_numpy(block)
-                result = fn(batch.to(reference.device), *extra).cpu().numpy()
-                if user_output:
-                    result = self.preprocessor_.inverse_transform(result)
-                if out is None:
-                    out = np.empty((A.shape[0], *result.shape[1:]), dtype=dtype)
-                out[start : start + result.shape[0]] = result
-        return out
+    def _fitted_input(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validated_input(self, X, reset=False)[0]
 
-    def _as_input_space(self, X: np.ndarray, rng=None):
-        """``X`` in the container ``set_output`` asks for, with input names.
-
-        ``rng`` is the generator of :meth:`sample`, for outputs that are
-        drawn (categorical columns, :class:`~skae._tabular.TableMixin`).
-        """
-        return output_container(self, X, input_feature_names(self))
-
-    def transform(self, X):
+    def transform(self, X, y=None):
         """Encode ``X`` into its codes.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data in the user's units.
+        y : array-like, default=None
+            The context of a conditional model; ignored by the others.
 
         Returns
         -------
@@ -865,25 +485,43 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Same float dtype as ``X`` (float64 for other dtypes); a DataFrame
             when pandas (or polars) output is configured.
         """
-        X = self._fitted_input(X)
-        return self._apply(self.net_.module_.encode, X, dtype=X.dtype)
+        X, part = self._fitted_input(X), self._fitted_part()
+        module = self.net_.module_
+        return apply_rows(
+            vars(self),
+            lambda batch, **given: module.encode(batch, **given),
+            X,
+            rows=part.inference_rows(vars(self)),
+            dtype=X.dtype,
+            context=self._context(y, X.shape[0]),
+        )
 
-    def _decode(self, Z: np.ndarray) -> np.ndarray:
-        return self._apply(
-            self.net_.module_.decode,
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit to ``X`` (given ``y`` for a conditional model), then encode it."""
+        return self.fit(X, y, **fit_params).transform(X, y)
+
+    def _decode(self, Z: np.ndarray, context=None) -> np.ndarray:
+        module = self.net_.module_
+        return apply_rows(
+            vars(self),
+            lambda batch, **given: module.decode(batch, **given),
             Z,
+            rows=self._fitted_part().inference_rows(vars(self)),
             model_input=False,
             user_output=True,
             dtype=Z.dtype,
+            context=context,
         )
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X, y=None):
         """Decode codes back to the input space.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_latent)
             Codes, e.g. from :meth:`transform` or drawn as :meth:`sample` does.
+        y : array-like, default=None
+            The context of a conditional model; ignored by the others.
 
         Returns
         -------
@@ -891,24 +529,21 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             In the user's units; a DataFrame (or polars frame) with the input
             column names when that output is configured.
         """
-        return self._as_input_space(self._decode(self._checked_latent(X)))
+        Z = self._checked_latent(X)
+        return as_input_space(self, self._decode(Z, self._context(y, Z.shape[0])))
 
-    def _fitted_input(self, X) -> np.ndarray:
+    def _checked_latent(self, Z) -> np.ndarray:
         check_is_fitted(self)
-        return self._validated(X, reset=False)
+        Z = check_array(Z, dtype=FLOAT_DTYPES)
+        width = self._n_features_out
+        if Z.shape[1] != width:
+            raise ValueError(
+                f"Z has {Z.shape[1]} columns, but {type(self).__name__} expects "
+                f"{width} (its latent dimension)."
+            )
+        return Z
 
-    def _checked_input(self, X) -> np.ndarray:
-        """Validated ``X`` that the model's likelihood can score."""
-        X = self._fitted_input(X)
-        self._check_input(X)
-        return X
-
-    def _scores(self, X: np.ndarray) -> np.ndarray:
-        module, kwargs = self.net_.module_, self._log_prob_kwargs()
-        log_density = self._apply(lambda batch: module.log_prob(batch, **kwargs), X)
-        return log_density + self.preprocessor_.log_det()
-
-    def score_samples(self, X):
+    def score_samples(self, X, y=None):
         """Per-sample score: a log-density in nats, or minus a squared error.
 
         Density models (:class:`~skae.VAE`, :class:`~skae.RealNVPDensity`) give
@@ -921,17 +556,25 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data in the user's units.
+        y : array-like, default=None
+            The context of a conditional model; ignored by the others.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
         """
-        X = self._checked_input(X)
+        X, part = self._fitted_input(X), self._fitted_part()
+        part.check_input(X)
+        context = self._context(y, X.shape[0])
         if not sp.issparse(X):
-            return self._scores(X)
-        rows = self._inference_rows
-        blocks = (X[start : start + rows] for start in range(0, X.shape[0], rows))
-        return np.concatenate([self._scores(block.toarray()) for block in blocks])
+            return part.scores(vars(self), X, context)
+        rows = part.inference_rows(vars(self))
+        return np.concatenate(
+            [
+                part.scores(vars(self), X[start : start + rows].toarray(), None)
+                for start in range(0, X.shape[0], rows)
+            ]
+        )
 
     def score(self, X, y=None) -> float:
         """Mean of :meth:`score_samples`.
@@ -940,23 +583,25 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data in the user's units.
-        y : None
-            Ignored.
+        y : array-like, default=None
+            The context of a conditional model; ignored by the others.
 
         Returns
         -------
         score : float
         """
-        return float(np.mean(self.score_samples(X)))
+        return float(np.mean(self.score_samples(X, y)))
 
-    def _sample_rows(self, n_samples, random_state) -> tuple[np.ndarray, object]:
+    def _sample_rows(self, n_samples, random_state, y=None) -> tuple:
         """Decoded latent draws in the user's units, and the generator used."""
-        check_is_fitted(self)
-        n_samples = self._checked_n_samples(n_samples)
+        part = self._fitted_part()
+        n_samples = _checked_n_samples(n_samples)
         rng = check_random_state(random_state)
-        return self._decode(self._sample_latent(n_samples, rng)), rng
+        context = self._context(y, n_samples)
+        Z = part.sample_latent(vars(self), n_samples, rng, context)
+        return self._decode(Z, context), rng
 
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples=1, random_state=None, *, y=None):
         """Decode latent draws into new samples.
 
         Parameters
@@ -965,6 +610,8 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Number of samples.
         random_state : int, RandomState instance or None, default=None
             Seed of the draws.
+        y : array-like of length n_samples, default=None
+            The context of each sample, for a conditional model.
 
         Returns
         -------
@@ -972,7 +619,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Samples in the user's units; a DataFrame (or polars frame) when
             that output is configured.
         """
-        return self._as_input_space(*self._sample_rows(n_samples, random_state))
+        return as_input_space(self, *self._sample_rows(n_samples, random_state, y))
 
     # ----------------------------------------------------------- persistence
     def __reduce_ex__(self, protocol):
@@ -996,15 +643,16 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         portable = state.pop(NET_STATE, None)
         BaseEstimator.__setstate__(self, state)
         if portable is not None:
-            self.net_ = restore_net(self, portable)
+            self.net_ = restore_net(self, self._fitted_part(), portable)
 
     @property
     def _n_features_out(self) -> int:
-        return self._latent_width()
+        return self._fitted_part().latent_width(vars(self))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = allows_nan(self)
         return tags

@@ -3,12 +3,9 @@
 import numbers
 from typing import ClassVar
 
-import numpy as np
-
 from skae._autoencoder import AutoencoderTransformer
-from skae._data import column_min_max
+from skae._tabular import as_input_space
 from skae._params import AUTOENCODER_TRAINING, CODE_DEFAULTS, document, estimator_init
-from skae.noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise
 from skae.utils._validation import Interval, StrOptions
 
 _AE_CONSTRAINTS = AutoencoderTransformer._parameter_constraints
@@ -141,31 +138,6 @@ class DenoisingAE(AutoencoderTransformer):
         init="pca",
     )
 
-    _corrupts_validation = True
-
-    def _resolved_warmup_noise(self, X_model: np.ndarray, axes, validation) -> float:
-        # Its whole training is denoising: no separate warm-up.
-        return 0.0
-
-    def _check_input(self, X: np.ndarray) -> None:
-        if self.noise != "gaussian" and self.noise_level > 1:
-            raise ValueError(
-                f"noise_level is the fraction of entries destroyed by "
-                f"noise={self.noise!r} and must be in [0, 1], got {self.noise_level}."
-            )
-
-    def _batch_transform(self, X_fit: np.ndarray):
-        self.data_min_, self.data_max_ = column_min_max(X_fit)
-        if self.noise == "gaussian":
-            return GaussianNoise(self.noise_level)
-        if self.noise == "masking":
-            return MaskingNoise(self.noise_level)
-        return SaltAndPepperNoise(
-            self.noise_level,
-            self.preprocessor_.transform(self.data_min_, np.float64),
-            self.preprocessor_.transform(self.data_max_, np.float64),
-        )
-
     def denoise(self, X):
         """Reconstruct ``X``, ``g(f(x))``: the denoised version of a noisy ``X``.
 
@@ -182,4 +154,5 @@ class DenoisingAE(AutoencoderTransformer):
             Reconstruction in the user's units; a DataFrame with the original
             column names when pandas output is configured.
         """
-        return self._as_input_space(self._reconstruct(self._fitted_input(X)))
+        X = self._fitted_input(X)
+        return as_input_space(self, self._fitted_part().reconstruct(vars(self), X))

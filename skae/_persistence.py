@@ -9,12 +9,14 @@ the estimator needs to build the same net again (:func:`restore_net`).
 """
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from skorch.exceptions import DeviceWarning
 
-from skae._training import BatchHistory, SkaeNet
+from skae._training import BatchHistory, SkaeNet, build_net
+from skae.modules.protocol import InputSpec
 
 NET_STATE = "_skae_net_state"
 
@@ -87,10 +89,10 @@ def _available_device(name: str) -> torch.device:
     return device
 
 
-def restore_net(estimator, state: dict) -> SkaeNet:
+def restore_net(estimator, part, state: dict) -> SkaeNet:
     """Build the estimator's net again and load ``state`` (from :func:`net_state`).
 
-    The module is built by the estimator's ``_build_module`` under a forked
+    The module is built by the estimator's model ``part`` under a forked
     torch random state, so loading leaves torch's global generator alone.  A
     net fitted on a device that is missing here is rebuilt on the CPU, with a
     :class:`skorch.exceptions.DeviceWarning`.  The validation split of an
@@ -98,17 +100,25 @@ def restore_net(estimator, state: dict) -> SkaeNet:
     """
     device = _available_device(state["device"])
     dtype = torch.from_numpy(np.empty(0, dtype=state["dtype"])).dtype
+    fitted = vars(estimator)
+    encoder = fitted.get("context_encoder_")
+    spec = InputSpec(
+        estimator.n_features_in_,
+        image_shape=fitted.get("image_shape_"),
+        n_context=0 if encoder is None else encoder.n_context_,
+    )
     with torch.random.fork_rng(devices=[]):
-        spec = estimator._input_spec(estimator.n_features_in_)
-        module = estimator._build_module(spec)
+        module = part.build(spec)
     module = module.to(device=device, dtype=dtype)
-    net = estimator._build_net(
+    net = build_net(
+        SimpleNamespace(**estimator.get_params(deep=False)),
+        part.policy,
         module,
-        state["batch_size"],
-        state["seed"],
-        device,
-        state["batch_transform"],
-        None,
+        part.criterion(fitted),
+        n_train=state["batch_size"],
+        seed=state["seed"],
+        device=device,
+        batch_transform=state["batch_transform"],
     )
     net.initialize()
     net.module_.load_state_dict(_tensor_tree(state["module"], device))

@@ -206,6 +206,16 @@ class Standardizer:
         """``log |det d(model)/d(user)|``: add to a model-space log-density."""
         return float(-np.sum(np.log(self.scale_)))
 
+    @property
+    def whitening_(self) -> np.ndarray:
+        """The matrix applied after scaling: the identity unless whitened."""
+        own = self.__dict__.get("whitening_")
+        return np.eye(self.mean_.shape[0]) if own is None else own
+
+    @whitening_.setter
+    def whitening_(self, value: np.ndarray) -> None:
+        self.__dict__["whitening_"] = value
+
 
 class Whitener(Standardizer):
     """Per-feature standardisation followed by ZCA whitening.

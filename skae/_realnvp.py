@@ -4,24 +4,14 @@ import numbers
 from typing import ClassVar
 
 import numpy as np
-import torch
 from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
-from skae._data import dense_rows, identity_batch
 from skae._params import document, estimator_init
-from skae._preprocessing import Standardizer, Whitener
-from skae._warm_start import broad_weight, mixture_ensemble
-from skae.losses import NegativeLogLikelihood
-from skae.modules.coupling import MASK_STRATEGIES, Flow, RealNVP
-from skae.modules.image_flow import MultiscaleRealNVP
-from skae.modules.mixture import GaussianMixtureBase
-from skae.modules.protocol import InputSpec
-from skae.noise import GaussianNoise
+from skae._parts import params_of
+from skae.modules.coupling import MASK_STRATEGIES
+from skae.parts.flow import RealNVPPart, flow_part
 from skae.utils._validation import Interval, StrOptions
-
-# Values of the widest convolution output held at once in inference (images).
-_ACTIVATION_BUDGET = 2**22
 
 
 @document
@@ -276,104 +266,11 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     )
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
-    _auto_epochs = 1000  # max_iter='auto'
 
-    def _make_preprocessor(self) -> Standardizer:
-        if self._fitted_image_shape() is not None:
-            return self._standardizer(Standardizer)  # per channel
-        return Whitener(self.whiten)
+    def _make_part(self, image_shape) -> RealNVPPart:
+        return flow_part(params_of(self), image_shape)
 
     @property
     def whitening_(self) -> np.ndarray:
         """Symmetric matrix applied (on the right) to the standardised data."""
-        if self._fitted_image_shape() is not None:
-            return np.eye(self.n_features_in_)  # images are not whitened
         return self.preprocessor_.whitening_
-
-    def _build_module(self, spec: InputSpec) -> Flow:
-        if spec.image_shape is not None:
-            return MultiscaleRealNVP(
-                spec.image_shape,
-                hidden_channels=self._checked_hidden_layer_sizes(),
-                log_scale_bound=self.log_scale_bound,
-            )
-        return RealNVP(
-            spec.n_features,
-            n_layers=self.n_layers,
-            hidden_layer_sizes=self._checked_hidden_layer_sizes(),
-            activation=self.activation,
-            mask=self.mask,
-            log_scale_bound=self.log_scale_bound,
-        )
-
-    def _criterion(self) -> NegativeLogLikelihood:
-        return NegativeLogLikelihood()
-
-    def _batch_transform(self, X_fit: np.ndarray):
-        return GaussianNoise(self.noise_level) if self.noise_level else identity_batch
-
-    def _warm_start(
-        self, module: Flow, X_model: np.ndarray, validation, seed: int
-    ) -> None:
-        if self._fitted_image_shape() is not None:
-            self._start_image_flow(module, X_model, validation)
-            return
-        # Fitted on the standardised rows (k-means' start and the covariance
-        # regularisation are not invariant to whitening), then mapped exactly
-        # to the whitened space the flow works in.
-        whitening = self.preprocessor_.whitening_
-        standardised = np.linalg.solve(whitening.T, X_model.T).T
-        mixtures = mixture_ensemble(
-            standardised, self.n_base_components, seed, validation
-        )
-        sizes = [mixture.n_components for mixture in mixtures]
-        self.base_mixture_sizes_ = tuple(sizes)
-        if set(sizes) <= {1}:
-            # No mixture, or one Gaussian (EM's single component is the same
-            # from every seed): the standard normal, the whitened data's
-            # Gaussian.
-            self.n_base_components_ = 1
-            return
-        self.n_base_components_ = sum(sizes)
-        d = X_model.shape[1]
-        broad = broad_weight(standardised, sizes, seed, validation)
-        weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
-        weights = np.r_[(1 - broad) * weights, broad]
-        means = np.concatenate([m.means_ for m in mixtures]) @ whitening
-        means = np.r_[means, np.zeros((1, d))]
-        covariances = np.concatenate([m.covariances_ for m in mixtures])
-        mapped = whitening.T @ covariances @ whitening
-        # The broad component is N(0, I) in the *standardised* space: isotropic
-        # there, so a direction in which the data hardly vary does not make it
-        # narrow as well.
-        covariances = np.r_[mapped, (whitening.T @ whitening)[None]]
-        module.set_base(GaussianMixtureBase(weights, means, covariances))
-
-    def _start_image_flow(
-        self, module: MultiscaleRealNVP, X_model: np.ndarray, validation
-    ) -> None:
-        """Per-pixel standardisation of the training rows; standard-normal base."""
-        train = X_model if validation is None else np.delete(X_model, validation, 0)
-        module.initialize_from_data(torch.from_numpy(train))
-        self.n_base_components_ = 1
-        self.base_mixture_sizes_ = ()
-
-    def _sample_latent(self, n_samples: int, rng: np.random.RandomState) -> np.ndarray:
-        base = self.net_.module_.base
-        if base is None:
-            return rng.standard_normal((n_samples, self.n_features_in_))
-        return base.sample(n_samples, rng)
-
-    def _on_fitted(self, X_model) -> None:
-        self.net_.module_.fit_boxes(dense_rows(X_model))
-
-    @property
-    def _inference_rows(self) -> int:
-        shape = self._fitted_image_shape()
-        if shape is None:
-            return SkaeBase._inference_rows
-        widest = max(shape[0], *self._checked_hidden_layer_sizes()) + 1
-        return max(1, _ACTIVATION_BUDGET // (widest * shape[1] * shape[2]))
-
-    def _latent_width(self) -> int:
-        return self.n_features_in_

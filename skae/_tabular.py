@@ -1,10 +1,10 @@
-"""Categorical columns and missing values for the autoencoders and the VAE.
+"""The input layer: rows of ``X`` validated, tables and images read, outputs shaped.
 
-:class:`TableMixin` sits left of :class:`~skae._base.SkaeBase` in
-:class:`~skae.AutoencoderTransformer`, :class:`~skae.DenoisingAE` and
-:class:`~skae.VAE`.  It overrides the base's row validation and output
-container, and supplies the mask of observed entries that ``fit`` gives the
-training batches:
+Every estimator validates ``X`` here (:func:`validated_input`), as rows of a
+2-D float array (or CSR matrix); the estimator's parameters say what it
+accepts.  With ``image_shape``, image arrays ``(n, H, W)`` / ``(n, C, H, W)``
+are flattened and the width checked (:mod:`skae._images`).  An estimator
+with a ``categorical_features`` parameter reads tables:
 
 * ``fit`` reads the table with :class:`~skae._columns.ColumnEncoder`
   (numeric columns, then a one-hot block per categorical column); a numeric
@@ -15,22 +15,41 @@ training batches:
   preprocessing is a :class:`~skae._preprocessing.TableScaler` (statistics
   of observed entries, missing entries set to 0, the training mean, at the
   network's input).  A complete numeric table takes the plain path
-  (``heads_ = None``) exactly as before.
+  (``heads_ = None``).
 * ``inverse_transform`` and ``sample`` of a table with categorical columns
   return a DataFrame with the input's columns and dtypes (see
   :meth:`~skae._columns.ColumnEncoder.inverse_transform`).
+
+At fit the validation returns a record of fitted attributes (``image_shape_``
+and, for tables, ``column_encoder_``, ``is_categorical_``, ``heads_``) that
+the estimator stores with the rest.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from skae._columns import ColumnEncoder, ColumnLayout, categorical_mask
+from skae._columns import (
+    ColumnEncoder,
+    _as_frame,
+    ColumnLayout,
+    categorical_mask,
+    check_numeric_and_complete,
+)
+from skae._images import checked_image_shape, flattened_images, resolved_image_shape
 from skae._preprocessing import MissingAsMean, Standardizer, TableScaler
 from skae.modules.heads import ColumnHeads
-from skae.utils._validation import check_is_fitted, validate_data
+from skae.utils._validation import (
+    check_is_fitted,
+    input_feature_names,
+    output_container,
+    validate_data,
+)
 
-_FLOAT_DTYPES = [np.float64, np.float32]
+FLOAT_DTYPES = [np.float64, np.float32]
 
 
 def check_observed_rows(X: np.ndarray) -> None:
@@ -47,96 +66,214 @@ def check_observed_rows(X: np.ndarray) -> None:
         )
 
 
-class TableMixin:
-    """Tables with categorical columns and missing entries (see module docstring)."""
+def reads_tables(estimator) -> bool:
+    """Whether ``estimator`` takes categorical columns and missing entries."""
+    return "categorical_features" in estimator.get_params(deep=False)
 
-    def _validated_rows(self, X, *, reset: bool) -> np.ndarray:
-        chosen = self.categorical_features
-        if isinstance(X, list | tuple) and not isinstance(chosen, str | None):
-            X = np.asarray(X, dtype=object)
+
+def allows_nan(estimator) -> bool:
+    """The ``allow_nan`` tag: tables of flat rows only."""
+    return reads_tables(estimator) and estimator.image_shape is None
+
+
+def validated_input(estimator, X, *, reset: bool) -> tuple[np.ndarray, dict]:
+    """``X`` as validated 2-D rows, and (with ``reset``) the fitted record.
+
+    Without ``reset`` the estimator's fitted attributes say how to read
+    ``X`` and the record is empty.
+    """
+    name = type(estimator).__name__
+    if X is None:
+        raise ValueError(
+            f"{name} got X=None; expected a 2D array-like of "
+            "shape (n_samples, n_features)."
+        )
+    if reset:
+        record = {"image_shape_": checked_image_shape(estimator.image_shape)}
+        fitted = record
+    else:
+        record, fitted = {}, vars(estimator)
+    shape = fitted.get("image_shape_")
+    X = flattened_images(X, shape, name)
+    if reads_tables(estimator):
+        X = _table_rows(estimator, X, reset, record, fitted)
+    else:
+        check_numeric_and_complete(X, name)
+        X = validate_data(
+            estimator, X, dtype=FLOAT_DTYPES, accept_sparse="csr", reset=reset
+        )
+    if reset:
+        record["image_shape_"] = resolved_image_shape(shape, X.shape[1], name)
+    return X, record
+
+
+def _table_rows(estimator, X, reset: bool, record: dict, fitted: Mapping):
+    chosen = estimator.categorical_features
+    if isinstance(X, list | tuple) and not isinstance(chosen, str | None):
+        X = np.asarray(X, dtype=object)
+    if reset:
+        categorical = categorical_mask(X, chosen)
+    else:
+        categorical = fitted["is_categorical_"]
+    if sp.issparse(X) and not categorical.any():
+        # Sparse input: numeric and complete (NaN is not a missing value
+        # here), densified one batch at a time downstream.
+        encoded = validate_data(
+            estimator, X, dtype=FLOAT_DTYPES, accept_sparse="csr", reset=reset
+        )
         if reset:
-            categorical = categorical_mask(X, self.categorical_features)
-        else:
-            categorical = self.is_categorical_
-        if sp.issparse(X) and not categorical.any():
-            # Sparse input: numeric and complete (NaN is not a missing value
-            # here), densified one batch at a time downstream.
-            encoded = validate_data(
-                self, X, dtype=_FLOAT_DTYPES, accept_sparse="csr", reset=reset
+            record.update(
+                column_encoder_=None, is_categorical_=categorical, heads_=None
             )
-            if reset:
-                self.column_encoder_, self.is_categorical_ = None, categorical
-                self.heads_ = None
-            return encoded
-        if categorical.any():
-            validate_data(self, X, skip_check_array=True, reset=reset)
-            if reset:
-                self.column_encoder_ = ColumnEncoder(categorical).fit(X)
-            encoded = self.column_encoder_.transform(X)
-        else:
-            encoded = validate_data(
-                self,
-                X,
-                dtype=_FLOAT_DTYPES,
-                ensure_all_finite="allow-nan",
-                reset=reset,
-            )
-            if reset:
-                self.column_encoder_ = None
-        if reset:
-            self.is_categorical_ = categorical
-            self.heads_ = None
-            if categorical.any() or np.isnan(encoded).any():
-                self.heads_ = ColumnHeads(self._layout(encoded.shape[1]))
-        if self._fitted_image_shape() and (
-            categorical.any() or np.isnan(encoded).any()
-        ):
-            raise ValueError(
-                f"{type(self).__name__} with image_shape needs numeric pixels "
-                "without missing values; this X has categorical columns or NaN."
-            )
-        check_observed_rows(encoded)
         return encoded
+    encoder = None
+    if categorical.any():
+        validate_data(estimator, X, skip_check_array=True, reset=reset)
+        if reset:
+            encoder = ColumnEncoder(categorical).fit(X)
+        else:
+            encoder = fitted["column_encoder_"]
+        encoded = encoder.transform(X)
+    else:
+        encoded = validate_data(
+            estimator,
+            X,
+            dtype=FLOAT_DTYPES,
+            ensure_all_finite="allow-nan",
+            reset=reset,
+        )
+    if reset:
+        heads = None
+        if categorical.any() or np.isnan(encoded).any():
+            layout = ColumnLayout(np.arange(encoded.shape[1]))
+            heads = ColumnHeads(layout if encoder is None else encoder.layout_)
+        record.update(column_encoder_=encoder, is_categorical_=categorical)
+        record["heads_"] = heads
+    if fitted.get("image_shape_") and (categorical.any() or np.isnan(encoded).any()):
+        raise ValueError(
+            f"{type(estimator).__name__} with image_shape needs numeric pixels "
+            "without missing values; this X has categorical columns or NaN."
+        )
+    check_observed_rows(encoded)
+    return encoded
 
-    def _layout(self, width: int) -> ColumnLayout:
-        if self.column_encoder_ is not None:
-            return self.column_encoder_.layout_
-        return ColumnLayout(np.arange(width))
 
-    def _make_preprocessor(self) -> Standardizer:
-        if self.heads_ is None:
-            return self._standardizer(MissingAsMean)
-        return TableScaler(self._scaling, len(self.heads_.layout.numeric))
+def scaler(scaling: str, heads, image_shape) -> Standardizer:
+    """The unfitted map of a model that scales its input by ``scaling``.
 
-    def _observed_mask(self, X: np.ndarray) -> np.ndarray | None:
-        if self.heads_ is None:
-            return None
-        return np.isfinite(X).astype(X.dtype)
+    Tables with heads get a :class:`TableScaler`; images are scaled per
+    channel (unless ``scaling`` is ``'none'``); other rows by ``scaling``,
+    with missing entries at the mean.
+    """
+    if heads is not None:
+        return TableScaler(scaling, len(heads.layout.numeric))
+    if image_shape is None or scaling == "none":
+        return MissingAsMean(scaling)
+    return MissingAsMean("channel", n_channels=image_shape[0])
 
-    def _as_input_space(self, X: np.ndarray, rng=None):
-        if getattr(self, "column_encoder_", None) is None:
-            return super()._as_input_space(X)
-        return self.column_encoder_.inverse_transform(X, rng)
 
-    def _table_heads(self) -> ColumnHeads:
-        """``heads_``, or the plain numeric heads of a complete numeric fit."""
+def observed_mask(fitted: Mapping, X: np.ndarray) -> np.ndarray | None:
+    """The training mask of observed entries (1), or None: all observed."""
+    if fitted.get("heads_") is None:
+        return None
+    return np.isfinite(X).astype(X.dtype)
+
+
+def as_input_space(estimator, X: np.ndarray, rng=None):
+    """``X`` in the container ``set_output`` asks for, with input names;
+    a table with categorical columns as a DataFrame (``rng`` draws them)."""
+    encoder = getattr(estimator, "column_encoder_", None)
+    if encoder is None:
+        return output_container(estimator, X, input_feature_names(estimator))
+    return encoder.inverse_transform(X, rng)
+
+
+def table_heads(fitted: Mapping) -> ColumnHeads:
+    """``heads_``, or the plain numeric heads of a complete numeric fit."""
+    if fitted.get("heads_") is not None:
+        return fitted["heads_"]
+    width = fitted["preprocessor_"].mean_.shape[0]
+    encoder = fitted.get("column_encoder_")
+    return ColumnHeads(
+        ColumnLayout(np.arange(width)) if encoder is None else encoder.layout_
+    )
+
+
+def needs_table_scoring(fitted: Mapping, X: np.ndarray) -> bool:
+    """Whether ``X`` is scored entry by entry (heads, or missing entries)."""
+    return fitted.get("heads_") is not None or bool(np.isnan(X).any())
+
+
+def table_error(
+    fitted: Mapping, X: np.ndarray, reconstruction: np.ndarray
+) -> np.ndarray:
+    """Per-row mean over observed columns of squared error (user units)
+    and cross-entropy (categorical columns)."""
+    mask = torch.from_numpy(np.isfinite(X).astype(np.float64))
+    x = torch.from_numpy(np.nan_to_num(np.asarray(X, dtype=np.float64)))
+    out = torch.from_numpy(np.asarray(reconstruction, dtype=np.float64))
+    return table_heads(fitted).reconstruction_error(x, out, mask).numpy()
+
+
+class ImputeMixin:
+    """``impute``: missing entries filled by a fitted model of a table."""
+
+    def impute(self, X, *, n_importance_samples: int = 1000):
+        """Fill the missing entries of ``X``; observed entries are unchanged.
+
+        Each missing entry gets the model's value given the row's observed
+        entries (an autoencoder's reconstruction; a VAE's importance-weighted
+        conditional mean, with ``n_importance_samples`` draws).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Data with NaN (or None) for missing entries, as given to ``fit``.
+        n_importance_samples : int, default=1000
+            Latent draws per row of a VAE's conditional mean.
+
+        Returns
+        -------
+        X_filled : ndarray or DataFrame
+            Same dtype as ``X`` (float64 for other dtypes); for a table with
+            categorical columns, a DataFrame with the input's index, columns
+            and dtypes (an object array when ``X`` was an array).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> ae = AutoencoderTransformer(max_iter=5, random_state=0).fit(X)
+        >>> filled = ae.impute([[np.nan, 0.5, 1.0]])
+        >>> bool(np.isfinite(filled).all()), filled[0, 1:].tolist()
+        (True, [0.5, 1.0])
+        """
         check_is_fitted(self)
-        if self.heads_ is not None:
-            return self.heads_
-        return ColumnHeads(self._layout(self.preprocessor_.mean_.shape[0]))
-
-    def _needs_table_scoring(self, X: np.ndarray) -> bool:
-        return self.heads_ is not None or bool(np.isnan(X).any())
-
-    def _table_error(self, X: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
-        """Per-row mean over observed columns of squared error (user units)
-        and cross-entropy (categorical columns)."""
-        mask = torch.from_numpy(np.isfinite(X).astype(np.float64))
-        x = torch.from_numpy(np.nan_to_num(np.asarray(X, dtype=np.float64)))
-        out = torch.from_numpy(np.asarray(reconstruction, dtype=np.float64))
-        return self._table_heads().reconstruction_error(x, out, mask).numpy()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = self.image_shape is None
-        return tags
+        encoded = validated_input(self, X, reset=False)[0]
+        if sp.issparse(encoded):
+            return encoded.copy()
+        part = self._make_part(self.image_shape_)
+        missing = np.isnan(encoded)
+        rows = np.flatnonzero(missing.any(axis=1))
+        if self.column_encoder_ is None:
+            out = encoded.copy()
+            if rows.size:
+                fill = part.fill(vars(self), encoded[rows], n_importance_samples)
+                out[rows] = np.where(missing[rows], fill, encoded[rows])
+            return out
+        frame = _as_frame(X)
+        out = frame.copy()
+        if rows.size:
+            # Numbers in the user's units; each categorical column its most
+            # probable category (the argmax of its block).
+            fill = part.fill(vars(self), encoded[rows], n_importance_samples)
+            filled = self.column_encoder_.inverse_transform(fill)
+            for j in range(frame.shape[1]):
+                gaps = frame.iloc[rows, j].isna().to_numpy()
+                if gaps.any():
+                    values = filled.iloc[np.flatnonzero(gaps), j].to_numpy()
+                    out.iloc[rows[gaps], j] = values
+        if isinstance(X, pd.DataFrame):
+            return out
+        return out.to_numpy(dtype=object)

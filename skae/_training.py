@@ -22,14 +22,27 @@ hook sequence with a plain ``NeuralNet``'s):
   (skorch walks every submodule at every batch).
 """
 
+import functools
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from copy import deepcopy
 
+import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, PassthroughScoring
+from skorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    PassthroughScoring,
+    PrintLog,
+    ProgressBar,
+)
+from skorch.helper import predefined_split
 from skorch.history import History
+
+from skae._data import BatchIterator, identity_batch
 
 
 class DivergenceError(FloatingPointError):
@@ -283,3 +296,172 @@ class SkaeNet(NeuralNet):
         for name, value in loss.terms.items():
             self.history.record_batch(f"{prefix}_{name}", value.item())
         return loss.total
+
+
+@functools.cache
+def has_fused_adam(device_type: str) -> bool:
+    """Whether this torch has a fused Adam kernel for the device type.
+
+    The fused kernel updates each parameter in one pass instead of about ten
+    element-wise operations; the arithmetic is Adam's either way.
+    """
+    weight = torch.zeros(1, device=device_type, requires_grad=True)
+    weight.grad = torch.zeros_like(weight)
+    try:
+        torch.optim.Adam([weight], fused=True).step()
+    except RuntimeError:
+        return False
+    return True
+
+
+def seed_torch(seed: int, device: torch.device) -> None:
+    """Seed torch's global generators for a fit on ``device``.
+
+    On CPU only the CPU generator is seeded: ``torch.manual_seed`` would also
+    queue the seeding of every lazy accelerator backend.
+    """
+    if device.type == "cpu":
+        torch.default_generator.manual_seed(seed)
+    else:
+        torch.manual_seed(seed)
+
+
+def forked(device: torch.device) -> list:
+    """The CUDA devices whose random state ``torch.random.fork_rng`` saves."""
+    return [device.index or 0] if device.type == "cuda" else []
+
+
+def _silent(*args, **kwargs) -> None:
+    """A picklable sink that prints nothing (skorch callbacks' ``sink``)."""
+
+
+def checked_callbacks(callbacks) -> list:
+    """A user's ``callbacks`` as a list, or a ValueError naming the problem."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise ValueError(
+            "callbacks must be None or a list of skorch callbacks or "
+            f"(name, callback) pairs, got {callbacks!r}."
+        )
+    return list(callbacks)
+
+
+def _callbacks(params, validated: bool, warmup=None, warmup_epochs=None) -> list:
+    sink = print if params.verbose else _silent
+    stopping = StartAwareStopping(
+        monitor="valid_loss" if validated else "train_loss",
+        patience=params.n_iter_no_change,
+        threshold=params.tol,
+        threshold_mode="abs",
+        sink=sink,
+        load_best=validated,
+        warmup=warmup,
+        warmup_epochs=warmup_epochs,
+    )
+    own = [("divergence", DivergenceGuard()), ("stopping", stopping)]
+    if params.verbose:
+        own.append(("progress_bar", ProgressBar()))
+    return own + checked_callbacks(params.callbacks)
+
+
+def build_net(
+    params,
+    policy,
+    module: torch.nn.Module,
+    criterion: torch.nn.Module,
+    *,
+    n_train: int,
+    seed: int,
+    device: torch.device,
+    batch_transform: Callable,
+    valid=None,
+    warmup: Callable | None = None,
+) -> "SkaeNet":
+    """The skorch net of a fit: Adam, skae's batches, early stopping.
+
+    ``params`` are the estimator's, ``policy`` its model's
+    :class:`~skae._parts.TrainingPolicy`.  With ``warmup`` (a corruption)
+    training has a first, denoising phase of at most ``max_iter`` epochs,
+    then goes on with ``batch_transform``'s batches, up to twice ``max_iter``
+    epochs in all (:class:`StartAwareStopping`).
+    """
+    phases = 1 if warmup is None else 2
+    batch_size = policy.batch_size(params.batch_size, n_train)
+    epochs = policy.epochs(params.max_iter, -(-n_train // batch_size), phases)
+    train_transform = batch_transform
+    if warmup is not None:
+        train_transform = WarmupCorruption(warmup, batch_transform)
+    return SkaeNet(
+        module=module,
+        criterion=criterion,
+        optimizer=torch.optim.Adam,
+        optimizer__weight_decay=params.alpha,
+        optimizer__fused=has_fused_adam(device.type),
+        lr=params.learning_rate_init,
+        max_epochs=phases * epochs,
+        batch_size=batch_size,
+        iterator_train=BatchIterator,
+        iterator_train__shuffle=True,
+        iterator_train__seed=seed,
+        iterator_train__batch_transform=train_transform,
+        iterator_valid=BatchIterator,
+        iterator_valid__seed=seed + 1,
+        iterator_valid__batch_transform=(
+            batch_transform
+            if policy.corrupts_validation and valid is not None
+            else identity_batch
+        ),
+        train_split=None if valid is None else predefined_split(valid),
+        callbacks=_callbacks(
+            params,
+            valid is not None,
+            None if warmup is None else train_transform,
+            None if warmup is None else epochs,
+        ),
+        device=device,
+        verbose=params.verbose,
+        callbacks__print_log=PrintLog() if params.verbose else None,
+    )
+
+
+def history_curve(net: "SkaeNet", key: str) -> list:
+    """Per-epoch values of ``key`` in the net's history (complete epochs)."""
+    # partial_fit epochs have no validation entries.
+    return [row[key] for row in net.history if "train_loss" in row and key in row]
+
+
+def history_record(net: "SkaeNet", params, owner: str, *, warn: bool) -> dict:
+    """The fitted attributes read from the net's history: ``n_iter_``,
+    ``loss_curve_``, ``validation_loss_curve_``, ``best_loss_``,
+    ``initial_validation_loss_`` and ``warmup_epochs_`` (when ``fit`` ran
+    its stopping rule)."""
+    # An epoch cut short (KeyboardInterrupt) has no epoch-level loss: skip it.
+    epochs = [row for row in net.history if "train_loss" in row]
+    record = {"n_iter_": len(epochs)}
+    record["loss_curve_"] = losses = [row["train_loss"] for row in epochs]
+    monitored = losses
+    record["validation_loss_curve_"] = None
+    if params.early_stopping:
+        record["validation_loss_curve_"] = [
+            row["valid_loss"] for row in epochs if "valid_loss" in row
+        ]
+        monitored = record["validation_loss_curve_"] or losses
+    stopping = dict(net.callbacks_).get("stopping")
+    if stopping is not None:
+        record["warmup_epochs_"] = stopping.warmup_epochs_
+    start = getattr(stopping, "initial_score_", None)
+    record["initial_validation_loss_"] = start
+    starts = [] if start is None else [start]
+    record["best_loss_"] = float(min([*monitored, *starts], default=np.inf))
+    if warn and record["n_iter_"] == net.max_epochs:
+        warmed = stopping is not None and stopping.warmup is not None
+        per_phase = ", twice with a warm-up" if warmed else ""
+        warnings.warn(
+            f"{owner} reached its limit of {record['n_iter_']} "
+            f"epochs (max_iter={params.max_iter}{per_phase}) without "
+            "converging; raise max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return record

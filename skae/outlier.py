@@ -12,8 +12,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing, check_random_state, get_tags
 
-from skae import VAE
 from skae._base import SkaeBase
+from skae._vae import VAE
 from skae.utils._validation import Interval, StrOptions, _fit_context, check_is_fitted
 
 # Tukey's lower fence: a training score below Q1 - FENCE * (Q3 - Q1) is an outlier.

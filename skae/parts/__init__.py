@@ -1,0 +1,1 @@
+"""Model parts: one module per model family (see :mod:`skae._parts`)."""

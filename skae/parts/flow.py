@@ -1,0 +1,130 @@
+"""The flows' part: a Gaussian-mixture base chosen by BIC, boxed couplings.
+
+:class:`RealNVPPart` is :class:`~skae.RealNVPDensity`'s coupling flow on
+whitened rows; :class:`MultiscaleFlowPart` the multiscale image flow
+(:mod:`skae.modules.image_flow`) on per-channel scaled pixels.
+"""
+
+import numpy as np
+import torch
+
+from skae._data import dense_rows, identity_batch
+from skae._parts import ModelPart, TrainingPolicy
+from skae._preprocessing import Standardizer, Whitener
+from skae._warm_start import broad_weight, mixture_ensemble
+from skae.losses import NegativeLogLikelihood
+from skae.modules.coupling import RealNVP
+from skae.modules.image_flow import MultiscaleRealNVP
+from skae.modules.mixture import GaussianMixtureBase
+from skae.modules.protocol import InputSpec
+from skae.noise import GaussianNoise
+from skae.parts.autoencoder import IMAGE_POLICY, hidden_sizes
+
+# Values of the widest convolution output held at once in inference (images).
+_ACTIVATION_BUDGET = 2**22
+
+
+class RealNVPPart(ModelPart):
+    """Affine couplings on whitened rows over a Gaussian-mixture base."""
+
+    policy = TrainingPolicy(auto_epochs=1000)
+
+    def preprocessor(self, heads) -> Standardizer:
+        return Whitener(self.params.whiten)
+
+    def build(self, spec: InputSpec) -> RealNVP:
+        p = self.params
+        return RealNVP(
+            spec.n_features,
+            n_layers=p.n_layers,
+            hidden_layer_sizes=hidden_sizes(p),
+            activation=p.activation,
+            mask=p.mask,
+            log_scale_bound=p.log_scale_bound,
+        )
+
+    def criterion(self, fitted) -> NegativeLogLikelihood:
+        return NegativeLogLikelihood()
+
+    def batch_transform(self, X_fit, fitted) -> tuple:
+        level = self.params.noise_level
+        return (GaussianNoise(level) if level else identity_batch), {}
+
+    def start(self, module, rows, validation, seed, fitted) -> dict:
+        """The base mixture (docs/concepts.md#the-mixtures-bic-scan)."""
+        # Fitted on the standardised rows (k-means' start and the covariance
+        # regularisation are not invariant to whitening), then mapped exactly
+        # to the whitened space the flow works in.
+        whitening = fitted["preprocessor_"].whitening_
+        standardised = np.linalg.solve(whitening.T, rows.T).T
+        mixtures = mixture_ensemble(
+            standardised, self.params.n_base_components, seed, validation
+        )
+        sizes = [mixture.n_components for mixture in mixtures]
+        record = {"base_mixture_sizes_": tuple(sizes)}
+        if set(sizes) <= {1}:
+            # No mixture, or one Gaussian (EM's single component is the same
+            # from every seed): the standard normal, the whitened data's
+            # Gaussian.
+            return {**record, "n_base_components_": 1}
+        record["n_base_components_"] = sum(sizes)
+        d = rows.shape[1]
+        broad = broad_weight(standardised, sizes, seed, validation)
+        weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
+        weights = np.r_[(1 - broad) * weights, broad]
+        means = np.concatenate([m.means_ for m in mixtures]) @ whitening
+        means = np.r_[means, np.zeros((1, d))]
+        covariances = np.concatenate([m.covariances_ for m in mixtures])
+        mapped = whitening.T @ covariances @ whitening
+        # The broad component is N(0, I) in the *standardised* space: isotropic
+        # there, so a direction in which the data hardly vary does not make it
+        # narrow as well.
+        covariances = np.r_[mapped, (whitening.T @ whitening)[None]]
+        module.set_base(GaussianMixtureBase(weights, means, covariances))
+        return record
+
+    def finish(self, module, X_model, fitted) -> dict:
+        module.fit_boxes(dense_rows(X_model))
+        return {}
+
+    def latent_width(self, fitted) -> int:
+        return fitted["n_features_in_"]
+
+    def sample_latent(self, fitted, n_samples, rng, context=None):
+        base = fitted["net_"].module_.base
+        if base is None:
+            return rng.standard_normal((n_samples, fitted["n_features_in_"]))
+        return base.sample(n_samples, rng)
+
+
+class MultiscaleFlowPart(RealNVPPart):
+    """The multiscale image flow: per-pixel standardisation, normal base."""
+
+    policy = IMAGE_POLICY
+    compute_dtype = np.float32
+
+    def preprocessor(self, heads) -> Standardizer:
+        return Standardizer("channel", n_channels=self.image_shape[0])
+
+    def build(self, spec: InputSpec) -> MultiscaleRealNVP:
+        return MultiscaleRealNVP(
+            spec.image_shape,
+            hidden_channels=hidden_sizes(self.params),
+            log_scale_bound=self.params.log_scale_bound,
+        )
+
+    def start(self, module, rows, validation, seed, fitted) -> dict:
+        train = rows if validation is None else np.delete(rows, validation, 0)
+        module.initialize_from_data(torch.from_numpy(train))
+        return {"n_base_components_": 1, "base_mixture_sizes_": ()}
+
+    def inference_rows(self, fitted) -> int:
+        channels, height, width = self.image_shape
+        widest = max(channels, *hidden_sizes(self.params)) + 1
+        return max(1, _ACTIVATION_BUDGET // (widest * height * width))
+
+
+def flow_part(params, image_shape) -> RealNVPPart:
+    """The flow part: the multiscale flow for images."""
+    kind = RealNVPPart if image_shape is None else MultiscaleFlowPart
+    return kind(params, image_shape)
