@@ -6,10 +6,9 @@ from skae._denoising import DenoisingAE
 from skae._realnvp import RealNVPDensity
 from skae._training import DivergenceError
 from skae._vae import VAE
+from skae._version import __version__
 from skae.impute import AutoencoderImputer
 from skae.outlier import OutlierDetector
-
-__version__ = "0.1.0"
 
 __all__ = [
     "VAE",

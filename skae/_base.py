@@ -34,8 +34,6 @@ module and the objective, and ``transform(X, y)``, ``score_samples(X, y)``
 and ``sample(n, y=...)``; models without one ignore ``y``.
 """
 
-import copyreg
-import numbers
 import sys
 from typing import ClassVar
 
@@ -48,13 +46,18 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import check_array, check_random_state
-from threadpoolctl import threadpool_limits
 
-from skae._data import SparseDataset, TensorDataset, dense_rows, holdout_indices
+from skae._context import encoded_context, fitted_encoder
+from skae._data import holdout_indices, model_data
 from skae._inference import apply_rows
-from skae._params import are_positive_integers
-from skae._parts import ModelPart, params_of
-from skae._persistence import NET_STATE, net_state, restore_net
+from skae._params import (
+    SHARED_CONSTRAINTS,
+    checked_hidden_layer_sizes,
+    checked_n_samples,
+    torch_device,
+)
+from skae._parts import ModelPart, params_of, started_module
+from skae._persistence import PortableNet
 from skae._tabular import (
     FLOAT_DTYPES,
     allows_nan,
@@ -69,10 +72,7 @@ from skae._training import (
     history_record,
     seed_torch,
 )
-from skae.modules.protocol import InputSpec
 from skae.utils._validation import (
-    Interval,
-    StrOptions,
     _fit_context,
     check_is_fitted,
 )
@@ -84,41 +84,9 @@ _TORCH_DTYPES = {
 }
 
 
-def _checked_hidden_layer_sizes(sizes) -> tuple[int, ...]:
-    original = sizes
-    if isinstance(sizes, numbers.Integral):
-        sizes = (sizes,)
-    sizes = tuple(sizes)
-    if not are_positive_integers(sizes):
-        raise ValueError(
-            "hidden_layer_sizes must be a sequence of positive integers, got "
-            f"{original!r}."
-        )
-    return tuple(int(s) for s in sizes)
-
-
-def _torch_device(name) -> torch.device:
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"device={name!r} is not a torch device.") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} but CUDA is not available here.")
-    return device
-
-
-def _checked_n_samples(n_samples) -> int:
-    """``sample``'s count: a positive integer, else a ValueError naming it."""
-    if (
-        isinstance(n_samples, bool)
-        or not isinstance(n_samples, numbers.Integral)
-        or n_samples < 1
-    ):
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-    return int(n_samples)
-
-
-class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class SkaeBase(
+    PortableNet, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Shared scikit-learn surface of the skae estimators; not an estimator itself.
 
     The shared parameters (``hidden_layer_sizes``, ``activation``,
@@ -137,29 +105,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     that dtype.
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        "hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "batch_size": [
-            StrOptions({"auto"}),
-            Interval(numbers.Integral, 1, None, closed="left"),
-        ],
-        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
-        "max_iter": [
-            StrOptions({"auto"}),
-            Interval(numbers.Integral, 1, None, closed="left"),
-        ],
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "callbacks": [list, tuple, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "device": [str],
-        "image_shape": [None, "array-like"],
-    }
+    _parameter_constraints: ClassVar[dict] = dict(SHARED_CONSTRAINTS)
 
     def _store_init_arguments(self, arguments: dict) -> None:
         """Store every ``__init__`` argument under its own name, unvalidated."""
@@ -211,7 +157,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _begin(self, X, *, reset: bool) -> tuple:
         """Validated ``X``, its fitted record (with ``reset``) and the part."""
         X, record = validated_input(self, X, reset=reset)
-        _checked_hidden_layer_sizes(self.hidden_layer_sizes)
+        checked_hidden_layer_sizes(self.hidden_layer_sizes)
         checked_callbacks(self.callbacks)
         shape = record["image_shape_"] if reset else self.image_shape_
         part = self._make_part(shape)
@@ -240,36 +186,61 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     def _fit(self, X, y) -> tuple[dict, bool]:
         X, fitted, part = self._begin(X, reset=True)
-        device = _torch_device(self.device)
-        seed = self._seed()
+        device, seed = torch_device(self.device), self._seed()
         train, valid = self._split(X.shape[0], seed)
-        X_fit = X if valid is None else X[train]
-        fitted["preprocessor_"] = part.preprocessor(fitted.get("heads_")).fit(X_fit)
-        context = self._encoded_context(part, y, X.shape[0], train, fitted)
-        data, X_model = self._model_data(X, device, part, fitted, context)
         with torch.random.fork_rng(devices=forked(device)):
             seed_torch(seed, device)
-            module = self._new_module(X, data, device, valid, seed, part, fitted)
-            batch_transform, corruption = part.batch_transform(X_fit, fitted)
-            fitted.update(corruption)
-            net = build_net(
-                params_of(self),
-                part.policy,
-                module,
-                part.criterion(fitted),
-                n_train=len(train),
-                seed=seed,
-                device=device,
-                batch_transform=batch_transform,
-                valid=None if valid is None else data.subset(valid),
-                warmup=part.warmup(fitted),
+            net, data, X_model, plain = self._assemble(
+                X, y, part, fitted, train, valid, seed, device
             )
             net.fit(data if valid is None else data.subset(train), None)
             # Later passes (partial_fit) and a saved net use the plain transform
             # (skorch's set_params refuses iterator arguments once initialized).
-            net.iterator_train__batch_transform = batch_transform
-        fitted["net_"] = net
+            net.iterator_train__batch_transform = plain
         return self._finished(part, X_model, fitted, warn=True), True
+
+    def _assemble(self, X, y, part, fitted, train, valid, seed, device, *, steps=True):
+        """Preprocessing, context, warm-started module and net of a fit.
+
+        Returns ``(net, dataset, X_model, batch_transform)``; ``fitted``
+        receives every record.  With ``valid`` (the held-out rows) the
+        preprocessing is fitted on the training rows and training may begin
+        with the part's warm-up; without ``steps`` (``partial_fit``) the net
+        has neither a step budget nor a warm-up.
+        """
+        X_fit = X if valid is None else X[train]
+        fitted["preprocessor_"] = part.preprocessor(fitted.get("heads_")).fit(X_fit)
+        context = None
+        encoder = part.context()
+        if encoder is not None:
+            fitted["context_encoder_"] = fitted_encoder(encoder, y, train, X.shape[0])
+            context = encoded_context(fitted["context_encoder_"], y, X.shape[0])
+        data, X_model = model_data(
+            X,
+            fitted["preprocessor_"],
+            part.compute_dtype or X.dtype,
+            device,
+            observed_mask(fitted, X),
+            context,
+        )
+        module = started_module(part, X, data, valid, seed, fitted)
+        dtype = _TORCH_DTYPES[np.dtype(part.compute_dtype or X.dtype)]
+        module = module.to(device=device, dtype=dtype)
+        batch_transform, corruption = part.batch_transform(X_fit, fitted)
+        fitted.update(corruption)
+        fitted["net_"] = build_net(
+            params_of(self),
+            part.policy,
+            module,
+            part.criterion(fitted),
+            n_train=len(train) if steps else sys.maxsize,
+            seed=seed,
+            device=device,
+            batch_transform=batch_transform,
+            valid=None if valid is None else data.subset(valid),
+            warmup=part.warmup(fitted) if steps else None,
+        )
+        return fitted["net_"], data, X_model, batch_transform
 
     def _finished(self, part, X_model, fitted: dict, *, warn: bool) -> dict:
         """``fitted`` with what the history and the part's statistics add."""
@@ -281,80 +252,10 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             fitted.update(part.finish(net.module_, X_model, fitted))
         return fitted
 
-    def _encoded_context(self, part, y, n_samples, train, fitted) -> np.ndarray | None:
-        encoder = part.context()
-        if encoder is None:
-            return None
-        if y is None or len(y) != n_samples:
-            raise ValueError(
-                f"{type(self).__name__} is conditional: fit needs y with one "
-                f"row per row of X ({n_samples})."
-            )
-        y_fit = y if len(train) == n_samples else np.asarray(y)[train]
-        fitted["context_encoder_"] = encoder.fit(y_fit)
-        return encoder.transform(y)
-
     def _context(self, y, n_rows: int, fitted=None) -> np.ndarray | None:
         """``y`` encoded for a fitted conditional model (None otherwise)."""
-        encoder = (vars(self) if fitted is None else fitted).get("context_encoder_")
-        if encoder is None:
-            return None
-        context = encoder.transform(y)
-        if context.shape[0] != n_rows:
-            raise ValueError(
-                f"y has {context.shape[0]} rows, but {n_rows} are needed."
-            )
-        return context
-
-    def _model_data(self, X, device, part, fitted, context=None) -> tuple:
-        """``(dataset, X_model)``: the fitted preprocessing applied to ``X``.
-
-        Dense ``X`` becomes one model-space tensor (``X_model``) and its
-        :class:`TensorDataset`; sparse ``X`` a :class:`SparseDataset`, which
-        densifies one batch at a time and is its own ``X_model``.
-        """
-        dtype = part.compute_dtype or X.dtype
-        preprocessor = fitted["preprocessor_"]
-        if sp.issparse(X):
-            data = SparseDataset(X, preprocessor, dtype, device)
-            return data, data
-        X_model = torch.from_numpy(preprocessor.transform(X, dtype)).to(device)
-        mask = observed_mask(fitted, X)
-        if mask is not None:
-            mask = torch.from_numpy(mask).to(device)
-        if context is not None:
-            context = torch.from_numpy(context).to(device=device, dtype=X_model.dtype)
-        return TensorDataset(X_model, mask=mask, context=context), X_model
-
-    def _new_module(self, X, data, device, valid, seed, part, fitted):
-        """The untrained module for ``X``, warm-started, in its dtype on ``device``.
-
-        The warm start sees the float64 model-space rows; sparse ``X`` is
-        densified for it (as for the flow's boxes, see :func:`dense_rows`).
-        """
-        # In float64 while the warm start writes its float64 solution: written
-        # into float32 parameters first, a float64 model would start off the
-        # classical solution by float32 round-off (an AE at k >= rank: 1e-15
-        # instead of PCA's 1e-31).
-        encoder = fitted.get("context_encoder_")
-        spec = InputSpec(
-            X.shape[1],
-            image_shape=fitted.get("image_shape_"),
-            n_context=0 if encoder is None else encoder.n_context_,
-        )
-        module = part.build(spec).double()
-        if sp.issparse(X):
-            rows = dense_rows(data).double().cpu().numpy()
-        else:
-            rows = fitted["preprocessor_"].transform(X, np.float64)
-        # The classical fits are many small LAPACK/BLAS calls (an EM step's
-        # SVD): threaded BLAS beside torch's spinning OpenMP workers made
-        # them about 8x slower on 2 cores (a VAE on 5,000 x 100 rows: 226 s
-        # against 27 s in one thread).
-        with threadpool_limits(limits=1, user_api="blas"):
-            fitted.update(part.start(module, rows, valid, seed, fitted))
-        dtype = _TORCH_DTYPES[np.dtype(part.compute_dtype or X.dtype)]
-        return module.to(device=device, dtype=dtype)
+        fitted = vars(self) if fitted is None else fitted
+        return encoded_context(fitted.get("context_encoder_"), y, n_rows)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -414,7 +315,14 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         order = np.random.default_rng(call_seed).permutation(X.shape[0])
         context = self._context(y, X.shape[0], fitted)
         context = None if context is None else context[order]
-        data, X_model = self._model_data(X[order], device, part, fitted, context)
+        data, X_model = model_data(
+            X[order],
+            fitted["preprocessor_"],
+            part.compute_dtype or X.dtype,
+            device,
+            observed_mask(fitted, X[order]),
+            context,
+        )
         with torch.random.fork_rng(devices=forked(device)):
             seed_torch(call_seed, device)
             part.before_partial_fit(net.module_)
@@ -425,28 +333,14 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     def _incremental_start(self, X, y, part, fitted: dict) -> dict:
         """``partial_fit``'s first call: preprocessing, module and net, untrained."""
-        device = _torch_device(self.device)
-        seed = self._seed()
-        fitted["preprocessor_"] = part.preprocessor(fitted.get("heads_")).fit(X)
-        self._encoded_context(part, y, X.shape[0], np.arange(X.shape[0]), fitted)
+        device, seed = torch_device(self.device), self._seed()
+        everything = np.arange(X.shape[0])
         with torch.random.fork_rng(devices=forked(device)):
             seed_torch(seed, device)
-            data, _ = self._model_data(X, device, part, fitted)
-            module = self._new_module(X, data, device, None, seed, part, fitted)
-            batch_transform, corruption = part.batch_transform(X, fitted)
-            fitted.update(corruption)
-            net = build_net(
-                params_of(self),
-                part.policy,
-                module,
-                part.criterion(fitted),
-                n_train=sys.maxsize,
-                seed=seed,
-                device=device,
-                batch_transform=batch_transform,
-            )
+            net = self._assemble(
+                X, y, part, fitted, everything, None, seed, device, steps=False
+            )[0]
             net.initialize()
-        fitted["net_"] = net
         fitted["warmup_epochs_"] = 0  # partial_fit has no warm-up
         return fitted
 
@@ -595,7 +489,7 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     def _sample_rows(self, n_samples, random_state, y=None) -> tuple:
         """Decoded latent draws in the user's units, and the generator used."""
         part = self._fitted_part()
-        n_samples = _checked_n_samples(n_samples)
+        n_samples = checked_n_samples(n_samples)
         rng = check_random_state(random_state)
         context = self._context(y, n_samples)
         Z = part.sample_latent(vars(self), n_samples, rng, context)
@@ -620,30 +514,6 @@ class SkaeBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             that output is configured.
         """
         return as_input_space(self, *self._sample_rows(n_samples, random_state, y))
-
-    # ----------------------------------------------------------- persistence
-    def __reduce_ex__(self, protocol):
-        # pickle, joblib and copy keep the skorch net as skorch pickles it.
-        return copyreg.__newobj__, (type(self),), BaseEstimator.__getstate__(self)
-
-    def __getstate__(self) -> dict:
-        """The state with the fitted net as NumPy arrays and plain Python objects.
-
-        This is what a serializer that reads ``__getstate__`` itself stores
-        (:mod:`skops.io`): no torch or skorch object, only NumPy, Python,
-        scikit-learn and skae types.  ``pickle`` keeps the skorch net instead.
-        """
-        state = dict(BaseEstimator.__getstate__(self))  # a copy of __dict__
-        if "net_" in state:
-            state[NET_STATE] = net_state(state.pop("net_"))
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        state = dict(state)
-        portable = state.pop(NET_STATE, None)
-        BaseEstimator.__setstate__(self, state)
-        if portable is not None:
-            self.net_ = restore_net(self, self._fitted_part(), portable)
 
     @property
     def _n_features_out(self) -> int:

@@ -95,3 +95,23 @@ class ContextEncoder:
         if len(self.classes_) == 2:
             onehot = np.hstack([1.0 - onehot, onehot])
         return onehot
+
+
+def fitted_encoder(encoder: ContextEncoder, y, train, n_samples: int):
+    """``encoder`` fitted on the training rows' ``y`` (one row per row of X)."""
+    if y is None or len(y) != n_samples:
+        raise ValueError(
+            f"This model is conditional: fit needs y with one row per row of X "
+            f"({n_samples})."
+        )
+    return encoder.fit(y if len(train) == n_samples else np.asarray(y)[train])
+
+
+def encoded_context(encoder, y, n_rows: int) -> np.ndarray | None:
+    """``y`` encoded by a fitted ``encoder`` (None: no context)."""
+    if encoder is None:
+        return None
+    context = encoder.transform(y)
+    if context.shape[0] != n_rows:
+        raise ValueError(f"y has {context.shape[0]} rows, but {n_rows} are needed.")
+    return context

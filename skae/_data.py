@@ -321,3 +321,22 @@ def column_min_max(X) -> tuple[np.ndarray, np.ndarray]:
     else:
         low, high = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
     return low.astype(np.float64), high.astype(np.float64)
+
+
+def model_data(X, preprocessor, dtype, device, mask=None, context=None) -> tuple:
+    """``(dataset, X_model)``: the fitted ``preprocessor`` applied to ``X``.
+
+    Dense ``X`` becomes one model-space tensor (``X_model``) of ``dtype`` and
+    its :class:`TensorDataset` (with the ``mask`` of observed entries and the
+    encoded ``context``); sparse ``X`` a :class:`SparseDataset`, which
+    densifies one batch at a time and is its own ``X_model``.
+    """
+    if sp.issparse(X):
+        data = SparseDataset(X, preprocessor, dtype, device)
+        return data, data
+    X_model = torch.from_numpy(preprocessor.transform(X, dtype)).to(device)
+    if mask is not None:
+        mask = torch.from_numpy(mask).to(device)
+    if context is not None:
+        context = torch.from_numpy(context).to(device=device, dtype=X_model.dtype)
+    return TensorDataset(X_model, mask=mask, context=context), X_model

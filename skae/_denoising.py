@@ -4,8 +4,8 @@ import numbers
 from typing import ClassVar
 
 from skae._autoencoder import AutoencoderTransformer
-from skae._tabular import as_input_space
 from skae._params import AUTOENCODER_TRAINING, CODE_DEFAULTS, document, estimator_init
+from skae._tabular import as_input_space
 from skae.utils._validation import Interval, StrOptions
 
 _AE_CONSTRAINTS = AutoencoderTransformer._parameter_constraints

@@ -17,6 +17,8 @@ import numbers
 import textwrap
 from collections.abc import Callable
 
+import torch
+
 from skae.utils._validation import Interval, StrOptions
 
 TRAINING_DEFAULTS: dict = {
@@ -51,6 +53,31 @@ CODE_CONSTRAINTS: dict = {
     "channels": [Interval(numbers.Integral, 1, None, closed="left")],
     "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
 }
+
+SHARED_CONSTRAINTS: dict = {
+    "hidden_layer_sizes": ["array-like"],
+    "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+    "batch_size": [
+        StrOptions({"auto"}),
+        Interval(numbers.Integral, 1, None, closed="left"),
+    ],
+    "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+    "max_iter": [
+        StrOptions({"auto"}),
+        Interval(numbers.Integral, 1, None, closed="left"),
+    ],
+    "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+    "tol": [Interval(numbers.Real, 0, None, closed="left")],
+    "callbacks": [list, tuple, None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "device": [str],
+    "image_shape": [None, "array-like"],
+}
+"""Constraints of the parameters every skae estimator shares."""
 
 RUNTIME_DEFAULTS: dict = {
     "callbacks": None,
@@ -262,3 +289,39 @@ def document(cls: type) -> type:
     doc = doc.replace("%(table_attributes)s", _TABLE_ATTRIBUTES)
     cls.__doc__ = doc.replace("%(fit_attributes)s", _FIT_ATTRIBUTES)
     return cls
+
+
+def checked_hidden_layer_sizes(sizes) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as a tuple of ints, else a ValueError naming it."""
+    original = sizes
+    if isinstance(sizes, numbers.Integral):
+        sizes = (sizes,)
+    sizes = tuple(sizes)
+    if not are_positive_integers(sizes):
+        raise ValueError(
+            "hidden_layer_sizes must be a sequence of positive integers, got "
+            f"{original!r}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def torch_device(name) -> torch.device:
+    """The ``device`` parameter as a torch device, else a ValueError naming it."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"device={name!r} is not a torch device.") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} but CUDA is not available here.")
+    return device
+
+
+def checked_n_samples(n_samples) -> int:
+    """``sample``'s count: a positive integer, else a ValueError naming it."""
+    if (
+        isinstance(n_samples, bool)
+        or not isinstance(n_samples, numbers.Integral)
+        or n_samples < 1
+    ):
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    return int(n_samples)

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from threadpoolctl import threadpool_limits
 
 from skae._context import ContextEncoder
-from skae._data import identity_batch
+from skae._data import dense_rows, identity_batch
 from skae._inference import apply_rows
 from skae._preprocessing import Standardizer
 from skae.modules.protocol import InputSpec
@@ -185,3 +187,36 @@ class ModelPart:
             rows=self.inference_rows(fitted),
         )
         return log_density + fitted["preprocessor_"].log_det()
+
+
+def input_spec(n_features: int, fitted: Fitted) -> InputSpec:
+    """What :meth:`ModelPart.build` is told about a model-space row."""
+    encoder = fitted.get("context_encoder_")
+    return InputSpec(
+        n_features,
+        image_shape=fitted.get("image_shape_"),
+        n_context=0 if encoder is None else encoder.n_context_,
+    )
+
+
+def started_module(part: ModelPart, X, data, valid, seed: int, fitted: dict):
+    """The part's untrained module for ``X``, at its classical start, float64.
+
+    The start sees the float64 model-space rows (sparse ``X`` densified, see
+    :func:`~skae._data.dense_rows`) and writes its record into ``fitted``.
+    """
+    # In float64 while the start writes its float64 solution: written into
+    # float32 parameters first, a float64 model would start off the classical
+    # solution by float32 round-off (an AE at k >= rank: 1e-15 instead of
+    # PCA's 1e-31).
+    module = part.build(input_spec(X.shape[1], fitted)).double()
+    if sp.issparse(X):
+        rows = dense_rows(data).double().cpu().numpy()
+    else:
+        rows = fitted["preprocessor_"].transform(X, np.float64)
+    # The classical fits are many small LAPACK/BLAS calls (an EM step's SVD):
+    # threaded BLAS beside torch's spinning OpenMP workers made them about 8x
+    # slower on 2 cores (docs/concepts.md#classical-starts-and-epoch-0).
+    with threadpool_limits(limits=1, user_api="blas"):
+        fitted.update(part.start(module, rows, valid, seed, fitted))
+    return module

@@ -8,15 +8,19 @@ tensors as NumPy arrays, the history as lists and dicts, and the few settings
 the estimator needs to build the same net again (:func:`restore_net`).
 """
 
+import copyreg
+import inspect
 import warnings
 from types import SimpleNamespace
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from skorch.exceptions import DeviceWarning
 
+from skae._parts import input_spec
 from skae._training import BatchHistory, SkaeNet, build_net
-from skae.modules.protocol import InputSpec
+from skae._version import __version__
 
 NET_STATE = "_skae_net_state"
 
@@ -101,14 +105,8 @@ def restore_net(estimator, part, state: dict) -> SkaeNet:
     device = _available_device(state["device"])
     dtype = torch.from_numpy(np.empty(0, dtype=state["dtype"])).dtype
     fitted = vars(estimator)
-    encoder = fitted.get("context_encoder_")
-    spec = InputSpec(
-        estimator.n_features_in_,
-        image_shape=fitted.get("image_shape_"),
-        n_context=0 if encoder is None else encoder.n_context_,
-    )
     with torch.random.fork_rng(devices=[]):
-        module = part.build(spec)
+        module = part.build(input_spec(estimator.n_features_in_, fitted))
     module = module.to(device=device, dtype=dtype)
     net = build_net(
         SimpleNamespace(**estimator.get_params(deep=False)),
@@ -126,3 +124,51 @@ def restore_net(estimator, part, state: dict) -> SkaeNet:
     net.history_ = BatchHistory(state["history"])
     net.module_.eval()
     return net
+
+
+class PortableNet:
+    """Persistence of an estimator that holds a fitted skorch net as ``net_``.
+
+    ``pickle``, ``joblib`` and ``copy`` keep the net as skorch pickles it;
+    ``__getstate__`` (what :mod:`skops.io` stores) gives it as NumPy arrays
+    and plain Python objects (:func:`net_state`).  Every state carries the
+    skae version that saved it; a parameter added since then takes its
+    default, and a net that cannot be rebuilt raises a ValueError naming
+    both versions.
+    """
+
+    def _saved_state(self) -> dict:
+        return {**BaseEstimator.__getstate__(self), "_skae_version": __version__}
+
+    def __reduce_ex__(self, protocol):
+        return copyreg.__newobj__, (type(self),), self._saved_state()
+
+    def __getstate__(self) -> dict:
+        """The state with the fitted net as NumPy arrays and plain Python objects.
+
+        No torch or skorch object, only NumPy, Python, scikit-learn and skae
+        types; ``pickle`` keeps the skorch net instead.
+        """
+        state = self._saved_state()
+        if "net_" in state:
+            state[NET_STATE] = net_state(state.pop("net_"))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        portable = state.pop(NET_STATE, None)
+        saved = state.pop("_skae_version", "0.1.0 or earlier")
+        signature = inspect.signature(type(self).__init__)
+        for name, parameter in signature.parameters.items():
+            if name != "self" and name not in state:
+                state[name] = parameter.default  # added after that version
+        BaseEstimator.__setstate__(self, state)
+        if portable is None:
+            return
+        try:
+            self.net_ = restore_net(self, self._fitted_part(), portable)
+        except Exception as exc:
+            raise ValueError(
+                f"This {type(self).__name__} was saved by skae {saved} and "
+                f"cannot be loaded by skae {__version__}: {exc}"
+            ) from exc

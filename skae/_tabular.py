@@ -34,8 +34,8 @@ import torch
 
 from skae._columns import (
     ColumnEncoder,
-    _as_frame,
     ColumnLayout,
+    _as_frame,
     categorical_mask,
     check_numeric_and_complete,
 )

@@ -268,9 +268,7 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             validate_data(self, X, skip_check_array=True, reset=False)
         else:
             X = self._validated(X, reset=False)
-        return self.estimator_.impute(
-            X, n_importance_samples=self.n_importance_samples
-        )
+        return self.estimator_.impute(X, n_importance_samples=self.n_importance_samples)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -92,6 +92,7 @@ from skae._vae import VAE
 from skae.modules.coupling import AffineCoupling
 from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.residual import ResidualMap
+from skae.parts.vae import importance_draws
 
 __all__ = ["METHODS", "to_onnx"]
 
@@ -286,7 +287,10 @@ def _vae_log_likelihood(graph: _Graph, model, x):
     )
     low, high = module.logvar_bounds
     logvar = graph.op(OnnxClip, raw_logvar, graph.const(low), graph.const(high))
-    eps = graph.const(model._log_prob_kwargs()["eps"].numpy()[:, None, :])
+    draws = importance_draws(
+        model.net_.iterator_train__seed, model.n_importance_samples, width
+    )
+    eps = graph.const(draws.numpy()[:, None, :])
     z = graph.add(mu, graph.mul(graph.exp(graph.mul(logvar, graph.const(0.5))), eps))
     decoder_out = graph.apply(z, module.decoder)
     if module.likelihood == "bernoulli":

@@ -73,7 +73,8 @@ def test_score_is_the_mixture_and_training_ignores_the_weight(fitted, curve):
     # The weight only enters the density: the two fits are the same network.
     np.testing.assert_array_equal(alone.transform(X), model.transform(X))
     network = alone.score_samples(X)
-    np.testing.assert_array_equal(model._vae_scores(X), network)
+    part = model._make_part(None)
+    np.testing.assert_array_equal(part.network_scores(vars(model), X), network)
     expected = np.logaddexp(
         np.log1p(-model.defensive_weight_) + network,
         np.log(model.defensive_weight_) + _start_log_density(model, X),

@@ -118,13 +118,15 @@ def test_three_and_four_dimensional_input_equal_flat_rows(estimator, rng):
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_spec_reaches_build_module(estimator, rng, monkeypatch):
     seen = []
-    build = estimator._build_module
+    make_part = estimator._make_part
 
-    def spy(self, spec):
-        seen.append(spec)
-        return build(self, spec)
+    def spy(self, image_shape):
+        part = make_part(self, image_shape)
+        build = part.build
+        part.build = lambda spec: seen.append(spec) or build(spec)
+        return part
 
-    monkeypatch.setattr(estimator, "_build_module", spy)
+    monkeypatch.setattr(estimator, "_make_part", spy)
     _small(estimator, image_shape=(2, 5, 4)).fit(_images(rng))
     assert seen[0].image_shape == (2, 5, 4)
     assert seen[0].n_features == 40
@@ -385,6 +387,13 @@ def test_tables_keep_their_mlp(rng):
     assert model.image_shape_ is None
 
 
+def _epochs(model, n_train: int) -> int:
+    """The epochs of ``model``'s policy for ``n_train`` training rows."""
+    policy = model._make_part(model.image_shape_).policy
+    batches = -(-n_train // policy.batch_size(model.batch_size, n_train))
+    return policy.epochs(model.max_iter, batches)
+
+
 @pytest.mark.parametrize(
     ("image_shape", "epochs", "large", "batch"),
     # A table of 100,000 rows: 500 batches an epoch, 16 epochs of 8,000 steps.
@@ -396,10 +405,11 @@ def test_auto_epochs_and_batches(image_shape, epochs, large, batch, rng):
     model.set_params(max_iter=1, channels=2).fit(X)
     assert model.max_iter == 1
     model.set_params(max_iter="auto")
-    assert model._resolved_max_iter(300) == epochs
-    assert model._resolved_max_iter(8000) == epochs
-    assert model._resolved_max_iter(100_000) == large
-    assert model._resolved_batch_size(300) == batch
+    policy = model._make_part(model.image_shape_).policy
+    assert _epochs(model, 300) == epochs
+    assert _epochs(model, 8000) == epochs
+    assert _epochs(model, 100_000) == large
+    assert policy.batch_size(model.batch_size, 300) == batch
     assert AutoencoderTransformer().max_iter == "auto"
     assert VAE().max_iter == "auto"
 
@@ -409,11 +419,11 @@ def test_vae_auto_epochs_stop_near_5000_steps(rng):
     # on larger tables; an explicit max_iter is taken as it is.
     vae = VAE(2, max_iter=1, random_state=0).fit(rng.normal(size=(60, 4)))
     vae.set_params(max_iter="auto")
-    assert vae._resolved_max_iter(300) == 500
-    assert vae._resolved_max_iter(2000) == 500
-    assert vae._resolved_max_iter(5893) == 167  # 30 batches an epoch
-    assert vae._resolved_max_iter(1_000_000) == 1
-    assert vae.set_params(max_iter=700)._resolved_max_iter(5893) == 700
+    assert _epochs(vae, 300) == 500
+    assert _epochs(vae, 2000) == 500
+    assert _epochs(vae, 5893) == 167  # 30 batches an epoch
+    assert _epochs(vae, 1_000_000) == 1
+    assert _epochs(vae.set_params(max_iter=700), 5893) == 700
 
 
 @pytest.mark.parametrize("name", ["ae", "vae"])

@@ -204,7 +204,13 @@ def test_default_picks_its_epochs_on_held_out_entries(monkeypatch):
     refits on every entry; reproducible for a given random_state."""
     from skae import impute
 
-    small = impute._MIWAE(2, hidden_layer_sizes=(8,), batch_size=32, max_iter=40)
+    small = VAE(
+        2,
+        n_train_importance_samples=20,
+        hidden_layer_sizes=(8,),
+        batch_size=32,
+        max_iter=40,
+    )
     monkeypatch.setattr(impute, "default_estimator", lambda: clone(small))
     X, X_missing, missing = _missing(n=80, d=4)
     imputer = AutoencoderImputer(random_state=0, n_importance_samples=20)

@@ -25,6 +25,7 @@ from skae.distributions import (
     importance_weighted_log_likelihood,
     standard_normal_log_prob,
 )
+from skae.parts.vae import VAEPart
 
 # Largest accepted gap, in nats per sample, between the true average held-out
 # log-likelihood of the linear-Gaussian data and the fitted VAE's score.
@@ -249,7 +250,7 @@ def test_score_samples_does_not_depend_on_batch_order_or_subset(
     np.testing.assert_allclose(vae.score_samples(X[order]), full[order], rtol=1e-12)
     np.testing.assert_allclose(vae.score_samples(X[7:9]), full[7:9], rtol=1e-12)
     np.testing.assert_allclose(vae.score_samples(X[3:4]), full[3:4], rtol=1e-12)
-    monkeypatch.setattr(VAE, "_inference_rows", 7)
+    monkeypatch.setattr(VAEPart, "inference_rows", lambda self, fitted: 7)
     np.testing.assert_allclose(vae.score_samples(X), full, rtol=1e-12)
 
 
@@ -269,9 +270,10 @@ def test_pickle_round_trip(digits_vaes, digits, likelihood):
 def test_scoring_batches_fit_the_memory_budget(digits_vae):
     """K draws of every row of a batch, at the widest layer, stay within budget."""
     K = digits_vae.n_importance_samples
-    assert digits_vae._inference_rows * K * 64 <= 2**23
+    rows = digits_vae._make_part(None).inference_rows(vars(digits_vae))
+    assert rows * K * 64 <= 2**23
     huge = copy.deepcopy(digits_vae).set_params(n_importance_samples=10**7)
-    assert huge._inference_rows == 1
+    assert huge._make_part(None).inference_rows(vars(huge)) == 1
 
 
 def test_transform_is_the_deterministic_posterior_mean(digits_vae, digits):

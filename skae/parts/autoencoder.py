@@ -33,7 +33,9 @@ IMAGE_POLICY = TrainingPolicy(auto_epochs=30, auto_batch_size=64)
 def hidden_sizes(params) -> tuple[int, ...]:
     """``hidden_layer_sizes`` as a tuple (validated by the estimator)."""
     sizes = params.hidden_layer_sizes
-    return tuple(int(s) for s in ((sizes,) if isinstance(sizes, numbers.Integral) else sizes))
+    return tuple(
+        int(s) for s in ((sizes,) if isinstance(sizes, numbers.Integral) else sizes)
+    )
 
 
 class AutoencoderPart(ModelPart):

@@ -34,6 +34,13 @@ _SCORING_BUDGET = 2**21
 _WIDEN = 2.0  # the defensive proposal's scale, for imputation
 
 
+def importance_draws(seed: int, n_draws: int, n_components: int) -> torch.Tensor:
+    """The standard-normal draws that scoring shares by every row, from the
+    fit's seed (``net_.iterator_train__seed``)."""
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.standard_normal((n_draws, n_components)))
+
+
 class VAEPart(ModelPart):
     """A Gaussian VAE started at a factor model (docs/concepts.md)."""
 
@@ -187,10 +194,8 @@ class VAEPart(ModelPart):
 
     def log_prob_kwargs(self, fitted) -> dict:
         """The ``K`` importance draws shared by every row, fixed by the fit's seed."""
-        rng = np.random.default_rng(fitted["net_"].iterator_train__seed)
-        p = self.params
-        eps = rng.standard_normal((p.n_importance_samples, p.n_components))
-        return {"eps": torch.from_numpy(eps)}
+        p, seed = self.params, fitted["net_"].iterator_train__seed
+        return {"eps": importance_draws(seed, p.n_importance_samples, p.n_components)}
 
     def scores(self, fitted, X, context=None) -> np.ndarray:
         log_vae = self.network_scores(fitted, X)
