@@ -130,10 +130,16 @@ class Objective(nn.Module):
         mask: Tensor | None = None,
         context: Tensor | None = None,
     ) -> LossTerms:
-        return self.terms(output, target, module, x, mask)
+        if context is None:
+            return self.terms(output, target, module, x, mask)
+        return self.terms(output, target, module, x, mask, context=context)
 
     def terms(self, output, target, module, x, mask) -> LossTerms:
-        """The batch's :class:`LossTerms` (``mask``: observed entries or None)."""
+        """The batch's :class:`LossTerms` (``mask``: observed entries or None).
+
+        A conditional model's objective also takes ``context=``, the batch's
+        encoded ``y``.
+        """
         raise NotImplementedError  # pragma: no cover - every objective defines it
 
 
