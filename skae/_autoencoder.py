@@ -5,11 +5,8 @@ from typing import ClassVar
 
 from skae._base import SkaeBase
 from skae._params import (
-    AUTOENCODER_TRAINING,
     CODE_CONSTRAINTS,
-    CODE_DEFAULTS,
     document,
-    estimator_init,
 )
 from skae._parts import params_of
 from skae._tabular import ImputeMixin
@@ -160,15 +157,33 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         ],
     }
 
-    __init__ = estimator_init(
-        "n_components",
-        AUTOENCODER_TRAINING,
-        **CODE_DEFAULTS,
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        categorical_features="from_dtype",
+        image_shape=None,
+        channels=32,
         sparsity_penalty=0.0,
         contractive_penalty=0.0,
         init="pca",
         warmup_noise="auto",
-    )
+        batch_size="auto",
+        learning_rate_init=0.001,
+        max_iter="auto",
+        alpha=0.0001,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        tol=0.0001,
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+    ) -> None:
+        self._store_init_arguments(locals())
 
     def _make_part(self, image_shape) -> AutoencoderPart:
         return autoencoder_part(params_of(self), image_shape)

@@ -4,7 +4,7 @@ import numbers
 from typing import ClassVar
 
 from skae._autoencoder import AutoencoderTransformer
-from skae._params import AUTOENCODER_TRAINING, CODE_DEFAULTS, document, estimator_init
+from skae._params import document
 from skae._tabular import as_input_space
 from skae.utils._validation import Interval, StrOptions
 
@@ -127,16 +127,34 @@ class DenoisingAE(AutoencoderTransformer):
         "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
-    __init__ = estimator_init(
-        "n_components",
-        AUTOENCODER_TRAINING,
-        **CODE_DEFAULTS,
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        categorical_features="from_dtype",
+        image_shape=None,
+        channels=32,
         noise="gaussian",
         noise_level=0.5,
         sparsity_penalty=0.0,
         contractive_penalty=0.0,
         init="pca",
-    )
+        batch_size="auto",
+        learning_rate_init=0.001,
+        max_iter="auto",
+        alpha=0.0001,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=20,
+        tol=0.0001,
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+    ) -> None:
+        self._store_init_arguments(locals())
 
     def denoise(self, X):
         """Reconstruct ``X``, ``g(f(x))``: the denoised version of a noisy ``X``.

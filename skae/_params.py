@@ -1,52 +1,19 @@
-"""The training parameters every skae estimator shares, written once.
+"""The parameters every skae estimator shares: constraints, checks and docs.
 
-An estimator declares its own parameters as one ordered table of defaults:
-``__init__ = estimator_init("n_components", n_components=2, ...)`` gives an
-``__init__`` whose signature lists them, then every shared training and
-runtime parameter, explicitly
-parameter explicitly (``inspect.signature`` shows it, so ``get_params``,
-``clone`` and ``help`` work as for any scikit-learn estimator), that takes the
-first one positionally and the rest by keyword, and that only stores its
-arguments under their own names.  :func:`document` fills the shared
-parameters' descriptions into the class docstring, with that estimator's
-defaults.
+Each estimator lists every parameter in its own explicit ``__init__`` (whose
+body is ``self._store_init_arguments(locals())``); :func:`document` fills the
+shared parameters' descriptions into its class docstring, with that
+estimator's defaults, and :data:`SHARED_CONSTRAINTS` is the start of its
+``_parameter_constraints``.
 """
 
 import inspect
 import numbers
 import textwrap
-from collections.abc import Callable
 
 import torch
 
 from skae.utils._validation import Interval, StrOptions
-
-TRAINING_DEFAULTS: dict = {
-    "batch_size": "auto",
-    "learning_rate_init": 1e-3,
-    "max_iter": 200,
-    "alpha": 1e-4,
-    "early_stopping": False,
-    "validation_fraction": 0.1,
-    "n_iter_no_change": 10,
-    "tol": 1e-4,
-}
-
-AUTOENCODER_TRAINING: dict = {
-    "max_iter": "auto",
-    "early_stopping": True,
-    "n_iter_no_change": 20,
-}
-"""Training defaults of the autoencoders, which start at PCA (epoch 0)."""
-
-CODE_DEFAULTS: dict = {
-    "n_components": 2,
-    "hidden_layer_sizes": (256, 128),
-    "activation": "relu",
-    "categorical_features": "from_dtype",
-    "image_shape": None,
-    "channels": 32,
-}
 
 CODE_CONSTRAINTS: dict = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -78,13 +45,6 @@ SHARED_CONSTRAINTS: dict = {
     "image_shape": [None, "array-like"],
 }
 """Constraints of the parameters every skae estimator shares."""
-
-RUNTIME_DEFAULTS: dict = {
-    "callbacks": None,
-    "random_state": None,
-    "verbose": 0,
-    "device": "cpu",
-}
 
 _DOCS: dict[str, tuple[str, str]] = {
     "categorical_features": (
@@ -213,57 +173,6 @@ def are_positive_integers(values) -> bool:
         isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
         for v in values
     )
-
-
-def estimator_init(positional: str, training: dict | None = None, **model) -> Callable:
-    """An ``__init__`` storing the model's parameters, then the shared ones.
-
-    Parameters
-    ----------
-    positional : str
-        The one parameter that may be passed by position (the first).
-    training : dict, default=None
-        Defaults that differ from :data:`TRAINING_DEFAULTS` for this model.
-    **model
-        The model's own parameters and their defaults, in signature order;
-        :data:`TRAINING_DEFAULTS` and :data:`RUNTIME_DEFAULTS` follow them.
-
-    Returns
-    -------
-    __init__ : callable
-        With an explicit ``__signature__``: ``(self, positional=..., *, ...)``.
-
-    Examples
-    --------
-    >>> import inspect
-    >>> from skae._params import estimator_init
-    >>> class Model:
-    ...     __init__ = estimator_init("k", {"max_iter": 5}, k=2)
-    >>> str(inspect.signature(Model.__init__)).split(", batch_size")[0]
-    '(self, k=2, *'
-    >>> Model(3, alpha=1.0).max_iter, Model(3, alpha=1.0).alpha
-    (5, 1.0)
-    """
-    defaults = {**model, **TRAINING_DEFAULTS, **(training or {}), **RUNTIME_DEFAULTS}
-    kind = inspect.Parameter
-    parameters = [kind("self", kind.POSITIONAL_OR_KEYWORD)] + [
-        kind(
-            name,
-            kind.POSITIONAL_OR_KEYWORD if name == positional else kind.KEYWORD_ONLY,
-            default=value,
-        )
-        for name, value in defaults.items()
-    ]
-    signature = inspect.Signature(parameters)
-
-    def __init__(self, *args, **kwargs):
-        bound = signature.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        for name, value in list(bound.arguments.items())[1:]:
-            setattr(self, name, value)
-
-    __init__.__signature__ = signature
-    return __init__
 
 
 def document(cls: type) -> type:

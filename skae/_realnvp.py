@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
-from skae._params import document, estimator_init
+from skae._params import document
 from skae._parts import params_of
 from skae.modules.coupling import MASK_STRATEGIES
 from skae.parts.flow import RealNVPPart, flow_part
@@ -246,15 +246,10 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         ],
     }
 
-    __init__ = estimator_init(
-        "n_layers",
-        {
-            "max_iter": 1000,
-            "early_stopping": True,
-            "validation_fraction": 0.2,
-            "n_iter_no_change": 30,
-        },
+    def __init__(
+        self,
         n_layers=8,
+        *,
         hidden_layer_sizes=(32, 32),
         activation="relu",
         mask="alternating",
@@ -263,7 +258,20 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         noise_level=0.0,
         n_base_components="bic",
         image_shape=None,
-    )
+        batch_size="auto",
+        learning_rate_init=0.001,
+        max_iter=1000,
+        alpha=0.0001,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=30,
+        tol=0.0001,
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+    ) -> None:
+        self._store_init_arguments(locals())
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
 

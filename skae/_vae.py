@@ -6,7 +6,7 @@ from typing import ClassVar
 from sklearn.base import DensityMixin
 
 from skae._base import SkaeBase
-from skae._params import CODE_CONSTRAINTS, CODE_DEFAULTS, document, estimator_init
+from skae._params import CODE_CONSTRAINTS, document
 from skae._parts import params_of
 from skae._tabular import ImputeMixin, as_input_space
 from skae.parts.vae import VAEPart, vae_part
@@ -261,15 +261,15 @@ class VAE(DensityMixin, ImputeMixin, SkaeBase):
         ],
     }
 
-    __init__ = estimator_init(
-        "n_components",
-        {
-            "max_iter": "auto",
-            "early_stopping": True,
-            "validation_fraction": 0.2,
-            "n_iter_no_change": 80,
-        },
-        **CODE_DEFAULTS,
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        categorical_features="from_dtype",
+        image_shape=None,
+        channels=32,
         beta=1.0,
         likelihood="gaussian",
         n_importance_samples=50,
@@ -277,7 +277,20 @@ class VAE(DensityMixin, ImputeMixin, SkaeBase):
         init="factor_analysis",
         noise_rank="auto",
         defensive_weight="auto",
-    )
+        batch_size="auto",
+        learning_rate_init=0.001,
+        max_iter="auto",
+        alpha=0.0001,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=80,
+        tol=0.0001,
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+    ) -> None:
+        self._store_init_arguments(locals())
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
 
