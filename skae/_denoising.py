@@ -66,6 +66,7 @@ class DenoisingAE(AutoencoderTransformer):
         corrupted input).
     init : {'pca', 'random'}, default='pca'
         Start of the network, as in :class:`~skae.AutoencoderTransformer`.
+        See docs/concepts.md#classical-starts-and-epoch-0.
     %(shared_parameters)s
 
     Attributes

@@ -50,24 +50,22 @@ _DOCS: dict[str, tuple[str, str]] = {
     "categorical_features": (
         "'from_dtype', array-like of str, int or bool, or None",
         "Categorical columns: 'from_dtype' takes a DataFrame's category, "
-        "object, string and bool columns (an ndarray has none); or column "
-        "names, indices or a boolean mask; None for none.  Each is one-hot "
-        "at the input, a softmax over its categories at the output (with "
-        "cross-entropy in the loss), and comes back from inverse_transform "
-        "and sample as a column of the input's dtype holding a training "
-        "category; transform rejects an unseen category.  Missing entries "
-        "(NaN, None) are allowed in any column: the loss counts observed "
-        "entries only and the network reads a missing entry as 0, the "
-        "training mean (skae._tabular).",
+        "object, string and bool columns (an ndarray has none); else column "
+        "names, indices or a boolean mask; None for none.  Each is one-hot at "
+        "the input and a softmax (cross-entropy) at the output, and comes back "
+        "from inverse_transform and sample in the input's dtype; transform "
+        "rejects an unseen category.  Missing entries (NaN, None) are allowed "
+        "in any column; the loss counts observed entries only.  See the "
+        "guide's 'Tables as they come' (docs/guide.md).",
     ),
     "image_shape": (
         "tuple of int or None",
         "``(C, H, W)``, or ``(H, W)`` for one channel, when each row of X is "
         "an image flattened in C order (``n_features = C*H*W``); X may then "
-        "also be an ``(n, H, W)`` or ``(n, C, H, W)`` array.  The model is "
-        "then built for images (see the estimator's description); "
-        "transform, inverse_transform and sample keep flat rows.  None "
-        "(tables) keeps the MLP.",
+        "also be an ``(n, H, W)`` or ``(n, C, H, W)`` array, and the model is "
+        "built for images (see the estimator's description); outputs keep "
+        "flat rows.  None: tables, with the MLP.  See the guide's 'Images' "
+        "(docs/guide.md).",
     ),
     "channels": (
         "int",
@@ -79,34 +77,38 @@ _DOCS: dict[str, tuple[str, str]] = {
     "batch_size": (
         "int or 'auto'",
         "Mini-batch size; ``'auto'`` means ``min(200, n_samples)``, or "
-        "``min(64, n_samples)`` with image_shape.",
+        "``min(64, n_samples)`` with image_shape.  See "
+        "docs/concepts.md#training-budgets.",
     ),
     "learning_rate_init": ("float", "Adam's step size."),
     "max_iter": (
         "int or 'auto'",
-        "Maximum number of epochs; 'auto' means 200 for tables (fewer for the "
-        "autoencoders where 200 would take over about 8,000 optimiser steps; for "
-        "VAE 500, or fewer where 500 would take over about 5,000 steps; 1000 "
-        "for RealNVPDensity) and 30 with image_shape (a convolutional epoch costs "
-        "far more than an MLP one).",
+        "Maximum number of epochs; 'auto' means 200 for the autoencoders and "
+        "500 for the VAE, fewer where that would take over about 8,000 "
+        "(autoencoders) or 5,000 (VAE) optimiser steps, 1000 for "
+        "RealNVPDensity, and 30 with image_shape.  See "
+        "docs/concepts.md#training-budgets.",
     ),
     "alpha": ("float", "L2 penalty (Adam ``weight_decay``)."),
     "early_stopping": (
         "bool",
         "Hold out ``validation_fraction`` of the data, stop when the held-out "
         "loss has not improved for ``n_iter_no_change`` epochs and restore the "
-        "best epoch.",
+        "best epoch; the untrained (warm-started) model is epoch 0.  See "
+        "docs/concepts.md#classical-starts-and-epoch-0.",
     ),
     "validation_fraction": (
         "float",
         "Share of the data held out when ``early_stopping=True``; the "
-        "preprocessing is fitted on the other rows only.",
+        "preprocessing is fitted on the other rows only.  See "
+        "docs/concepts.md#training-budgets.",
     ),
     "n_iter_no_change": (
         "int",
-        "Epochs without an improvement of at least ``tol`` before stopping.",
+        "Epochs without an improvement of at least ``tol`` before stopping.  "
+        "See docs/concepts.md#training-budgets.",
     ),
-    "tol": ("float", "Minimum improvement of the monitored loss."),
+    "tol": ("float", "Minimum (absolute) improvement of the monitored loss."),
     "callbacks": (
         "list of skorch callbacks or (name, callback) pairs",
         "Extra callbacks of the skorch training net, passed as skorch takes "
@@ -116,7 +118,8 @@ _DOCS: dict[str, tuple[str, str]] = {
     "random_state": (
         "int, RandomState instance or None",
         "Seeds initialisation, batch order, validation split and any noise "
-        "drawn in training; an int gives bit-identical models on CPU.",
+        "drawn in training; an int gives bit-identical models on CPU.  See "
+        "docs/concepts.md#determinism.",
     ),
     "verbose": (
         "int",

