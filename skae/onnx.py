@@ -419,6 +419,12 @@ def _coupling_inverse(graph: _Graph, layer: AffineCoupling, y):
 def _flow(graph: _Graph, model, x, method: str):
     module, pre = model.net_.module_, model.preprocessor_
     first, *couplings = module.layers
+    carried = {type(layer.transform).__name__ for layer in couplings}
+    if carried - {"AffineTransform"}:
+        raise NotImplementedError(
+            f"ONNX export of couplings with {sorted(carried)} transforms is not "
+            "implemented; only the affine coupling is exported."
+        )
     log_scale, shift = (
         _array(first.log_scale, graph.dtype),
         _array(first.shift, graph.dtype),

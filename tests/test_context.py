@@ -6,6 +6,8 @@ dataset, the module and the objective, and from ``transform(X, y)``,
 ``score_samples(X, y)`` and ``sample(n, y=...)`` to the module.
 """
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import torch
@@ -74,7 +76,7 @@ class ToyConditionalPart(ModelPart):
 
 
 class ToyConditional(SkaeBase):
-    _parameter_constraints = dict(SHARED_CONSTRAINTS)
+    _parameter_constraints: ClassVar[dict] = dict(SHARED_CONSTRAINTS)
 
     def __init__(
         self,

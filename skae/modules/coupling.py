@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from skae.distributions import standard_normal_log_prob
 from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.mlp import make_mlp
+from skae.modules.transforms import AFFINE, MonotonicTransform
 
 MASK_STRATEGIES = ("alternating", "random")
 
@@ -226,17 +227,55 @@ def random_masks(
     return masks
 
 
+def boxed_coupling_forward(
+    x: Tensor,
+    mask: Tensor,
+    transform: MonotonicTransform,
+    params: tuple[Tensor, ...],
+    low: Tensor,
+    high: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """A coupling with any monotone ``transform``, inside a box, slope one outside.
+
+    With ``c = clamp(x, low, high)`` each transformed feature maps to
+    ``T(c) + (x - c)``: the transform inside ``[low, high]``, continued with
+    slope 1 beyond it, so its log-derivative is ``log T'(c)`` inside and 0
+    outside.  Far from the box no layer scales any more, and a point outside
+    the training range keeps a log-density of the order of the base
+    density's.  With an infinite box it is the plain coupling.
+    """
+    inside = x.clamp(low, high)
+    moved, log_derivative = transform.forward(inside, *params)
+    y = mask * inside + (1 - mask) * moved + (x - inside)
+    in_box = (x == inside).to(log_derivative.dtype)
+    return y, ((1 - mask) * in_box * log_derivative).sum(dim=-1)
+
+
+def boxed_coupling_inverse(
+    y: Tensor,
+    mask: Tensor,
+    transform: MonotonicTransform,
+    params: tuple[Tensor, ...],
+    low: Tensor,
+    high: Tensor,
+) -> Tensor:
+    """Inverse of :func:`boxed_coupling_forward`.
+
+    The box's image is ``[T(low), T(high)]`` (``T`` increases); inside it
+    the transform is undone, beyond it the slope-one continuation.
+    """
+    image = y.clamp(
+        transform.forward(low, *params)[0], transform.forward(high, *params)[0]
+    )
+    undone = transform.inverse(image, *params)
+    return mask * image + (1 - mask) * undone + (y - image)
+
+
 def boxed_affine_forward(
     x: Tensor, mask: Tensor, log_scale: Tensor, shift: Tensor, low: Tensor, high: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """:func:`affine_coupling_forward` inside a box, slope one outside it.
-
-    With ``c = clamp(x, low, high)`` each transformed feature maps to
-    ``c*exp(s) + t + (x - c)``: the affine coupling inside ``[low, high]``,
-    continued with slope 1 beyond it, so its log-derivative is ``s`` inside
-    and 0 outside.  Far from the box no layer scales any more, and a point
-    outside the training range keeps a log-density of the order of the base
-    density's.  With an infinite box it is the plain affine coupling.
+    """:func:`boxed_coupling_forward` with the affine transform: the affine
+    coupling inside the box (log-derivative ``s``), slope one outside it.
 
     Examples
     --------
@@ -254,19 +293,13 @@ def boxed_affine_forward(
     >>> y, log_det.exp()
     (tensor([[0., 6.]]), tensor([1.]))
     """
-    inside = x.clamp(low, high)
-    y = affine_coupling_forward(inside, mask, log_scale, shift)[0] + (x - inside)
-    in_box = (x == inside).to(log_scale.dtype)
-    return y, ((1 - mask) * in_box * log_scale).sum(dim=-1)
+    return boxed_coupling_forward(x, mask, AFFINE, (log_scale, shift), low, high)
 
 
 def boxed_affine_inverse(
     y: Tensor, mask: Tensor, log_scale: Tensor, shift: Tensor, low: Tensor, high: Tensor
 ) -> Tensor:
     """Inverse of :func:`boxed_affine_forward`.
-
-    The box's image is ``[low*exp(s) + t, high*exp(s) + t]``; inside it the
-    affine map is undone, beyond it the slope-one continuation.
 
     Examples
     --------
@@ -278,9 +311,7 @@ def boxed_affine_inverse(
     ...     torch.tensor([[0.0, 6.0]]), mask, s, t, -torch.ones(2), torch.ones(2))
     tensor([[0., 5.]])
     """
-    scale = log_scale.exp()
-    image = y.clamp(low * scale + shift, high * scale + shift)
-    return affine_coupling_inverse(image, mask, log_scale, shift) + (y - image)
+    return boxed_coupling_inverse(y, mask, AFFINE, (log_scale, shift), low, high)
 
 
 def _zero_last_linear(network: nn.Sequential) -> None:
@@ -348,12 +379,14 @@ class ElementwiseAffine(nn.Module):
 
 
 class BoxedCoupling(nn.Module):
-    """An affine coupling ``y = b*x + (1-b)*(x*exp(s(b*x)) + t(b*x))`` with a box.
+    """A coupling ``y = b*x + (1-b)*T(x; theta(b*x))`` with a box.
 
     The shared part of every skae coupling layer: the mask ``b``, the box
-    fitted after training (:meth:`fit_box`, :func:`boxed_affine_forward`) and
-    the forward and inverse maps.  A subclass builds the conditioner and
-    implements :meth:`log_scale_and_shift` on the boxed, masked input
+    fitted after training (:meth:`fit_box`, :func:`boxed_coupling_forward`)
+    and the forward and inverse maps.  The elementwise transform ``T`` is a
+    part (:mod:`skae.modules.transforms`; affine by default, Real NVP's);
+    a subclass builds the conditioner and implements
+    :meth:`transform_parameters` on the boxed, masked input
     :meth:`conditioning_input`.
 
     Parameters
@@ -363,6 +396,8 @@ class BoxedCoupling(nn.Module):
         unchanged and conditions the others.
     log_scale_bound : float
         ``s`` stays within ``(-log_scale_bound, log_scale_bound)``.
+    transform : MonotonicTransform or None, default=None
+        The elementwise transform ``T``; None: the affine one.
 
     Attributes
     ----------
@@ -370,9 +405,18 @@ class BoxedCoupling(nn.Module):
         ``b`` as a floating-point buffer, saved in the ``state_dict``.
     box_low, box_high : torch.Tensor of shape (n_features,)
         The box (infinite until :meth:`fit_box`).
+    transform : MonotonicTransform
+        ``T``.
     """
 
-    def __init__(self, mask: Tensor, log_scale_bound: float) -> None:
+    transform: MonotonicTransform = AFFINE
+
+    def __init__(
+        self,
+        mask: Tensor,
+        log_scale_bound: float,
+        transform: MonotonicTransform | None = None,
+    ) -> None:
         super().__init__()
         if log_scale_bound <= 0:
             raise ValueError(f"log_scale_bound must be > 0, got {log_scale_bound}.")
@@ -382,6 +426,8 @@ class BoxedCoupling(nn.Module):
         self.register_buffer("box_low", torch.full(mask.shape, -torch.inf, dtype=dtype))
         self.register_buffer("box_high", torch.full(mask.shape, torch.inf, dtype=dtype))
         self.log_scale_bound = log_scale_bound
+        if transform is not None:
+            self.transform = transform
 
     def extra_repr(self) -> str:
         return f"log_scale_bound={self.log_scale_bound}"
@@ -390,9 +436,14 @@ class BoxedCoupling(nn.Module):
         """``b * x``, with ``x`` clamped to the box first (when one is fitted)."""
         return self.mask * x.clamp(self.box_low, self.box_high)
 
+    def transform_parameters(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The transform's parameters ``theta(b*x)``, each of the shape of ``x``;
+        the affine couplings' ``(s, t)`` (:meth:`log_scale_and_shift`)."""
+        return self.log_scale_and_shift(x)
+
     def log_scale_and_shift(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(s(b*x), t(b*x))``, each of the shape of ``x``."""
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
+        raise NotImplementedError  # pragma: no cover - every affine coupling has it
 
     @torch.no_grad()
     def fit_box(self, x: Tensor, margin: float = 0.1) -> None:
@@ -407,15 +458,13 @@ class BoxedCoupling(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Map ``x`` to ``(y, log|det dy/dx|)``."""
-        log_scale, shift = self.log_scale_and_shift(x)
-        box = (self.box_low, self.box_high)
-        return boxed_affine_forward(x, self.mask, log_scale, shift, *box)
+        params, box = self.transform_parameters(x), (self.box_low, self.box_high)
+        return boxed_coupling_forward(x, self.mask, self.transform, params, *box)
 
     def inverse(self, y: Tensor) -> Tensor:
         """Map ``y`` back to ``x`` exactly."""
-        log_scale, shift = self.log_scale_and_shift(y)
-        box = (self.box_low, self.box_high)
-        return boxed_affine_inverse(y, self.mask, log_scale, shift, *box)
+        params, box = self.transform_parameters(y), (self.box_low, self.box_high)
+        return boxed_coupling_inverse(y, self.mask, self.transform, params, *box)
 
 
 class AffineCoupling(BoxedCoupling):
