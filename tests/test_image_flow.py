@@ -417,3 +417,20 @@ def test_saved_and_reloaded_image_flow_gives_the_same_outputs(
     np.testing.assert_array_equal(
         loaded.sample(3, random_state=0), fitted_digits.sample(3, random_state=0)
     )
+
+
+def test_table_only_parameters_are_an_error_for_images():
+    """The image flow's dead parameters: an error naming them, not ignored."""
+    import inspect
+
+    from skae import RealNVPDensity
+    from skae.parts.flow import TABLE_ONLY
+
+    defaults = inspect.signature(RealNVPDensity).parameters
+    assert {name: defaults[name].default for name in TABLE_ONLY} == TABLE_ONLY
+    X = np.random.default_rng(0).random((40, 16))
+    for name, value in [("n_layers", 2), ("mask", "random"), ("whiten", False)]:
+        flow = RealNVPDensity(image_shape=(1, 4, 4), max_iter=1, **{name: value})
+        with pytest.raises(ValueError, match=name):
+            flow.fit(X)
+        assert not hasattr(flow, "net_")

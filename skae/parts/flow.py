@@ -97,11 +97,37 @@ class RealNVPPart(ModelPart):
         return base.sample(n_samples, rng)
 
 
+# Parameters of the coupling flow on tables that the image flow does not
+# have, with their defaults: set to anything else, they are an error.
+TABLE_ONLY = {
+    "n_layers": 8,
+    "activation": "relu",
+    "mask": "alternating",
+    "whiten": True,
+    "n_base_components": "bic",
+}
+
+
 class MultiscaleFlowPart(RealNVPPart):
     """The multiscale image flow: per-pixel standardisation, normal base."""
 
     policy = IMAGE_POLICY
     compute_dtype = np.float32
+
+    def check_input(self, X) -> None:
+        """The table flow's parameters must keep their defaults: the image
+        flow has fixed checkerboard and channel couplings on a normal base."""
+        given = {
+            name: getattr(self.params, name)
+            for name, default in TABLE_ONLY.items()
+            if getattr(self.params, name) != default
+        }
+        if given:
+            raise ValueError(
+                f"RealNVPDensity with image_shape is the multiscale image flow, "
+                f"which has no {sorted(given)} (got {given}); leave them at their "
+                "defaults, or fit the table flow with image_shape=None."
+            )
 
     def preprocessor(self, heads) -> Standardizer:
         return Standardizer("channel", n_channels=self.image_shape[0])
