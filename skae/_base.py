@@ -48,7 +48,7 @@ from sklearn.base import (
 from sklearn.utils import check_array, check_random_state
 
 from skae._context import encoded_context, fitted_encoder
-from skae._data import holdout_indices, model_data
+from skae._data import data_dtype, holdout_split, model_data
 from skae._inference import apply_rows
 from skae._params import (
     SHARED_CONSTRAINTS,
@@ -78,10 +78,6 @@ from skae.utils._validation import (
 )
 
 _VALIDATION_NAMES = ("n_features_in_", "feature_names_in_")
-_TORCH_DTYPES = {
-    np.dtype(np.float64): torch.float64,
-    np.dtype(np.float32): torch.float32,
-}
 
 
 class SkaeBase(
@@ -89,20 +85,10 @@ class SkaeBase(
 ):
     """Shared scikit-learn surface of the skae estimators; not an estimator itself.
 
-    The shared parameters (``hidden_layer_sizes``, ``activation``,
-    ``batch_size``, ``learning_rate_init``, ``max_iter``, ``alpha``,
-    ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``,
-    ``tol``, ``callbacks``, ``random_state``, ``verbose``, ``device``,
-    ``image_shape``) are documented in each estimator (:mod:`skae._params`).
-
-    Notes
-    -----
-    The network computes in the dtype of the training data: float64 input
-    trains and infers in float64 (as :class:`~sklearn.neural_network.MLPRegressor`
-    does), float32 input in float32, unless the model part computes in its
-    own dtype (float32 for images).  Every method then gives a row the same
-    result whatever batch it comes in, within floating-point rounding of
-    that dtype.
+    The shared parameters are documented in each estimator (:mod:`skae._params`).
+    The network computes in the training data's dtype (as
+    :class:`~sklearn.neural_network.MLPRegressor`), or in the part's own
+    (float32 for images), so a row gets the same result in any batch.
     """
 
     _parameter_constraints: ClassVar[dict] = dict(SHARED_CONSTRAINTS)
@@ -146,14 +132,6 @@ class SkaeBase(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
 
-    def _split(self, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """The one hold-out split of a fit: ``(train, validation or None)``."""
-        if not self.early_stopping or n_samples < 2:
-            # One sample cannot be split: it trains, and the training loss is
-            # monitored (as without early stopping).
-            return np.arange(n_samples), None
-        return holdout_indices(n_samples, self.validation_fraction, seed)
-
     def _begin(self, X, *, reset: bool) -> tuple:
         """Validated ``X``, its fitted record (with ``reset``) and the part."""
         X, record = validated_input(self, X, reset=reset)
@@ -187,7 +165,9 @@ class SkaeBase(
     def _fit(self, X, y) -> tuple[dict, bool]:
         X, fitted, part = self._begin(X, reset=True)
         device, seed = torch_device(self.device), self._seed()
-        train, valid = self._split(X.shape[0], seed)
+        train, valid = holdout_split(
+            X.shape[0], self.early_stopping, self.validation_fraction, seed
+        )
         with torch.random.fork_rng(devices=forked(device)):
             seed_torch(seed, device)
             net, data, X_model, plain = self._assemble(
@@ -215,17 +195,9 @@ class SkaeBase(
         if encoder is not None:
             fitted["context_encoder_"] = fitted_encoder(encoder, y, train, X.shape[0])
             context = encoded_context(fitted["context_encoder_"], y, X.shape[0])
-        data, X_model = model_data(
-            X,
-            fitted["preprocessor_"],
-            part.compute_dtype or X.dtype,
-            device,
-            observed_mask(fitted, X),
-            context,
-        )
+        data, X_model = self._data(X, part, fitted, device, context)
         module = started_module(part, X, data, valid, seed, fitted)
-        dtype = _TORCH_DTYPES[np.dtype(part.compute_dtype or X.dtype)]
-        module = module.to(device=device, dtype=dtype)
+        module = module.to(device=device, dtype=data_dtype(data))
         batch_transform, corruption = part.batch_transform(X_fit, fitted)
         fitted.update(corruption)
         fitted["net_"] = build_net(
@@ -241,6 +213,12 @@ class SkaeBase(
             warmup=part.warmup(fitted) if steps else None,
         )
         return fitted["net_"], data, X_model, batch_transform
+
+    @staticmethod
+    def _data(X, part, fitted, device, context=None) -> tuple:
+        """``(dataset, X_model)`` of ``X`` in the part's dtype (:func:`model_data`)."""
+        dtype, mask = part.compute_dtype or X.dtype, observed_mask(fitted, X)
+        return model_data(X, fitted["preprocessor_"], dtype, device, mask, context)
 
     def _finished(self, part, X_model, fitted: dict, *, warn: bool) -> dict:
         """``fitted`` with what the history and the part's statistics add."""
@@ -315,14 +293,7 @@ class SkaeBase(
         order = np.random.default_rng(call_seed).permutation(X.shape[0])
         context = self._context(y, X.shape[0], fitted)
         context = None if context is None else context[order]
-        data, X_model = model_data(
-            X[order],
-            fitted["preprocessor_"],
-            part.compute_dtype or X.dtype,
-            device,
-            observed_mask(fitted, X[order]),
-            context,
-        )
+        data, X_model = self._data(X[order], part, fitted, device, context)
         with torch.random.fork_rng(devices=forked(device)):
             seed_torch(call_seed, device)
             part.before_partial_fit(net.module_)

@@ -340,3 +340,29 @@ def model_data(X, preprocessor, dtype, device, mask=None, context=None) -> tuple
     if context is not None:
         context = torch.from_numpy(context).to(device=device, dtype=X_model.dtype)
     return TensorDataset(X_model, mask=mask, context=context), X_model
+
+
+def holdout_split(
+    n_samples: int, early_stopping: bool, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The one hold-out split of a fit: ``(train, validation or None)``.
+
+    Without ``early_stopping``, or for one sample (which cannot be split),
+    every row trains and the training loss is monitored.
+    """
+    if not early_stopping or n_samples < 2:
+        return np.arange(n_samples), None
+    return holdout_indices(n_samples, fraction, seed)
+
+
+def data_dtype(data) -> torch.dtype:
+    """The torch dtype of a dataset's rows (dense or sparse)."""
+    if isinstance(data, SparseDataset):
+        return _TORCH_DTYPES[np.dtype(data.dtype)]
+    return data.X.dtype
+
+
+_TORCH_DTYPES = {
+    np.dtype(np.float64): torch.float64,
+    np.dtype(np.float32): torch.float32,
+}
