@@ -95,6 +95,10 @@ def _fitted(estimator: BaseEstimator, X: ArrayLike) -> BaseEstimator:
         raise ValueError(f"fitting {name} on {where} failed: {error}") from error
 
 
+def _float_scores(model: BaseEstimator, X: ArrayLike) -> np.ndarray:
+    return np.asarray(model.score_samples(X), dtype=np.float64)
+
+
 class OutlierDetector(OutlierMixin, BaseEstimator):
     """Outlier detector over any model with ``score_samples``.
 
@@ -240,17 +244,19 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         self : OutlierDetector
             The fitted detector.
         """
-        self.estimator_ = _fitted(self._make_estimator(), X)
-        scores = self._scores(X)
-        self.n_fit_samples_ = len(scores)
+        model = _fitted(self._make_estimator(), X)
+        scores = _float_scores(model, X)
+        n_fit_samples = len(scores)
         if self.refit_inliers and np.all(np.isfinite(scores)):
             keep = scores >= self._offset(scores)
             if 2 * keep.sum() < len(scores):
                 keep = scores >= np.median(scores)
             if not keep.all():
-                self.estimator_ = _fitted(self._make_estimator(), _rows(X, keep))
-                self.n_fit_samples_ = int(keep.sum())
-                scores = self._scores(X)
+                model = _fitted(self._make_estimator(), _rows(X, keep))
+                n_fit_samples = int(keep.sum())
+                scores = _float_scores(model, X)
+        # Every fitted attribute in one place: a failed fit sets none of them.
+        self.estimator_, self.n_fit_samples_ = model, n_fit_samples
         self.offset_ = self._offset(scores)
         return self
 
@@ -284,7 +290,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         return self.estimator_.feature_names_in_
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
-        return np.asarray(self.estimator_.score_samples(X), dtype=np.float64)
+        return _float_scores(self.estimator_, X)
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """The inner model's score of each row: higher means more normal.
