@@ -66,16 +66,14 @@ from skae._tabular import (
     validated_input,
 )
 from skae._training import (
+    _silent,  # noqa: F401 - named by 0.1.0 pickles
     build_net,
     checked_callbacks,
     forked,
     history_record,
     seed_torch,
 )
-from skae.utils._validation import (
-    _fit_context,
-    check_is_fitted,
-)
+from skae.utils._validation import _fit_context, check_is_fitted
 
 _VALIDATION_NAMES = ("n_features_in_", "feature_names_in_")
 

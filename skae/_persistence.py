@@ -108,6 +108,9 @@ def restore_net(estimator, part, state: dict) -> SkaeNet:
     with torch.random.fork_rng(devices=[]):
         module = part.build(input_spec(estimator.n_features_in_, fitted))
     module = module.to(device=device, dtype=dtype)
+    # The weights first: a parameter that the start adds (a VAE's noise
+    # factors) must exist before the optimizer is built over the module.
+    module.load_state_dict(_tensor_tree(state["module"], device))
     net = build_net(
         SimpleNamespace(**estimator.get_params(deep=False)),
         part.policy,
@@ -119,7 +122,6 @@ def restore_net(estimator, part, state: dict) -> SkaeNet:
         batch_transform=state["batch_transform"],
     )
     net.initialize()
-    net.module_.load_state_dict(_tensor_tree(state["module"], device))
     net.optimizer_.load_state_dict(_tensor_tree(state["optimizer"], device))
     net.history_ = BatchHistory(state["history"])
     net.module_.eval()

@@ -1,0 +1,61 @@
+"""Files saved by an earlier skae load, or fail with an error naming versions.
+
+``tests/data/*-0.1.0.*`` were written by skae 0.1.0 (before the estimators
+were composed of parts): small fits on diabetes' first 120 rows and 6
+columns, whose optional parts are active (the VAE's low-rank noise, the
+flow's mixture base), and their ``score_samples`` of the first 10 rows.
+"""
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes
+
+import skae
+from skae import VAE
+
+DATA = Path(__file__).parent / "data"
+NAMES = ["ae", "dae", "vae", "flow"]
+
+
+@pytest.fixture(scope="module")
+def rows() -> np.ndarray:
+    return load_diabetes(return_X_y=True)[0][:10, :6]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_pickle_of_0_1_0_loads_and_scores_the_same(name, rows):
+    with open(DATA / f"{name}-0.1.0.pkl", "rb") as file:
+        model = pickle.load(file)
+    expected = np.load(DATA / "scores-0.1.0.npz")[name]
+    np.testing.assert_array_equal(model.score_samples(rows), expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_skops_file_of_0_1_0_loads_and_scores_the_same(name, rows):
+    sio = pytest.importorskip("skops.io")
+    path = DATA / f"{name}-0.1.0.skops"
+    untrusted = sio.get_untrusted_types(file=path)
+    assert all(t.split(".")[0] in {"skae", "sklearn", "numpy"} for t in untrusted)
+    model = sio.load(path, trusted=untrusted)
+    expected = np.load(DATA / "scores-0.1.0.npz")[name]
+    np.testing.assert_array_equal(model.score_samples(rows), expected)
+    if name == "vae":
+        assert model.noise_rank_ > 0  # the optimizer has the noise factors
+        assert model.n_train_importance_samples == 1  # added later: its default
+
+
+def test_a_state_that_cannot_be_rebuilt_names_both_versions(rows):
+    model = VAE(n_components=2, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    state = model.fit(rows).__getstate__()
+    assert state["_skae_version"] == skae.__version__
+    state["_skae_version"] = "0.0.9"
+    weights = state["_skae_net_state"]["module"]
+    name = next(key for key in weights if key.endswith("weight"))
+    weights[name] = np.zeros((3, 3))
+    message = rf"saved by skae 0\.0\.9 .* by skae {re.escape(skae.__version__)}"
+    with pytest.raises(ValueError, match=message):
+        VAE.__new__(VAE).__setstate__(state)
