@@ -328,14 +328,16 @@ def check_numeric_and_complete(X, estimator_name: str) -> None:
     neither a DataFrame nor a float ndarray is left to the generic checks.
     """
     if isinstance(X, pd.DataFrame):
+        # By position: column names may be numbers or repeated.
+        columns = [X.iloc[:, j] for j in range(X.shape[1])]
         names = [str(c) for c in X.columns]
         categorical = [
             name
-            for name, dtype in zip(names, X.dtypes, strict=True)
-            if _is_categorical_dtype(dtype)
-            and not ptypes.is_bool_dtype(dtype)
-            and pd.to_numeric(X[name], errors="coerce").isna().sum()
-            > X[name].isna().sum()
+            for name, column in zip(names, columns, strict=True)
+            if _is_categorical_dtype(column.dtype)
+            and not ptypes.is_bool_dtype(column.dtype)
+            and pd.to_numeric(column, errors="coerce").isna().sum()
+            > column.isna().sum()
         ]
         if categorical:
             raise ValueError(
@@ -344,7 +346,11 @@ def check_numeric_and_complete(X, estimator_name: str) -> None:
                 "them, or use VAE, AutoencoderTransformer or DenoisingAE, which "
                 "take categorical columns."
             )
-        missing = [name for name in names if X[name].isna().any()]
+        missing = [
+            name
+            for name, column in zip(names, columns, strict=True)
+            if column.isna().any()
+        ]
     elif isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim == 2:
         missing = np.flatnonzero(np.isnan(X).any(axis=0)).tolist()
     else:

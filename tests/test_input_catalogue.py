@@ -89,6 +89,7 @@ X_CASES = {
         (ValueError, "inhomogeneous|sequence"),
     ),
     "dataframe": (lambda X, _: pd.DataFrame(X, columns=list("abcd")), OK),
+    "dataframe with integer column names": (lambda X, _: pd.DataFrame(X), OK),
     "dataframe nullable Float64": (lambda X, _: _nullable(X, "Float64"), OK),
     "dataframe nullable Int64": (lambda X, _: _nullable(np.round(X * 10), "Int64"), OK),
     "dataframe nullable with NA": (_nullable_with_na, (ValueError, "NaN")),
@@ -248,7 +249,8 @@ def test_predict_methods(name, case, method, fitted, tmp_path):
     if expected is not None:
         _raises(expected, lambda: getattr(model, method)(X))
         return
-    if isinstance(X, pd.DataFrame):  # the model was fitted on an unnamed array
+    named = isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X)
+    if named:  # the model was fitted on an unnamed array
         with pytest.warns(UserWarning, match="fitted without feature names"):
             out = getattr(model, method)(X)
     else:
