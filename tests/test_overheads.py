@@ -8,9 +8,8 @@ import torch
 from skorch.history import History
 
 from skae import AutoencoderTransformer
-from skae._base import _has_fused_adam
 from skae._preprocessing import Standardizer
-from skae._training import BatchHistory
+from skae._training import BatchHistory, has_fused_adam
 
 
 def _write(history: History) -> History:
@@ -51,7 +50,7 @@ def test_blocked_scaling_matches_the_whole_array_formulas(rng):
 def test_fit_uses_the_fused_adam_kernel_where_torch_has_one(rng):
     model = AutoencoderTransformer(hidden_layer_sizes=(4,), max_iter=1)
     model.fit(rng.normal(size=(20, 3)))
-    assert model.net_.optimizer_.defaults["fused"] == _has_fused_adam("cpu")
+    assert model.net_.optimizer_.defaults["fused"] == has_fused_adam("cpu")
 
 
 def test_code_statistics_in_blocks_match_one_pass(rng):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from skorch.exceptions import DeviceWarning
 
-import skae._base
+import skae._inference
 from skae import DivergenceError
 from skae._training import SkaeNet
 
@@ -188,7 +188,8 @@ def test_inference_converts_one_batch_at_a_time(name, method, rng, monkeypatch):
     X = rng.normal(size=(300, 4))
     model = FAST[name]().fit(X[:60])
     expected = getattr(model, method)(X)
-    monkeypatch.setattr(type(model), "_inference_rows", 64)
+    part = type(model._make_part(None))
+    monkeypatch.setattr(part, "inference_rows", lambda self, fitted: 64)
     rows = []
     from_numpy = torch.from_numpy
 
@@ -196,7 +197,7 @@ def test_inference_converts_one_batch_at_a_time(name, method, rng, monkeypatch):
         rows.append(array.shape[0])
         return from_numpy(array)
 
-    monkeypatch.setattr(skae._base.torch, "from_numpy", recording)
+    monkeypatch.setattr(skae._inference.torch, "from_numpy", recording)
     np.testing.assert_allclose(
         getattr(model, method)(X), expected, rtol=1e-5, atol=1e-6
     )
