@@ -1,11 +1,20 @@
 """The one registry of estimator settings that the generic tests run over.
 
 * ``FAST``: one small, quick instance per estimator (reliability, bad inputs).
-* ``CHECKED``: the listed settings ``parametrize_with_checks`` runs on: every
-  default and a non-default setting of each parameter.
+* ``CHECKED``: the listed settings ``parametrize_with_checks`` runs on in the
+  default run: every default and a non-default setting of each parameter,
+  the non-default ones with few epochs (``max_iter``) and, for the flows, a
+  fixed-size mixture base (the default BIC scan is checked on
+  ``RealNVPDensity()``), so that the battery stays fast.
+* ``CHECKED_SLOW``: those non-default settings at their full training length
+  and with the default BIC base, checked only under ``-m slow``.
 * ``SETTINGS``: hypothesis strategies that draw any valid setting of each
   estimator (small networks and few epochs, so that a check stays fast),
-  for the checks on settings that no list names.
+  for the checks on settings that no list names (many draws, ``-m slow``).
+* ``QUICK_SETTINGS``: the same, except that the flow's base is never the BIC
+  scan (about a second a fit on the checks' data, the cost of a whole check
+  battery; ``RealNVPDensity()`` in ``CHECKED`` covers it): the default run's
+  few draws.
 
 Image settings (``image_shape``): scikit-learn's checks fit on tables of 1,
 2, 3, 4, 5 and 10 columns, so ``CHECKED`` uses ``image_shape=(1, 1, -1)``:
@@ -35,11 +44,16 @@ FAST = {
     "VAE": lambda: VAE(
         n_components=2, hidden_layer_sizes=(8,), max_iter=3, random_state=0
     ),
+    # A fixed two-component mixture base: the default BIC scan fits five
+    # mixtures of up to 8 components (about a second on these tables, 50
+    # times the network's 3 epochs); it is covered by RealNVPDensity() in
+    # CHECKED, tests/test_realnvp.py, test_warm_start.py and test_onnx.py.
     "RealNVPDensity": lambda: RealNVPDensity(
         n_layers=2,
         hidden_layer_sizes=(8,),
         max_iter=3,
         early_stopping=False,
+        n_base_components=2,
         random_state=0,
     ),
 }
@@ -62,23 +76,9 @@ FAST_IMAGES = {
     ),
 }
 
-CHECKED = [
-    AutoencoderTransformer(),
-    AutoencoderTransformer(
-        n_components=3,
-        hidden_layer_sizes=(16, 8),
-        activation="tanh",
-        early_stopping=True,
-        validation_fraction=0.2,
-        batch_size=16,
-        warmup_noise=0.3,
-    ),
-    AutoencoderTransformer(
-        n_components=1,
-        hidden_layer_sizes=(),
-        activation="identity",
-        sparsity_penalty=1e-3,
-    ),
+# Settings checked at their full length only under -m slow; CHECKED holds each
+# of them with few epochs (and a fixed-size mixture base for the flows).
+CHECKED_SLOW = [
     AutoencoderTransformer(
         n_components=4,
         hidden_layer_sizes=(8,),
@@ -86,7 +86,6 @@ CHECKED = [
         contractive_penalty=1e-2,
         warmup_noise=0.0,
     ),
-    VAE(),
     VAE(
         n_components=3,
         hidden_layer_sizes=(16, 8),
@@ -130,7 +129,6 @@ CHECKED = [
         activation="tanh",
         max_iter=50,
     ),
-    RealNVPDensity(),
     RealNVPDensity(
         n_layers=3,
         hidden_layer_sizes=(16, 8),
@@ -148,6 +146,89 @@ CHECKED = [
         log_scale_bound=1.0,
         early_stopping=False,
         max_iter=50,
+    ),
+]
+
+# Every default, and each non-default option at least once (the settings of
+# CHECKED_SLOW with max_iter=10; the flows with a one- or three-component base).
+# DenoisingAE's masking and salt-and-pepper noise: tests/test_denoising.py fits
+# with each noise, the image setting below uses salt and pepper and
+# FAST_IMAGES masking; the two tabular settings are in CHECKED_SLOW only.
+CHECKED = [
+    AutoencoderTransformer(),
+    AutoencoderTransformer(
+        n_components=3,
+        hidden_layer_sizes=(16, 8),
+        activation="tanh",
+        early_stopping=True,
+        validation_fraction=0.2,
+        batch_size=16,
+        warmup_noise=0.3,
+    ),
+    AutoencoderTransformer(
+        n_components=1,
+        hidden_layer_sizes=(),
+        activation="identity",
+        sparsity_penalty=1e-3,
+    ),
+    AutoencoderTransformer(
+        n_components=4,
+        hidden_layer_sizes=(8,),
+        activation="logistic",
+        contractive_penalty=1e-2,
+        warmup_noise=0.0,
+        max_iter=10,
+    ),
+    VAE(),
+    VAE(
+        n_components=3,
+        hidden_layer_sizes=(16, 8),
+        activation="tanh",
+        beta=0.5,
+        n_importance_samples=5,
+        early_stopping=True,
+        validation_fraction=0.2,
+        batch_size=16,
+        defensive_weight=0.3,
+        max_iter=10,
+    ),
+    VAE(
+        n_components=1,
+        hidden_layer_sizes=(),
+        activation="identity",
+        n_importance_samples=1,
+        max_iter=10,
+    ),
+    VAE(likelihood="bernoulli", n_components=2, hidden_layer_sizes=(8,), max_iter=10),
+    DenoisingAE(),
+    DenoisingAE(
+        n_components=3,
+        noise="gaussian",
+        noise_level=0.5,
+        hidden_layer_sizes=(16, 8),
+        max_iter=10,
+    ),
+    RealNVPDensity(),
+    RealNVPDensity(
+        n_layers=3,
+        hidden_layer_sizes=(16, 8),
+        activation="tanh",
+        mask="random",
+        noise_level=0.1,
+        validation_fraction=0.2,
+        n_iter_no_change=5,
+        batch_size=16,
+        n_base_components=1,
+        max_iter=10,
+    ),
+    RealNVPDensity(
+        n_layers=2,
+        hidden_layer_sizes=(8,),
+        whiten=False,
+        log_scale_bound=1.0,
+        early_stopping=False,
+        n_base_components=3,
+        max_iter=10,
     ),
 ]
 
@@ -242,14 +323,23 @@ SETTINGS = {
             "defensive_weight": st.one_of(st.just("auto"), st.floats(0.0, 0.99)),
         }
     ).map(lambda p: VAE(**p)),
-    "RealNVPDensity": st.fixed_dictionaries(
-        {
-            **_training,
-            "n_layers": st.integers(0, 4),
-            "mask": st.sampled_from(["alternating", "random"]),
-            "log_scale_bound": st.floats(0.25, 3.0),
-            "whiten": st.booleans(),
-            "noise_level": st.one_of(st.just(0.0), st.floats(1e-3, 0.3)),
-        }
-    ).map(lambda p: RealNVPDensity(**p)),
 }
+_flow = {
+    **_training,
+    "n_layers": st.integers(0, 4),
+    "mask": st.sampled_from(["alternating", "random"]),
+    "log_scale_bound": st.floats(0.25, 3.0),
+    "whiten": st.booleans(),
+    "noise_level": st.one_of(st.just(0.0), st.floats(1e-3, 0.3)),
+}
+_fixed_base = st.one_of(st.integers(1, 3), st.just("auto"))
+
+
+def _flows(base):
+    return st.fixed_dictionaries({**_flow, "n_base_components": base}).map(
+        lambda p: RealNVPDensity(**p)
+    )
+
+
+SETTINGS["RealNVPDensity"] = _flows(st.one_of(_fixed_base, st.just("bic")))
+QUICK_SETTINGS = {**SETTINGS, "RealNVPDensity": _flows(_fixed_base)}

@@ -1,13 +1,14 @@
 """scikit-learn's estimator checks over every skae estimator and setting.
 
-The listed settings (``estimators.CHECKED``) run through
-``parametrize_with_checks``; the hypothesis tests then run ``check_estimator``
-on settings drawn from the whole valid parameter space (``estimators.SETTINGS``),
-a few per estimator in the default run and many more under ``-m slow``.
+The listed settings (``estimators.CHECKED``; ``estimators.CHECKED_SLOW`` under
+``-m slow``) run through ``parametrize_with_checks``; the hypothesis tests then
+run ``check_estimator`` on settings drawn from the valid parameter space, a few
+per estimator in the default run (``estimators.QUICK_SETTINGS``) and many more
+from the whole space under ``-m slow`` (``estimators.SETTINGS``).
 """
 
 import pytest
-from estimators import CHECKED, SETTINGS
+from estimators import CHECKED, CHECKED_SLOW, QUICK_SETTINGS, SETTINGS
 from hypothesis import HealthCheck, given, settings
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
@@ -57,6 +58,14 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
+@pytest.mark.slow
+@parametrize_with_checks(
+    CHECKED_SLOW, expected_failed_checks=expected_failed_checks, xfail_strict=True
+)
+def test_sklearn_compatible_estimator_full_length(estimator, check):
+    check(estimator)
+
+
 def _check_drawn(estimator):
     check_estimator(estimator, expected_failed_checks=expected_failed_checks(estimator))
 
@@ -72,9 +81,9 @@ _drawn_many = settings(
 )
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS))
+@pytest.mark.parametrize("name", sorted(QUICK_SETTINGS))
 def test_checks_pass_for_drawn_settings(name):
-    _drawn(given(estimator=SETTINGS[name])(_check_drawn))()
+    _drawn(given(estimator=QUICK_SETTINGS[name])(_check_drawn))()
 
 
 @pytest.mark.slow

@@ -23,10 +23,20 @@ SMALL_AE = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(8,), max_i
     [
         OutlierDetector(),
         OutlierDetector(estimator=PCA(2)),
-        OutlierDetector(estimator=VAE(n_components=2), contamination=0.05),
     ]
 )
 def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# A given skae model with a set contamination (minutes): the default above
+# checks a skae VAE inside, and the contamination tests below a given skae
+# model at each contamination.
+@pytest.mark.slow
+@parametrize_with_checks(
+    [OutlierDetector(estimator=VAE(n_components=2), contamination=0.05)]
+)
+def test_sklearn_compatible_with_a_full_size_model(estimator, check):
     check(estimator)
 
 
