@@ -81,11 +81,13 @@ def _rows(X: ArrayLike, keep: np.ndarray) -> ArrayLike:
     return _safe_indexing(X, np.flatnonzero(keep))
 
 
-def _fitted(estimator: BaseEstimator, X: ArrayLike) -> BaseEstimator:
-    """``estimator.fit(X)``; a ``ValueError`` says which model and shape failed."""
+def _fitted(estimator: BaseEstimator, X: ArrayLike, rows: ArrayLike) -> tuple:
+    """``estimator.fit(X)`` and its float64 scores of ``rows``; a ``ValueError``
+    says which model and shape failed (a singular fit's ``LinAlgError`` too)."""
     try:
-        return estimator.fit(X)
-    except ValueError as error:
+        model = estimator.fit(X)
+        return model, np.asarray(model.score_samples(rows), dtype=np.float64)
+    except (ValueError, np.linalg.LinAlgError) as error:
         shape = getattr(X, "shape", ())
         if len(shape) == 2:
             where = f"X with n_samples={shape[0]}, n_features={shape[1]}"
@@ -93,10 +95,6 @@ def _fitted(estimator: BaseEstimator, X: ArrayLike) -> BaseEstimator:
             where = "X"
         name = type(estimator).__name__
         raise ValueError(f"fitting {name} on {where} failed: {error}") from error
-
-
-def _float_scores(model: BaseEstimator, X: ArrayLike) -> np.ndarray:
-    return np.asarray(model.score_samples(X), dtype=np.float64)
 
 
 class OutlierDetector(OutlierMixin, BaseEstimator):
@@ -244,17 +242,15 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         self : OutlierDetector
             The fitted detector.
         """
-        model = _fitted(self._make_estimator(), X)
-        scores = _float_scores(model, X)
+        model, scores = _fitted(self._make_estimator(), X, X)
         n_fit_samples = len(scores)
         if self.refit_inliers and np.all(np.isfinite(scores)):
             keep = scores >= self._offset(scores)
             if 2 * keep.sum() < len(scores):
                 keep = scores >= np.median(scores)
             if not keep.all():
-                model = _fitted(self._make_estimator(), _rows(X, keep))
+                model, scores = _fitted(self._make_estimator(), _rows(X, keep), X)
                 n_fit_samples = int(keep.sum())
-                scores = _float_scores(model, X)
         # Every fitted attribute in one place: a failed fit sets none of them.
         self.estimator_, self.n_fit_samples_ = model, n_fit_samples
         self.offset_ = self._offset(scores)
@@ -290,7 +286,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         return self.estimator_.feature_names_in_
 
     def _scores(self, X: ArrayLike) -> np.ndarray:
-        return _float_scores(self.estimator_, X)
+        return np.asarray(self.estimator_.score_samples(X), dtype=np.float64)
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """The inner model's score of each row: higher means more normal.

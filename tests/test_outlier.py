@@ -23,6 +23,8 @@ SMALL_AE = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(8,), max_i
     [
         OutlierDetector(),
         OutlierDetector(estimator=PCA(2)),
+        # PCA cannot score a one-row fit: a ValueError naming n_samples=1
+        OutlierDetector(estimator=PCA(1), contamination=0.5),
     ]
 )
 def test_sklearn_compatible(estimator, check):
