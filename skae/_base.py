@@ -68,6 +68,7 @@ from skae._tabular import (
 from skae._training import (
     _silent,  # noqa: F401 - named by 0.1.0 pickles
     build_net,
+    check_validation_monitors,
     checked_callbacks,
     forked,
     history_record,
@@ -282,6 +283,7 @@ class SkaeBase(
             new = self._incremental_start(X, y, part, new)
         fitted = {**vars(self), **new}
         net = fitted["net_"]
+        check_validation_monitors(checked_callbacks(self.callbacks), validated=False)
         if "stopping" in dict(net.callbacks_) or net.train_split is not None:
             net.set_params(callbacks__stopping=None, train_split=None)
             net.initialize_callbacks()  # drops the disabled one from callbacks_

@@ -347,6 +347,23 @@ def checked_callbacks(callbacks) -> list:
     return list(callbacks)
 
 
+def check_validation_monitors(callbacks: list, validated: bool) -> None:
+    """A ValueError for a user's callback that monitors a validation score
+    (skorch's ``EarlyStopping()``) where the training holds nothing out."""
+    if validated:
+        return
+    for item in callbacks:
+        callback = item[1] if isinstance(item, tuple) else item
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("valid"):
+            raise ValueError(
+                f"{type(callback).__name__} monitors {monitor!r}, but this "
+                "training holds no validation rows out (early_stopping=False, "
+                "one sample, or partial_fit). Set early_stopping=True, or "
+                "monitor='train_loss'."
+            )
+
+
 def _callbacks(params, validated: bool, warmup=None, warmup_epochs=None) -> list:
     sink = print if params.verbose else _silent
     stopping = StartAwareStopping(
@@ -362,7 +379,9 @@ def _callbacks(params, validated: bool, warmup=None, warmup_epochs=None) -> list
     own = [("divergence", DivergenceGuard()), ("stopping", stopping)]
     if params.verbose:
         own.append(("progress_bar", ProgressBar()))
-    return own + checked_callbacks(params.callbacks)
+    users = checked_callbacks(params.callbacks)
+    check_validation_monitors(users, validated)
+    return own + users
 
 
 def build_net(

@@ -250,3 +250,21 @@ def test_random_problems_never_give_a_torch_error(
     assert samples.shape == (3, X.shape[1])
     for out in (Z, back, scores, samples):
         assert not np.any(np.isnan(out))
+
+
+def test_a_validation_monitor_without_validation_rows_names_the_fix(rng):
+    """skorch's EarlyStopping() monitors valid_loss: without held-out rows a
+    ValueError says so, instead of skorch's KeyError from the history."""
+    from skorch.callbacks import EarlyStopping
+
+    X = rng.normal(size=(60, 3))
+    model = FAST["AutoencoderTransformer"]().set_params(
+        early_stopping=False, callbacks=[EarlyStopping()]
+    )
+    with pytest.raises(ValueError, match="early_stopping=True, or monitor"):
+        model.fit(X)
+    assert not hasattr(model, "net_")
+    model.set_params(callbacks=[EarlyStopping(monitor="train_loss")]).fit(X)
+    fitted = model.set_params(early_stopping=True, callbacks=[EarlyStopping()]).fit(X)
+    with pytest.raises(ValueError, match="partial_fit"):
+        fitted.partial_fit(X)
