@@ -119,6 +119,7 @@ class Objective(nn.Module):
     """
 
     term_names: tuple[str, ...] = ()
+    conditional: bool = False  # True: terms() also takes the batch's context
 
     def forward(
         self,
@@ -130,15 +131,15 @@ class Objective(nn.Module):
         mask: Tensor | None = None,
         context: Tensor | None = None,
     ) -> LossTerms:
-        if context is None:
+        if not self.conditional:
             return self.terms(output, target, module, x, mask)
         return self.terms(output, target, module, x, mask, context=context)
 
     def terms(self, output, target, module, x, mask) -> LossTerms:
         """The batch's :class:`LossTerms` (``mask``: observed entries or None).
 
-        A conditional model's objective also takes ``context=``, the batch's
-        encoded ``y``.
+        A conditional objective (``conditional = True``) also takes
+        ``context=``, the batch's encoded ``y``; the others ignore it.
         """
         raise NotImplementedError  # pragma: no cover - every objective defines it
 

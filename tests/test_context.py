@@ -54,6 +54,8 @@ class ToyConditionalModule(nn.Module):
 
 
 class ToyLoss(Objective):
+    conditional = True
+
     def terms(self, output, target, module, x, mask, context=None) -> LossTerms:
         _record("objective", context)
         return LossTerms(((output - target) ** 2).sum(dim=1).mean(), {})
