@@ -183,3 +183,19 @@ def test_image_models_are_refused():
     model = FAST["AutoencoderTransformer"]().set_params(image_shape=(4, 4)).fit(X)
     with pytest.raises(NotImplementedError, match="image_shape"):
         skae_onnx.to_onnx(model, X[:1])
+
+
+def test_a_subclass_exports_with_its_base_classes_graph(X):
+    """Dispatch follows the class hierarchy: a user's subclass exports."""
+    from skae import AutoencoderTransformer
+
+    class MyAutoencoder(AutoencoderTransformer):
+        pass
+
+    model = MyAutoencoder(n_components=2, hidden_layer_sizes=(8,), max_iter=3)
+    model.set_params(random_state=0).fit(X)
+    onx = skae_onnx.to_onnx(model, X[:1])
+    session = rt.InferenceSession(onx.SerializeToString())
+    np.testing.assert_allclose(
+        session.run(None, {"X": X})[0], model.transform(X), rtol=1e-5, atol=1e-6
+    )
