@@ -5,7 +5,7 @@ the same model, run side by side in one process, alternating; the ratio is
 the median over the back-to-back pairs of skae's time / the loop's time.
 Both sides use
 
-* the same module, built by the estimator's own ``_build_module`` under the
+* the same module, built by the estimator's own model part (``build``) under the
   same seed (so the same architecture and the same initial weights),
 * the same Adam settings, read from the fitted net's ``optimizer_.defaults``,
 * the same batch size, number of epochs and torch threads,
@@ -186,7 +186,7 @@ def run_case(case: Case, X: np.ndarray, repeats: int) -> dict:
 
     def run_torch():
         torch.manual_seed(seed)
-        module = template._build_module(InputSpec(X_model.shape[1]))
+        module = template._make_part(None).build(InputSpec(X_model.shape[1]))
         module = module.to(X_model.dtype)
         hand_written_loop(
             module,
