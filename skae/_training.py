@@ -46,22 +46,68 @@ from skae._data import BatchIterator, identity_batch
 
 
 class DivergenceError(FloatingPointError):
-    """Raised when the training or validation loss stops being finite."""
+    """Raised when the training or validation loss stops being finite, or
+    grows far beyond the start's."""
 
 
 class DivergenceGuard(Callback):
-    """Stop a fit whose loss became NaN or infinite, naming the epoch."""
+    """Stop a fit whose loss became NaN or infinite, or grew past ``factor``
+    times the best so far (the start's included), naming the epoch.
+
+    The reference is the smallest loss known: the start's held-out loss
+    (:class:`StartAwareStopping`), the epochs so far (earlier ``partial_fit``
+    calls included) and, for a first training without held-out rows, the
+    start's training loss, computed once in eval mode.  A loss above
+    ``reference + factor * max(1, |reference|)`` has exploded (the losses are
+    in model space, of the order of the number of features at most).
+    """
+
+    def __init__(self, factor: float = 1e4) -> None:
+        self.factor = factor
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        self.start_ = None
+        if len(net.history) == 0 and net.train_split is None and X is not None:
+            start = net.dataset_loss(X)
+            self.start_ = start if math.isfinite(start) else None
+
+    def _reference(self, net) -> float | None:
+        known = [
+            value
+            for row in net.history[:-1]
+            for value in (row.get("train_loss"), row.get("valid_loss"))
+            if value is not None and math.isfinite(value)
+        ]
+        stopping = dict(net.callbacks_).get("stopping")
+        for start in (
+            getattr(self, "start_", None),
+            getattr(stopping, "initial_score_", None),
+        ):
+            if start is not None and math.isfinite(start):
+                known.append(start)
+        return min(known, default=None)
 
     def on_epoch_end(self, net, **kwargs) -> None:
         row = net.history[-1]
+        reference = self._reference(net)
+        factor = getattr(self, "factor", 1e4)  # a guard pickled before it had one
         for key in ("train_loss", "valid_loss"):
             value = row.get(key)
-            if value is not None and not math.isfinite(value):
-                raise DivergenceError(
-                    f"Training diverged: the {key.replace('_', ' ')} became "
-                    f"{value} at epoch {row['epoch']}. Lower learning_rate_init, "
-                    "scale the input, or raise alpha."
-                )
+            if value is None:
+                continue
+            what = f"the {key.replace('_', ' ')}"
+            if not math.isfinite(value):
+                problem = f"{what} became {value}"
+            elif reference is not None and value > reference + factor * max(
+                1.0, abs(reference)
+            ):
+                problem = f"{what} grew from {reference:.4g} to {value:.4g}"
+            else:
+                continue
+            raise DivergenceError(
+                f"Training diverged: {problem} at epoch {row['epoch']}. Lower "
+                "learning_rate_init, scale the input, or raise alpha."
+            )
 
 
 class WarmupCorruption:

@@ -55,6 +55,28 @@ def test_non_finite_loss_stops_the_fit(name, X, monkeypatch):
         FAST[name]().set_params(max_iter=5).fit(X)
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("name", ["AutoencoderTransformer", "DenoisingAE", "VAE"])
+def test_an_exploding_but_finite_loss_stops_the_fit(name, early_stopping, rng):
+    """A step size of 1e3 sends the loss to 1e29-1e50 while it stays finite: a
+    DivergenceError naming the growth, and the estimator stays unfitted."""
+    X = rng.normal(size=(100, 3))
+    model = FAST[name]().set_params(
+        learning_rate_init=1e3, early_stopping=early_stopping, max_iter=20
+    )
+    with pytest.raises(DivergenceError, match="loss grew from"):
+        model.fit(X)
+    assert not hasattr(model, "net_") and not hasattr(model, "n_features_in_")
+
+
+def test_repeated_partial_fit_that_explodes_stops(rng):
+    X = rng.normal(size=(100, 3))
+    model = FAST["AutoencoderTransformer"]().set_params(learning_rate_init=1e3)
+    with pytest.raises(DivergenceError, match="loss grew from"):
+        for _ in range(20):
+            model.partial_fit(X)
+
+
 # --------------------------------------------------------------- determinism
 @pytest.mark.parametrize("early_stopping", [False, True])
 @pytest.mark.parametrize("name", NAMES)
