@@ -102,11 +102,9 @@ class SkaeBase(
         raise NotImplementedError  # pragma: no cover - every subclass defines it
 
     def _set_fitted(self, fitted: dict, previous: dict | None = None) -> None:
-        """The one place that writes fitted attributes.
-
-        With ``previous`` (the state before a ``fit``), what an earlier fit
-        learned and this one did not is dropped.
-        """
+        """The one place that writes fitted attributes; with ``previous`` (the
+        state before a ``fit``) what an earlier fit learned and this one did not
+        is dropped."""
         for name in previous or ():
             stale = name.endswith("_") and not name.startswith("_")
             if stale and name not in fitted and name not in _VALIDATION_NAMES:
@@ -460,7 +458,8 @@ class SkaeBase(
     def _sample_rows(self, n_samples, random_state, y=None) -> tuple:
         """Decoded latent draws in the user's units, and the generator used."""
         part = self._fitted_part()
-        n_samples = checked_n_samples(n_samples)
+        width = self.n_features_in_ + part.latent_width(vars(self))
+        n_samples = checked_n_samples(n_samples, width)
         rng = check_random_state(random_state)
         context = self._context(y, n_samples)
         Z = part.sample_latent(vars(self), n_samples, rng, context)

@@ -9,6 +9,7 @@ estimator's defaults, and :data:`SHARED_CONSTRAINTS` is the start of its
 
 import inspect
 import numbers
+import os
 import textwrap
 
 import torch
@@ -228,12 +229,28 @@ def torch_device(name) -> torch.device:
     return device
 
 
-def checked_n_samples(n_samples) -> int:
-    """``sample``'s count: a positive integer, else a ValueError naming it."""
+def checked_n_samples(n_samples, row_values: int = 1) -> int:
+    """``sample``'s count: a positive integer whose ``row_values`` float64
+    values a row fit in this machine's memory, else a ValueError naming it."""
     if (
         isinstance(n_samples, bool)
         or not isinstance(n_samples, numbers.Integral)
         or n_samples < 1
     ):
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    needed, memory = int(n_samples) * row_values * 8, physical_memory()
+    if memory is not None and needed > memory:
+        raise ValueError(
+            f"n_samples={n_samples} would take {needed / 2**30:.3g} GiB "
+            f"({row_values} float64 values a sample, with its code), more than "
+            f"this machine's {memory / 2**30:.3g} GiB; draw them in smaller calls."
+        )
     return int(n_samples)
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None

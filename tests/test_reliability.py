@@ -290,3 +290,10 @@ def test_a_validation_monitor_without_validation_rows_names_the_fix(rng):
     fitted = model.set_params(early_stopping=True, callbacks=[EarlyStopping()]).fit(X)
     with pytest.raises(ValueError, match="partial_fit"):
         fitted.partial_fit(X)
+
+
+@pytest.mark.parametrize("n_samples", [10**12, 2**63 - 1])
+def test_an_absurd_sample_count_names_the_memory_it_would_take(n_samples, rng):
+    model = FAST["AutoencoderTransformer"]().fit(rng.normal(size=(40, 3)))
+    with pytest.raises(ValueError, match=r"would take .* GiB .* this machine"):
+        model.sample(n_samples)
