@@ -2,7 +2,7 @@
 
 import importlib.util
 
-_EXTRAS = {"skae/onnx.py": ("skl2onnx", "onnxruntime")}
+_EXTRAS = {"skae/onnx.py": ("skl2onnx", "onnxruntime"), "skae/io.py": ("skops",)}
 
 collect_ignore = [
     path

@@ -156,3 +156,37 @@ def test_pickle_still_keeps_the_skorch_net(fitted):
     payload = pickle.dumps(model)
     assert b"_skae_net_state" not in payload
     assert type(pickle.loads(payload).net_) is type(model.net_)
+
+
+# -------------------------------------------------- skae.io: a fixed trust list
+@pytest.mark.parametrize(("name", "variant"), CASES, ids=IDS)
+def test_skae_io_round_trip_trusts_its_own_list(fitted, X, name, variant):
+    from skae import io
+
+    model = fitted[name, variant]
+    loaded = io.loads(io.dumps(model))
+    for got, want in zip(_outputs(loaded, X), _outputs(model, X), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert set(sio.get_untrusted_types(data=io.dumps(model))) <= set(io.TRUSTED_TYPES)
+
+
+def test_skae_io_refuses_a_file_that_names_another_type(fitted, tmp_path):
+    """A genuine skae file with one added reference to ``os.system``: trusting
+    the file's own list of types (the old README recipe) would load it;
+    :func:`skae.io.load` refuses it."""
+    import copy
+    import os
+
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    from skae import io
+
+    model = copy.deepcopy(fitted["AutoencoderTransformer", "default"])
+    model.payload_ = os.system
+    path = tmp_path / "model.skops"
+    io.dump(model, path)
+    assert "posix.system" in sio.get_untrusted_types(file=path)
+    with pytest.raises(UntrustedTypesFoundException, match="system"):
+        io.load(path)
+    with pytest.raises(UntrustedTypesFoundException):
+        io.loads(path.read_bytes())
