@@ -1,6 +1,6 @@
 """skae: autoencoders, VAEs and Real NVP flows as scikit-learn estimators."""
 
-from skae import metrics
+from skae import io, metrics
 from skae._autoencoder import AutoencoderTransformer
 from skae._denoising import DenoisingAE
 from skae._realnvp import RealNVPDensity
@@ -19,5 +19,6 @@ __all__ = [
     "OutlierDetector",
     "RealNVPDensity",
     "__version__",
+    "io",
     "metrics",
 ]
