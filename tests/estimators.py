@@ -25,6 +25,7 @@ whose tables have 4 columns.
 """
 
 from hypothesis import strategies as st
+from sklearn.base import clone
 
 from skae import (
     VAE,
@@ -149,11 +150,29 @@ CHECKED_SLOW = [
     ),
 ]
 
+
 # Every default, and each non-default option at least once (the settings of
 # CHECKED_SLOW with max_iter=10; the flows with a one- or three-component base).
 # DenoisingAE's masking and salt-and-pepper noise: tests/test_denoising.py fits
 # with each noise, the image setting below uses salt and pepper and
 # FAST_IMAGES masking; the two tabular settings are in CHECKED_SLOW only.
+def _quick(estimator, **params):
+    """A ``CHECKED_SLOW`` setting with few epochs."""
+    return clone(estimator).set_params(max_iter=10, **params)
+
+
+(
+    _CONTRACTIVE,
+    _VAE_TANH,
+    _VAE_LINEAR,
+    _VAE_BERNOULLI,
+    _DAE_GAUSSIAN,
+    _DAE_MASKING,
+    _DAE_SALT_AND_PEPPER,
+    _FLOW_RANDOM_MASKS,
+    _FLOW_UNWHITENED,
+) = CHECKED_SLOW
+
 CHECKED = [
     AutoencoderTransformer(),
     AutoencoderTransformer(
@@ -171,65 +190,16 @@ CHECKED = [
         activation="identity",
         sparsity_penalty=1e-3,
     ),
-    AutoencoderTransformer(
-        n_components=4,
-        hidden_layer_sizes=(8,),
-        activation="logistic",
-        contractive_penalty=1e-2,
-        warmup_noise=0.0,
-        max_iter=10,
-    ),
+    _quick(_CONTRACTIVE),
     VAE(),
-    VAE(
-        n_components=3,
-        hidden_layer_sizes=(16, 8),
-        activation="tanh",
-        beta=0.5,
-        n_importance_samples=5,
-        early_stopping=True,
-        validation_fraction=0.2,
-        batch_size=16,
-        defensive_weight=0.3,
-        max_iter=10,
-    ),
-    VAE(
-        n_components=1,
-        hidden_layer_sizes=(),
-        activation="identity",
-        n_importance_samples=1,
-        max_iter=10,
-    ),
-    VAE(likelihood="bernoulli", n_components=2, hidden_layer_sizes=(8,), max_iter=10),
+    _quick(_VAE_TANH),
+    _quick(_VAE_LINEAR),
+    _quick(_VAE_BERNOULLI),
     DenoisingAE(),
-    DenoisingAE(
-        n_components=3,
-        noise="gaussian",
-        noise_level=0.5,
-        hidden_layer_sizes=(16, 8),
-        max_iter=10,
-    ),
+    _quick(_DAE_GAUSSIAN),
     RealNVPDensity(),
-    RealNVPDensity(
-        n_layers=3,
-        hidden_layer_sizes=(16, 8),
-        activation="tanh",
-        mask="random",
-        noise_level=0.1,
-        validation_fraction=0.2,
-        n_iter_no_change=5,
-        batch_size=16,
-        n_base_components=1,
-        max_iter=10,
-    ),
-    RealNVPDensity(
-        n_layers=2,
-        hidden_layer_sizes=(8,),
-        whiten=False,
-        log_scale_bound=1.0,
-        early_stopping=False,
-        n_base_components=3,
-        max_iter=10,
-    ),
+    _quick(_FLOW_RANDOM_MASKS, n_base_components=1),
+    _quick(_FLOW_UNWHITENED, n_base_components=3),
 ]
 
 # Images: one row of pixels, its width inferred from each check's data.
