@@ -51,15 +51,16 @@ class DivergenceError(FloatingPointError):
 
 
 class DivergenceGuard(Callback):
-    """Stop a fit whose loss became NaN or infinite, or grew past ``factor``
-    times the best so far (the start's included), naming the epoch.
+    """Stop a fit whose loss became NaN or infinite, or, in a training without
+    held-out rows, grew past ``factor`` times the best so far, naming the epoch.
 
-    The reference is the smallest loss known: the start's held-out loss
-    (:class:`StartAwareStopping`), the epochs so far (earlier ``partial_fit``
-    calls included) and, for a first training without held-out rows, the
-    start's training loss, computed once in eval mode.  A loss above
-    ``reference + factor * max(1, |reference|)`` has exploded (the losses are
-    in model space, of the order of the number of features at most).
+    With held-out rows early stopping restores the best epoch (the start
+    included) after a blow-up.  Without them the reference is the smallest
+    training loss known: the epochs so far (earlier ``partial_fit`` calls
+    included) and the start's, computed once in eval mode before the first
+    epoch.  A loss above ``reference + factor * max(1, |reference|)`` has
+    exploded (the losses are in model space, of the order of the number of
+    features at most).
     """
 
     def __init__(self, factor: float = 1e4) -> None:
@@ -72,20 +73,15 @@ class DivergenceGuard(Callback):
             self.start_ = start if math.isfinite(start) else None
 
     def _reference(self, net) -> float | None:
+        if net.train_split is not None:
+            return None  # early stopping restores the best epoch
         known = [
-            value
+            row["train_loss"]
             for row in net.history[:-1]
-            for value in (row.get("train_loss"), row.get("valid_loss"))
-            if value is not None and math.isfinite(value)
+            if math.isfinite(row.get("train_loss", math.nan))
         ]
-        stopping = dict(net.callbacks_).get("stopping")
-        for start in (
-            getattr(self, "start_", None),
-            getattr(stopping, "initial_score_", None),
-        ):
-            if start is not None and math.isfinite(start):
-                known.append(start)
-        return min(known, default=None)
+        start = getattr(self, "start_", None)
+        return min([*known, *([] if start is None else [start])], default=None)
 
     def on_epoch_end(self, net, **kwargs) -> None:
         row = net.history[-1]
