@@ -116,7 +116,7 @@ class ModelPart:
 
     def preprocessor(self, heads) -> Standardizer:
         """The unfitted map to model space (``heads``: a table's, or None)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no preprocessor")
 
     def context(self) -> ContextEncoder | None:
         """The unfitted encoder of ``y``, or None: the model ignores ``y``."""
@@ -125,7 +125,7 @@ class ModelPart:
     # ------------------------------------------------------------- training
     def build(self, spec: InputSpec) -> torch.nn.Module:
         """The untrained torch module; called under the fit's seed."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no module")
 
     def start(
         self, module, rows: np.ndarray, validation, seed: int, fitted: Fitted
@@ -144,7 +144,7 @@ class ModelPart:
 
     def criterion(self, fitted: Fitted) -> torch.nn.Module:
         """The training objective (:mod:`skae.losses`)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no objective")
 
     def finish(self, module, X_model, fitted: Fitted) -> dict:
         """Post-fit statistics (eval mode, no grad) as fitted attributes."""
