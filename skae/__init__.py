@@ -3,6 +3,7 @@
 from skae import io, metrics
 from skae._autoencoder import AutoencoderTransformer
 from skae._denoising import DenoisingAE
+from skae._persistence import InconsistentVersionWarning
 from skae._realnvp import RealNVPDensity
 from skae._training import DivergenceError
 from skae._vae import VAE
@@ -16,6 +17,7 @@ __all__ = [
     "AutoencoderTransformer",
     "DenoisingAE",
     "DivergenceError",
+    "InconsistentVersionWarning",
     "OutlierDetector",
     "RealNVPDensity",
     "__version__",

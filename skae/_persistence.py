@@ -128,19 +128,29 @@ def restore_net(estimator, part, state: dict) -> SkaeNet:
     return net
 
 
+class InconsistentVersionWarning(UserWarning):
+    """A fitted estimator loaded by another skae or torch version than saved it.
+
+    As scikit-learn's warning of the same name: its outputs may differ; refit
+    it, or load it where the versions that saved it are installed.
+    """
+
+
 class PortableNet:
     """Persistence of an estimator that holds a fitted skorch net as ``net_``.
 
     ``pickle``, ``joblib`` and ``copy`` keep the net as skorch pickles it;
     ``__getstate__`` (what :mod:`skops.io` stores) gives it as NumPy arrays
     and plain Python objects (:func:`net_state`).  Every state carries the
-    skae version that saved it; a parameter added since then takes its
-    default, and a net that cannot be rebuilt raises a ValueError naming
+    skae and torch versions that saved it: another version on load gives an
+    :class:`InconsistentVersionWarning`, a parameter added since then takes
+    its default, and a net that cannot be rebuilt raises a ValueError naming
     both versions.
     """
 
     def _saved_state(self) -> dict:
-        return {**BaseEstimator.__getstate__(self), "_skae_version": __version__}
+        versions = {"_skae_version": __version__, "_torch_version": torch.__version__}
+        return {**BaseEstimator.__getstate__(self), **versions}
 
     def __reduce_ex__(self, protocol):
         return copyreg.__newobj__, (type(self),), self._saved_state()
@@ -160,6 +170,16 @@ class PortableNet:
         state = dict(state)
         portable = state.pop(NET_STATE, None)
         saved = state.pop("_skae_version", "0.1.0 or earlier")
+        saved_torch = state.pop("_torch_version", "unknown")
+        if (saved, saved_torch) != (__version__, torch.__version__):
+            warnings.warn(
+                f"This {type(self).__name__} was saved by skae {saved} with torch "
+                f"{saved_torch} and is loaded by skae {__version__} with torch "
+                f"{torch.__version__}: its outputs may differ. Refit it, or load "
+                "it where the versions that saved it are installed.",
+                InconsistentVersionWarning,
+                stacklevel=2,
+            )
         signature = inspect.signature(type(self).__init__)
         for name, parameter in signature.parameters.items():
             if name != "self" and name not in state:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_diabetes
 
 import skae
-from skae import VAE
+from skae import VAE, InconsistentVersionWarning
 
 DATA = Path(__file__).parent / "data"
 NAMES = ["ae", "dae", "vae", "flow"]
@@ -28,7 +29,10 @@ def rows() -> np.ndarray:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_pickle_of_0_1_0_loads_and_scores_the_same(name, rows):
-    with open(DATA / f"{name}-0.1.0.pkl", "rb") as file:
+    with (
+        open(DATA / f"{name}-0.1.0.pkl", "rb") as file,
+        pytest.warns(InconsistentVersionWarning, match=r"saved by skae 0\.1\.0"),
+    ):
         model = pickle.load(file)
     expected = np.load(DATA / "scores-0.1.0.npz")[name]
     np.testing.assert_array_equal(model.score_samples(rows), expected)
@@ -40,7 +44,8 @@ def test_a_skops_file_of_0_1_0_loads_and_scores_the_same(name, rows):
     path = DATA / f"{name}-0.1.0.skops"
     untrusted = sio.get_untrusted_types(file=path)
     assert all(t.split(".")[0] in {"skae", "sklearn", "numpy"} for t in untrusted)
-    model = sio.load(path, trusted=untrusted)
+    with pytest.warns(InconsistentVersionWarning, match="torch unknown"):
+        model = sio.load(path, trusted=untrusted)
     expected = np.load(DATA / "scores-0.1.0.npz")[name]
     np.testing.assert_array_equal(model.score_samples(rows), expected)
     if name == "vae":
@@ -57,5 +62,19 @@ def test_a_state_that_cannot_be_rebuilt_names_both_versions(rows):
     name = next(key for key in weights if key.endswith("weight"))
     weights[name] = np.zeros((3, 3))
     message = rf"saved by skae 0\.0\.9 .* by skae {re.escape(skae.__version__)}"
-    with pytest.raises(ValueError, match=message):
+    with (
+        pytest.raises(ValueError, match=message),
+        pytest.warns(InconsistentVersionWarning),
+    ):
         VAE.__new__(VAE).__setstate__(state)
+
+
+def test_the_same_versions_load_without_a_warning(rows):
+    import warnings
+
+    model = VAE(n_components=2, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    data = pickle.dumps(model.fit(rows))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        pickle.loads(data)
+    assert model.__getstate__()["_torch_version"] == torch.__version__
