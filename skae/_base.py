@@ -174,7 +174,8 @@ class SkaeBase(
             # Later passes (partial_fit) and a saved net use the plain transform
             # (skorch's set_params refuses iterator arguments once initialized).
             net.iterator_train__batch_transform = plain
-        return self._finished(part, X_model, fitted, warn=True), True
+        fitted.update(self._finished(part, X_model, fitted, warn=True))
+        return fitted, True
 
     def _assemble(self, X, y, part, fitted, train, valid, seed, device, *, steps=True):
         """Preprocessing, context, warm-started module and net of a fit.
@@ -218,14 +219,14 @@ class SkaeBase(
         return model_data(X, fitted["preprocessor_"], dtype, device, mask, context)
 
     def _finished(self, part, X_model, fitted: dict, *, warn: bool) -> dict:
-        """``fitted`` with what the history and the part's statistics add."""
+        """What the history and the part's post-fit statistics add to ``fitted``."""
         net = fitted["net_"]
         owner = type(self).__name__
-        fitted.update(history_record(net, params_of(self), owner, warn=warn))
+        added = history_record(net, params_of(self), owner, warn=warn)
         net.module_.eval()
         with torch.inference_mode():
-            fitted.update(part.finish(net.module_, X_model, fitted))
-        return fitted
+            added.update(part.finish(net.module_, X_model, {**fitted, **added}))
+        return added
 
     def _context(self, y, n_rows: int, fitted=None) -> np.ndarray | None:
         """``y`` encoded for a fitted conditional model (None otherwise)."""
@@ -296,9 +297,7 @@ class SkaeBase(
             seed_torch(call_seed, device)
             part.before_partial_fit(net.module_)
             net.partial_fit(data, None, epochs=1)
-        finished = self._finished(part, X_model, fitted, warn=False)
-        learned = {k: v for k, v in finished.items() if k.endswith("_")}
-        return {k: v for k, v in learned.items() if not k.startswith("_")}, False
+        return {**new, **self._finished(part, X_model, fitted, warn=False)}, False
 
     def _incremental_start(self, X, y, part, fitted: dict) -> dict:
         """``partial_fit``'s first call: preprocessing, module and net, untrained."""

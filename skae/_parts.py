@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 from skae._context import ContextEncoder
 from skae._data import dense_rows, identity_batch
 from skae._inference import apply_rows
+from skae._params import checked_hidden_layer_sizes
 from skae._preprocessing import Standardizer
 from skae.modules.protocol import InputSpec
 
@@ -85,6 +86,10 @@ class TrainingPolicy:
         return min(batch_size, n_samples)
 
 
+IMAGE_POLICY = TrainingPolicy(auto_epochs=30, auto_batch_size=64)
+"""The image networks' budget: 30 epochs of batches of 64."""
+
+
 class ModelPart:
     """A model family: module, start, objective, statistics, sampling, scores.
 
@@ -108,6 +113,11 @@ class ModelPart:
     def __init__(self, params: SimpleNamespace, image_shape=None) -> None:
         self.params = params
         self.image_shape = image_shape
+
+    @property
+    def hidden_layer_sizes(self) -> tuple[int, ...]:
+        """The ``hidden_layer_sizes`` parameter as a tuple of ints."""
+        return checked_hidden_layer_sizes(self.params.hidden_layer_sizes)
 
     # ---------------------------------------------------------------- input
     def check_input(self, X) -> None:

@@ -145,8 +145,7 @@ def _table_rows(estimator, X, reset: bool, record: dict, fitted: Mapping):
     if reset:
         heads = None
         if categorical.any() or np.isnan(encoded).any():
-            layout = ColumnLayout(np.arange(encoded.shape[1]))
-            heads = ColumnHeads(layout if encoder is None else encoder.layout_)
+            heads = ColumnHeads(_layout(encoder, encoded.shape[1]))
         record.update(column_encoder_=encoder, is_categorical_=categorical)
         record["heads_"] = heads
     if fitted.get("image_shape_") and (categorical.any() or np.isnan(encoded).any()):
@@ -193,10 +192,12 @@ def table_heads(fitted: Mapping) -> ColumnHeads:
     if fitted.get("heads_") is not None:
         return fitted["heads_"]
     width = fitted["preprocessor_"].mean_.shape[0]
-    encoder = fitted.get("column_encoder_")
-    return ColumnHeads(
-        ColumnLayout(np.arange(width)) if encoder is None else encoder.layout_
-    )
+    return ColumnHeads(_layout(fitted.get("column_encoder_"), width))
+
+
+def _layout(encoder, width: int) -> ColumnLayout:
+    """The encoder's column layout, or ``width`` numeric columns without one."""
+    return ColumnLayout(np.arange(width)) if encoder is None else encoder.layout_
 
 
 def needs_table_scoring(fitted: Mapping, X: np.ndarray) -> bool:

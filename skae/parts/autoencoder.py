@@ -7,7 +7,6 @@ networks for images (:mod:`skae.modules.conv`).  :func:`autoencoder_part`
 chooses between them.
 """
 
-import numbers
 from dataclasses import replace
 
 import numpy as np
@@ -15,7 +14,7 @@ import torch
 
 from skae._data import column_min_max, identity_batch
 from skae._inference import apply_rows
-from skae._parts import ModelPart, TrainingPolicy
+from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import block_rows
 from skae._tabular import needs_table_scoring, scaler, table_error
 from skae._warm_start import principal_axes, probabilistic_pca_noise
@@ -27,15 +26,6 @@ from skae.noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise
 
 # Values of the widest layer held at once when encoding or decoding images.
 _ACTIVATION_BUDGET = 2**22
-IMAGE_POLICY = TrainingPolicy(auto_epochs=30, auto_batch_size=64)
-
-
-def hidden_sizes(params) -> tuple[int, ...]:
-    """``hidden_layer_sizes`` as a tuple (validated by the estimator)."""
-    sizes = params.hidden_layer_sizes
-    return tuple(
-        int(s) for s in ((sizes,) if isinstance(sizes, numbers.Integral) else sizes)
-    )
 
 
 class AutoencoderPart(ModelPart):
@@ -73,7 +63,7 @@ class AutoencoderPart(ModelPart):
         return Autoencoder(
             spec.n_features,
             p.n_components,
-            hidden_sizes(p),
+            self.hidden_layer_sizes,
             p.activation,
             linear_path=self.starts_at_pca(),
             image_shape=spec.image_shape,

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from skae._data import dense_rows, identity_batch
-from skae._parts import ModelPart, TrainingPolicy
+from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import Standardizer, Whitener
 from skae._warm_start import broad_weight, mixture_ensemble
 from skae.losses import NegativeLogLikelihood
@@ -18,7 +18,6 @@ from skae.modules.image_flow import MultiscaleRealNVP
 from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.protocol import InputSpec
 from skae.noise import GaussianNoise
-from skae.parts.autoencoder import IMAGE_POLICY, hidden_sizes
 
 # Values of the widest convolution output held at once in inference (images).
 _ACTIVATION_BUDGET = 2**22
@@ -37,7 +36,7 @@ class RealNVPPart(ModelPart):
         return RealNVP(
             spec.n_features,
             n_layers=p.n_layers,
-            hidden_layer_sizes=hidden_sizes(p),
+            hidden_layer_sizes=self.hidden_layer_sizes,
             activation=p.activation,
             mask=p.mask,
             log_scale_bound=p.log_scale_bound,
@@ -135,7 +134,7 @@ class MultiscaleFlowPart(RealNVPPart):
     def build(self, spec: InputSpec) -> MultiscaleRealNVP:
         return MultiscaleRealNVP(
             spec.image_shape,
-            hidden_channels=hidden_sizes(self.params),
+            hidden_channels=self.hidden_layer_sizes,
             log_scale_bound=self.params.log_scale_bound,
         )
 
@@ -146,7 +145,7 @@ class MultiscaleFlowPart(RealNVPPart):
 
     def inference_rows(self, fitted) -> int:
         channels, height, width = self.image_shape
-        widest = max(channels, *hidden_sizes(self.params)) + 1
+        widest = max(channels, *self.hidden_layer_sizes) + 1
         return max(1, _ACTIVATION_BUDGET // (widest * height * width))
 
 

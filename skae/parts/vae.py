@@ -19,7 +19,7 @@ from skae._defensive import (
     gaussian_log_density,
 )
 from skae._inference import apply_rows
-from skae._parts import ModelPart, TrainingPolicy
+from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._tabular import needs_table_scoring, scaler, table_heads
 from skae._training import history_curve
 from skae._warm_start import FactorModel, factor_model
@@ -27,7 +27,6 @@ from skae.losses import NegativeELBO, observed_iwae_bound, observed_log_weights
 from skae.modules.conv import feature_map_sizes
 from skae.modules.protocol import InputSpec
 from skae.modules.vae import GaussianVAE
-from skae.parts.autoencoder import IMAGE_POLICY, hidden_sizes
 
 # Elements of the largest (draws, rows, width) tensor built while scoring.
 _SCORING_BUDGET = 2**21
@@ -63,7 +62,7 @@ class VAEPart(ModelPart):
     def widest_activation(self, fitted) -> int:
         """Values per row in the widest layer of the network."""
         p = self.params
-        return max(fitted["n_features_in_"], p.n_components, *hidden_sizes(p))
+        return max(fitted["n_features_in_"], p.n_components, *self.hidden_layer_sizes)
 
     def inference_rows(self, fitted) -> int:
         widest = self.widest_activation(fitted)
@@ -74,7 +73,7 @@ class VAEPart(ModelPart):
         return GaussianVAE(
             spec.n_features,
             p.n_components,
-            hidden_sizes(p),
+            self.hidden_layer_sizes,
             p.activation,
             self.likelihood,
             linear_path=start,
@@ -261,7 +260,7 @@ class VAEPart(ModelPart):
                 )
             return (weights * mean).sum(dim=0)
 
-        widest = max(X.shape[1], k, *hidden_sizes(self.params))
+        widest = max(X.shape[1], k, *self.hidden_layer_sizes)
         rows = max(1, _SCORING_BUDGET // (n_draws * widest))
         return apply_rows(
             fitted, conditional_mean, X, masked=True, user_output=True, rows=rows
