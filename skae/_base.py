@@ -72,6 +72,7 @@ from skae._training import (
     checked_callbacks,
     forked,
     history_record,
+    phase,
     seed_torch,
 )
 from skae.utils._validation import _fit_context, check_is_fitted
@@ -136,7 +137,7 @@ class SkaeBase(
         checked_callbacks(self.callbacks)
         shape = record["image_shape_"] if reset else self.image_shape_
         part = self._make_part(shape)
-        part.check_input(X)
+        part.check_input(X, fitting=True)
         if reset:
             record["n_features_in_"] = self.n_features_in_
         return X, record, part
@@ -160,7 +161,9 @@ class SkaeBase(
         return self._run(self._fit, X, y)
 
     def _fit(self, X, y) -> tuple[dict, bool]:
-        X, fitted, part = self._begin(X, reset=True)
+        owner = type(self).__name__
+        with phase(self.verbose, owner, "input checked and read"):
+            X, fitted, part = self._begin(X, reset=True)
         device, seed = torch_device(self.device), self._seed()
         train, valid = holdout_split(
             X.shape[0], self.early_stopping, self.validation_fraction, seed
@@ -170,11 +173,13 @@ class SkaeBase(
             net, data, X_model, plain = self._assemble(
                 X, y, part, fitted, train, valid, seed, device
             )
-            net.fit(data if valid is None else data.subset(train), None)
+            with phase(self.verbose, owner, "training"):
+                net.fit(data if valid is None else data.subset(train), None)
             # Later passes (partial_fit) and a saved net use the plain transform
             # (skorch's set_params refuses iterator arguments once initialized).
             net.iterator_train__batch_transform = plain
-        fitted.update(self._finished(part, X_model, fitted, warn=True))
+        with phase(self.verbose, owner, "post-fit statistics"):
+            fitted.update(self._finished(part, X_model, fitted, warn=True))
         return fitted, True
 
     def _assemble(self, X, y, part, fitted, train, valid, seed, device, *, steps=True):
@@ -194,7 +199,8 @@ class SkaeBase(
             fitted["context_encoder_"] = fitted_encoder(encoder, y, train, X.shape[0])
             context = encoded_context(fitted["context_encoder_"], y, X.shape[0])
         data, X_model = self._data(X, part, fitted, device, context)
-        module = started_module(part, X, data, valid, seed, fitted)
+        with phase(self.verbose, type(self).__name__, "preprocessing and start"):
+            module = started_module(part, X, data, valid, seed, fitted)
         module = module.to(device=device, dtype=data_dtype(data))
         batch_transform, corruption = part.batch_transform(X_fit, fitted)
         fitted.update(corruption)

@@ -52,6 +52,18 @@ class ColumnLayout:
         return len(self.numeric) + len(self.blocks)
 
 
+def plain_layout(layout: ColumnLayout) -> dict:
+    """``layout`` as plain values (what :mod:`skops.io` can store)."""
+    blocks = [[block.start, block.stop] for block in layout.blocks]
+    return {"numeric": np.asarray(layout.numeric), "blocks": blocks}
+
+
+def restored_layout(plain: dict) -> ColumnLayout:
+    """The :class:`ColumnLayout` that :func:`plain_layout` gave ``plain``."""
+    blocks = tuple(slice(int(a), int(b)) for a, b in plain["blocks"])
+    return ColumnLayout(np.asarray(plain["numeric"]), blocks)
+
+
 # A categorical column with more categories than this and than half its
 # observed rows draws a warning (identifiers, timestamps, free text).
 _FEW_CATEGORIES = 20
@@ -140,6 +152,79 @@ def categorical_mask(X, categorical_features) -> np.ndarray:
     return mask
 
 
+def _is_sparse_column(dtype) -> bool:
+    return isinstance(dtype, pd.SparseDtype)
+
+
+def is_sparse_frame(X) -> bool:
+    """Whether ``X`` is a DataFrame of numeric sparse columns, all filled with 0
+    (read as a sparse matrix, as scikit-learn reads it)."""
+    return (
+        isinstance(X, pd.DataFrame)
+        and X.shape[1] > 0
+        and all(
+            _is_sparse_column(dtype)
+            and ptypes.is_numeric_dtype(dtype.subtype)
+            and dtype.fill_value == 0
+            for dtype in X.dtypes
+        )
+    )
+
+
+def _holds_numbers(column: pd.Series) -> bool:
+    """Whether an object or string column's observed values are all numbers
+    (``"2.5"``, ``3``), none of them booleans."""
+    if isinstance(column.dtype, pd.CategoricalDtype) or not (
+        ptypes.is_object_dtype(column.dtype) or ptypes.is_string_dtype(column.dtype)
+    ):
+        return False
+    observed = column.dropna()
+    if observed.empty or any(isinstance(v, bool | np.bool_) for v in observed):
+        return False
+    return bool(pd.to_numeric(observed, errors="coerce").notna().all())
+
+
+def read_columns(X, keep=None):
+    """``X`` under the one column policy of every estimator.
+
+    A DataFrame's sparse columns become dense (a frame whose every column is
+    numeric, sparse and filled with 0 stays as it is: it is read as a sparse
+    matrix), and an object or string column whose observed values are all
+    numbers (``"2.5"``) becomes a float column.  Columns where ``keep`` (a
+    boolean mask) is True are left as they are: the categorical columns a
+    user named, or those of a fitted model.  Other inputs are returned as
+    they are.  See docs/guide.md#tables-with-categories-and-missing-values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skae._columns import read_columns
+    >>> frame = pd.DataFrame({"n": ["1.5", "2", None], "s": ["a", "b", "a"]})
+    >>> read_columns(frame)["n"].tolist()
+    [1.5, 2.0, nan]
+    """
+    if not isinstance(X, pd.DataFrame) or is_sparse_frame(X):
+        return X
+    if keep is not None and len(keep) != X.shape[1]:
+        return X  # the width check names the problem
+    changed = {}
+    for j in range(X.shape[1]):
+        if keep is not None and keep[j]:
+            continue
+        column = X.iloc[:, j]
+        if _is_sparse_column(column.dtype):
+            column = column.sparse.to_dense()
+            changed[j] = column
+        if _holds_numbers(column):
+            changed[j] = pd.to_numeric(column, errors="coerce").astype(np.float64)
+    if not changed:
+        return X
+    columns = [changed.get(j, X.iloc[:, j]) for j in range(X.shape[1])]
+    frame = pd.concat(columns, axis=1, ignore_index=True)
+    frame.columns, frame.index = X.columns, X.index
+    return frame
+
+
 def _as_frame(X) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X
@@ -177,8 +262,9 @@ class ColumnEncoder:
     layout_ : ColumnLayout
         Where each column lives in an encoded row.
     categories_ : list of ndarray
-        Categories of each categorical column, in block order: the values
-        seen in training (a ``category`` dtype's order, else sorted).
+        Categories of each categorical column, in block order: a
+        ``category`` dtype's categories (all of them, in their order, seen in
+        training or not), else the values seen in training, sorted.
     columns_ : list
         The input's column labels.
     dtypes_ : list
@@ -215,15 +301,16 @@ class ColumnEncoder:
         for j in np.flatnonzero(self.categorical):
             column = frame.iloc[:, j]
             seen = pd.unique(column.dropna())
-            dtype = self.dtypes_[j]
-            if isinstance(dtype, pd.CategoricalDtype):
-                seen = np.asarray([c for c in dtype.categories if c in set(seen)])
-            else:
-                seen = np.asarray(sorted(seen, key=lambda v: (str(type(v)), v)))
             if seen.size == 0:
                 raise ValueError(
                     f"Categorical column {self.columns_[j]!r} has no observed value."
                 )
+            dtype = self.dtypes_[j]
+            if isinstance(dtype, pd.CategoricalDtype):
+                # Declared categories are known ones, seen in training or not.
+                seen = np.asarray(dtype.categories)
+            else:
+                seen = _categories(sorted(seen, key=lambda v: (str(type(v)), v)))
             if seen.size > max(_FEW_CATEGORIES, column.notna().sum() // 2):
                 warnings.warn(
                     f"Categorical column {self.columns_[j]!r} has {seen.size} "
@@ -242,6 +329,23 @@ class ColumnEncoder:
             tuple(slice(int(a), int(b)) for a, b in zip(starts, stops, strict=True)),
         )
         return self
+
+    def __getstate__(self) -> dict:
+        """Plain Python and NumPy values (what :mod:`skops.io` can store)."""
+        state = dict(self.__dict__)
+        if "dtypes_" in state:
+            state["dtypes_"] = [_plain_dtype(dtype) for dtype in state["dtypes_"]]
+            state["categories_"] = [_plain_array(c) for c in state["categories_"]]
+            state["layout_"] = plain_layout(state["layout_"])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        if "dtypes_" in state:
+            state["dtypes_"] = [_restored_dtype(dtype) for dtype in state["dtypes_"]]
+            state["categories_"] = [_restored_array(c) for c in state["categories_"]]
+            state["layout_"] = restored_layout(state["layout_"])
+        self.__dict__.update(state)
 
     def transform(self, X) -> np.ndarray:
         """Encoded float64 rows; NaN marks every column of a missing entry."""
@@ -309,6 +413,48 @@ class ColumnEncoder:
         return frame.astype(dict(zip(self.columns_, self.dtypes_, strict=True)))
 
 
+def _plain_array(values) -> dict:
+    values = np.asarray(values)
+    return {"values": values.tolist(), "dtype": values.dtype.str}
+
+
+def _restored_array(plain: dict) -> np.ndarray:
+    dtype = np.dtype(plain["dtype"])
+    if dtype.kind != "O":
+        return np.asarray(plain["values"], dtype=dtype)
+    array = np.empty(len(plain["values"]), dtype=object)
+    array[:] = plain["values"]
+    return array
+
+
+def _plain_dtype(dtype) -> dict:
+    if isinstance(dtype, pd.CategoricalDtype):
+        return {
+            "name": "category",
+            "categories": _plain_array(dtype.categories),
+            "ordered": bool(dtype.ordered),
+        }
+    return {"name": str(dtype)}
+
+
+def _restored_dtype(plain: dict):
+    if plain["name"] == "category":
+        return pd.CategoricalDtype(
+            _restored_array(plain["categories"]), ordered=plain["ordered"]
+        )
+    return pd.api.types.pandas_dtype(plain["name"])
+
+
+def _categories(values: list) -> np.ndarray:
+    """``values`` as an array; an object array when they are not all strings
+    (numpy would turn ``[1, "a"]`` into the strings ``['1', 'a']``)."""
+    array = np.asarray(values)
+    if array.dtype.kind in "US" and not all(isinstance(v, str) for v in values):
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+    return array
+
+
 def _restored_numeric(values: np.ndarray, dtype) -> np.ndarray:
     if ptypes.is_integer_dtype(dtype):
         return np.rint(values).astype(np.int64)
@@ -319,6 +465,33 @@ def _softmax_draws(scores: np.ndarray, rng: np.random.RandomState) -> np.ndarray
     """One category per row, drawn from ``softmax(scores)`` (Gumbel-max)."""
     gumbel = -np.log(-np.log(rng.random_sample(scores.shape)))
     return np.argmax(scores + gumbel, axis=1)
+
+
+def with_declared_categories(X):
+    """``X`` with each categorical column (``'from_dtype'``, after
+    :func:`read_columns`) given a ``category`` dtype of the values it holds,
+    so that a model fitted on some of its rows knows every category.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skae._columns import with_declared_categories
+    >>> frame = with_declared_categories(pd.DataFrame({"s": ["b", "a", "b"]}))
+    >>> frame["s"].cat.categories.tolist()
+    ['a', 'b']
+    """
+    X = read_columns(X)
+    if not isinstance(X, pd.DataFrame):
+        return X
+    categorical = np.flatnonzero(categorical_mask(X, "from_dtype"))
+    frame = X.copy() if categorical.size else X
+    for j in categorical:
+        column = X.iloc[:, j]
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            values = pd.unique(column.dropna())
+            categories = _categories(sorted(values, key=lambda v: (str(type(v)), v)))
+            frame.isetitem(j, column.astype(pd.CategoricalDtype(categories)))
+    return frame
 
 
 def check_numeric_and_complete(X, estimator_name: str) -> None:

@@ -78,7 +78,9 @@ def gaussian_log_density(
         centred = X[np.ix_(rows, pattern)] - mean[pattern]
         y = solve_triangular(chol, centred.T, lower=True)
         log_det = 2.0 * np.log(np.diagonal(chol)).sum()
-        out[rows] = -0.5 * ((y**2).sum(axis=0) + log_det + pattern.sum() * _LOG_2PI)
+        with np.errstate(over="ignore"):  # -inf: beyond float64, far out
+            quadratic = (y**2).sum(axis=0)
+        out[rows] = -0.5 * (quadratic + log_det + pattern.sum() * _LOG_2PI)
     return out
 
 

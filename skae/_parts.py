@@ -120,9 +120,9 @@ class ModelPart:
         return checked_hidden_layer_sizes(self.params.hidden_layer_sizes)
 
     # ---------------------------------------------------------------- input
-    def check_input(self, X) -> None:
-        """Reject data the model cannot score; ``fit``, ``partial_fit``,
-        ``score_samples``."""
+    def check_input(self, X, *, fitting: bool = False) -> None:
+        """Reject data the model cannot score (``score_samples``) or, with
+        ``fitting``, cannot learn from (``fit``, ``partial_fit``)."""
 
     def preprocessor(self, heads) -> Standardizer:
         """The unfitted map to model space (``heads``: a table's, or None)."""

@@ -9,6 +9,7 @@ the estimator needs to build the same net again (:func:`restore_net`).
 """
 
 import copyreg
+import hashlib
 import inspect
 import warnings
 from types import SimpleNamespace
@@ -18,11 +19,14 @@ import torch
 from sklearn.base import BaseEstimator
 from skorch.exceptions import DeviceWarning
 
+from skae._columns import plain_layout, restored_layout
 from skae._parts import input_spec
 from skae._training import BatchHistory, SkaeNet, build_net
 from skae._version import __version__
+from skae.modules.heads import ColumnHeads
 
 NET_STATE = "_skae_net_state"
+HEADS_STATE = "_skae_heads_layout"
 
 
 def _numpy_tree(value):
@@ -106,7 +110,9 @@ def restore_net(estimator, part, state: dict) -> SkaeNet:
     dtype = torch.from_numpy(np.empty(0, dtype=state["dtype"])).dtype
     fitted = vars(estimator)
     with torch.random.fork_rng(devices=[]):
-        module = part.build(input_spec(estimator.n_features_in_, fitted))
+        encoder = fitted.get("column_encoder_")  # a table's one-hot width
+        width = estimator.n_features_in_ if encoder is None else encoder.layout_.width
+        module = part.build(input_spec(width, fitted))
     module = module.to(device=device, dtype=dtype)
     # The weights first: a parameter that the start adds (a VAE's noise
     # factors) must exist before the optimizer is built over the module.
@@ -126,6 +132,26 @@ def restore_net(estimator, part, state: dict) -> SkaeNet:
     net.history_ = BatchHistory(state["history"])
     net.module_.eval()
     return net
+
+
+def fitted_digest(state: dict) -> str:
+    """SHA-256 of a fitted estimator's numbers: the net's weights and buffers and
+    every numeric array attribute (a damaged file changes them silently)."""
+    digest = hashlib.sha256()
+    net = state.get("net_")
+    arrays = {} if net is None else dict(net.module_.state_dict())
+    arrays.update(
+        (key, value)
+        for key, value in state.items()
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biufc"
+    )
+    for key in sorted(arrays):
+        value = arrays[key]
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
 
 
 class InconsistentVersionWarning(UserWarning):
@@ -149,8 +175,11 @@ class PortableNet:
     """
 
     def _saved_state(self) -> dict:
-        versions = {"_skae_version": __version__, "_torch_version": torch.__version__}
-        return {**BaseEstimator.__getstate__(self), **versions}
+        state = BaseEstimator.__getstate__(self)
+        saved = {"_skae_version": __version__, "_torch_version": torch.__version__}
+        if "net_" in state:
+            saved["_skae_digest"] = fitted_digest(state)
+        return {**state, **saved}
 
     def __reduce_ex__(self, protocol):
         return copyreg.__newobj__, (type(self),), self._saved_state()
@@ -164,13 +193,18 @@ class PortableNet:
         state = self._saved_state()
         if "net_" in state:
             state[NET_STATE] = net_state(state.pop("net_"))
+        if state.get("heads_") is not None:  # a torch module: its layout
+            state[HEADS_STATE] = plain_layout(state.pop("heads_").layout)
         return state
 
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
         portable = state.pop(NET_STATE, None)
+        if HEADS_STATE in state:
+            state["heads_"] = ColumnHeads(restored_layout(state.pop(HEADS_STATE)))
         saved = state.pop("_skae_version", "0.1.0 or earlier")
         saved_torch = state.pop("_torch_version", "unknown")
+        digest = state.pop("_skae_digest", None)
         if (saved, saved_torch) != (__version__, torch.__version__):
             warnings.warn(
                 f"This {type(self).__name__} was saved by skae {saved} with torch "
@@ -185,12 +219,16 @@ class PortableNet:
             if name != "self" and name not in state:
                 state[name] = parameter.default  # added after that version
         BaseEstimator.__setstate__(self, state)
-        if portable is None:
-            return
-        try:
-            self.net_ = restore_net(self, self._fitted_part(), portable)
-        except Exception as exc:
+        if portable is not None:
+            try:
+                self.net_ = restore_net(self, self._fitted_part(), portable)
+            except Exception as exc:
+                raise ValueError(
+                    f"This {type(self).__name__} was saved by skae {saved} and "
+                    f"cannot be loaded by skae {__version__}: {exc}"
+                ) from exc
+        if digest is not None and digest != fitted_digest(vars(self)):
             raise ValueError(
-                f"This {type(self).__name__} was saved by skae {saved} and "
-                f"cannot be loaded by skae {__version__}: {exc}"
-            ) from exc
+                f"This {type(self).__name__} is damaged: its weights or fitted "
+                "arrays differ from those it was saved with. Load an intact copy."
+            )

@@ -38,6 +38,8 @@ from skae._columns import (
     _as_frame,
     categorical_mask,
     check_numeric_and_complete,
+    is_sparse_frame,
+    read_columns,
 )
 from skae._images import checked_image_shape, flattened_images, resolved_image_shape
 from skae._preprocessing import MissingAsMean, Standardizer, TableScaler
@@ -63,6 +65,24 @@ def check_observed_rows(X: np.ndarray) -> None:
             f"{empty.size} row(s) of X have every entry missing (rows {shown}"
             f"{', ...' if empty.size > 10 else ''}); a model cannot encode them. "
             "Drop them or fill them in first."
+        )
+
+
+# Variances and squared errors of larger entries overflow float64 (1e308).
+MAX_MAGNITUDE = 1e150
+
+
+def check_magnitude(X, name: str) -> None:
+    """Raise a ValueError when an entry of training rows ``X`` is so large that
+    its square (a variance, a squared error) overflows float64."""
+    values = X.data if sp.issparse(X) else X
+    finite = np.abs(values[np.isfinite(values)])
+    top = float(finite.max()) if finite.size else 0.0
+    if top > MAX_MAGNITUDE:
+        raise ValueError(
+            f"X has entries of magnitude up to {top:.3g}: {name} computes their "
+            f"squares, which overflow float64 beyond about {MAX_MAGNITUDE:g}. "
+            "Rescale X first (e.g. with StandardScaler)."
         )
 
 
@@ -98,6 +118,7 @@ def validated_input(estimator, X, *, reset: bool) -> tuple[np.ndarray, dict]:
     if reads_tables(estimator):
         X = _table_rows(estimator, X, reset, record, fitted)
     else:
+        X = read_columns(X)
         check_numeric_and_complete(X, name)
         X = validate_data(
             estimator, X, dtype=FLOAT_DTYPES, accept_sparse="csr", reset=reset
@@ -112,10 +133,13 @@ def _table_rows(estimator, X, reset: bool, record: dict, fitted: Mapping):
     if isinstance(X, list | tuple) and not isinstance(chosen, str | None):
         X = np.asarray(X, dtype=object)
     if reset:
+        named = None if isinstance(chosen, str | None) else categorical_mask(X, chosen)
+        X = read_columns(X, keep=named)
         categorical = categorical_mask(X, chosen)
     else:
         categorical = fitted["is_categorical_"]
-    if sp.issparse(X) and not categorical.any():
+        X = read_columns(X, keep=categorical)
+    if (sp.issparse(X) or is_sparse_frame(X)) and not categorical.any():
         # Sparse input: numeric and complete (NaN is not a missing value
         # here), densified one batch at a time downstream.
         encoded = validate_data(

@@ -22,8 +22,10 @@ hook sequence with a plain ``NeuralNet``'s):
   (skorch walks every submodule at every batch).
 """
 
+import contextlib
 import functools
 import math
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from copy import deepcopy
@@ -276,6 +278,18 @@ class SkaeNet(NeuralNet):
         ``forward(output, target, *, module, x, ...) -> LossTerms``.
     """
 
+    def __setstate__(self, state) -> None:
+        # skorch reads the saved tensors with torch.load (weights only); a
+        # damaged file's error would advise loading it unsafely.
+        try:
+            super().__setstate__(state)
+        except Exception as error:
+            raise ValueError(
+                "The saved skorch net cannot be read: the file is damaged or was "
+                f"not written by skae ({type(error).__name__}). Refit the model, "
+                "or load an intact copy."
+            ) from None
+
     def _term_names(self) -> tuple[str, ...]:
         criterion = getattr(self, "criterion_", self.criterion)
         return tuple(getattr(criterion, "term_names", ()))
@@ -366,6 +380,15 @@ def seed_torch(seed: int, device: torch.device) -> None:
         torch.default_generator.manual_seed(seed)
     else:
         torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def phase(verbose, owner: str, what: str):
+    """With ``verbose``, say what a phase of a fit did and how long it took."""
+    start = time.perf_counter()
+    yield
+    if verbose:
+        print(f"[{owner}] {what}: {time.perf_counter() - start:.2f} s", flush=True)
 
 
 def forked(device: torch.device) -> list:

@@ -28,6 +28,13 @@ _MIN_HELD_OUT = 100  # fewer validation rows: factor counts scored by K-fold CV
 _FOLDS = 5
 _SCAN_TOL = 1e-4  # a factor count's EM stops below this rise per row and step
 _TRIMMED = 0.2  # share of the fold scores cut from each end before averaging
+# Work budgets, in SVD multiply-adds (rows x columns x rank per EM iteration,
+# about 1e9 a second here): the factor-count scan's fits, then the final fit
+# (docs/concepts.md#the-factor-count-and-low-rank-noise).
+_SCAN_WORK = 3e9
+_FIT_WORK = 2e9
+_MIN_SCAN_ITER = 20  # fewest EM iterations a scanned count gets
+_MIN_FIT_ITER = 100  # fewest EM iterations of the final fit
 
 
 @dataclass(frozen=True)
@@ -158,14 +165,21 @@ def _rotated(
     )
 
 
+def _iteration_work(n: int, d: int, k: int) -> float:
+    """Multiply-adds of one EM iteration of FactorAnalysis(k) on ``n x d`` rows
+    (its SVD: exact on small tables, randomized beyond, as :func:`_fit_fa`)."""
+    rank = min(n, d) if n * d <= 200_000 else min(n, d, 8 * (k + 10))
+    return float(n * d * rank)
+
+
 @ignore_warnings(category=ConvergenceWarning)
 def _fit_fa(
-    X: np.ndarray, k: int, seed: int, tol: float = 1e-2
+    X: np.ndarray, k: int, seed: int, tol: float = 1e-2, max_iter: int = 1000
 ) -> FactorAnalysis | None:
     """FactorAnalysis(k) of ``X``, or None when its EM breaks down.
 
     ``tol`` is FactorAnalysis's: the smallest rise of the total (not per-row)
-    log-likelihood that keeps EM going.
+    log-likelihood that keeps EM going; ``max_iter`` its most EM iterations.
     Exact SVDs on small tables; scikit-learn's randomized SVD (its default)
     once every EM iteration's full SVD would cost seconds.  On some tables
     (many one-hot columns) an EM iteration's SVD fails to converge for a
@@ -181,7 +195,7 @@ def _fit_fa(
             # result is checked below.
             with np.errstate(divide="ignore", invalid="ignore"):
                 fa = FactorAnalysis(
-                    k, svd_method=method, tol=tol, random_state=seed
+                    k, svd_method=method, tol=tol, max_iter=max_iter, random_state=seed
                 ).fit(X)
         except (np.linalg.LinAlgError, ValueError):
             continue
@@ -190,21 +204,68 @@ def _fit_fa(
     return None
 
 
-def _held_out_rows(X, train, validation, k: int, seed: int) -> np.ndarray:
+def _fa_log_likelihood(fa: FactorAnalysis, X: np.ndarray) -> np.ndarray:
+    """``fa.score_samples(X)`` through the Woodbury identity: O(d k^2), not the
+    O(d^3) of the full precision matrix on wide tables."""
+    W, psi = fa.components_, fa.noise_variance_
+    centred = X - fa.mean_
+    scaled = W / psi  # (k, d)
+    inner = np.eye(len(W)) + scaled @ W.T  # I + W Psi^-1 W^T
+    chol = np.linalg.cholesky(inner)
+    projected = np.linalg.solve(chol, scaled @ centred.T)  # (k, n)
+    quadratic = (centred**2 / psi).sum(axis=1) - (projected**2).sum(axis=0)
+    log_det = np.log(psi).sum() + 2.0 * np.log(np.diagonal(chol)).sum()
+    return -0.5 * (quadratic + log_det + X.shape[1] * np.log(2 * np.pi))
+
+
+class _ScanBudget:
+    """EM iterations for the scan's fits, drawn from one work budget.
+
+    Each fit gets the iterations that an equal share of what is left buys
+    (at least ``_MIN_SCAN_ITER``, at most 1000); a fit that converges sooner
+    leaves its share to the next.  The budget depends only on the data, so
+    the scan stays reproducible.
+    """
+
+    def __init__(self, n_fits: int, work: float = _SCAN_WORK) -> None:
+        self.fits_left, self.work_left = n_fits, work
+
+    def max_iter(self, per_iteration: float) -> int:
+        share = self.work_left / max(self.fits_left, 1) / per_iteration
+        return int(np.clip(share, _MIN_SCAN_ITER, 1000))
+
+    def spend(self, fa: FactorAnalysis | None, per_iteration: float) -> None:
+        self.fits_left -= 1
+        if fa is not None:
+            self.work_left = max(self.work_left - fa.n_iter_ * per_iteration, 0.0)
+
+
+def _held_out_rows(
+    X, train, validation, k: int, seed: int, budget: _ScanBudget
+) -> np.ndarray:
     """Per-row log-likelihoods of ``validation`` under FactorAnalysis(k) of ``train``.
 
     All -inf when the count cannot be fitted.
     """
     if len(train) <= k:
+        budget.spend(None, 1.0)
         return np.full(len(validation), -np.inf)
     # Ranking counts needs each held-out score to about 0.01 nats, not EM
     # run to FactorAnalysis's 1e-2 nats in total: 1e-4 nats per row stops EM
     # far sooner on large tables at a negligible cost in held-out score
     # (docs/concepts.md#the-factor-count-and-low-rank-noise).
-    fa = _fit_fa(X[train], k, seed, tol=_SCAN_TOL * len(train))
+    per_iteration = _iteration_work(len(train), X.shape[1], k)
+    fa = _fit_fa(
+        X[train],
+        k,
+        seed,
+        tol=_SCAN_TOL * len(train),
+        max_iter=budget.max_iter(per_iteration),
+    )
+    budget.spend(fa, per_iteration)
     if fa is None:
         return np.full(len(validation), -np.inf)
-    return fa.score_samples(X[validation])
+    return _fa_log_likelihood(fa, X[validation])
 
 
 def _count_score(per_split: list[np.ndarray], seed: int) -> float:
@@ -253,9 +314,12 @@ def _fold_summary(scores: list[float]) -> float:
 
 
 def _first_fit(X: np.ndarray, counts, seed: int) -> FactorAnalysis:
-    """The model of the first count in ``counts`` whose fit succeeds."""
+    """The model of the first count in ``counts`` whose fit succeeds, with
+    the EM iterations ``_FIT_WORK`` buys (``_MIN_FIT_ITER`` to 1000)."""
     for k in counts:
-        fa = _fit_fa(X, k, seed)
+        per_iteration = _iteration_work(*X.shape, k)
+        max_iter = int(np.clip(_FIT_WORK / per_iteration, _MIN_FIT_ITER, 1000))
+        fa = _fit_fa(X, k, seed, max_iter=max_iter)
         if fa is not None:
             return fa
     raise ValueError(
@@ -313,10 +377,14 @@ def factor_model(
         extra = min(max_noise_rank, _MAX_NOISE_FACTORS)
         cap = max(cap, min(n_latent + extra, d - 1, n - 1))
     splits = _held_out_splits(n, validation, seed)
-    candidates = sorted({min(k, cap) for k in _factor_grid(cap)})
+    candidates = _affordable(
+        sorted({min(k, cap) for k in _factor_grid(cap)}), splits, d
+    )
+    budget = _ScanBudget(len(candidates) * len(splits))
     held_out = [
         _count_score(
-            [_held_out_rows(X, train, rows, k, seed) for train, rows in splits], seed
+            [_held_out_rows(X, train, rows, k, seed, budget) for train, rows in splits],
+            seed,
         )
         for k in candidates
     ]
@@ -325,6 +393,23 @@ def factor_model(
     ranked = [candidates[i] for i in order]
     fa = _first_fit(X, ranked, seed)
     return _rotated(fa, mean, n_latent, min_noise, max_noise_rank)
+
+
+def _affordable(candidates: list[int], splits: list[tuple], d: int) -> list[int]:
+    """``candidates`` thinned (every other one, the first and the last kept)
+    until each fit of the scan can have ``_MIN_SCAN_ITER`` EM iterations
+    within ``_SCAN_WORK``, or three are left."""
+
+    def work(counts):
+        return sum(
+            _MIN_SCAN_ITER * _iteration_work(len(train), d, k)
+            for k in counts
+            for train, _ in splits
+        )
+
+    while len(candidates) > 3 and work(candidates) > _SCAN_WORK:
+        candidates = sorted({*candidates[::2], candidates[-1]})
+    return candidates
 
 
 def _factor_grid(cap: int) -> list[int]:

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from skae._columns import _as_frame, categorical_mask
+from skae._columns import _as_frame, categorical_mask, read_columns
 from skae._tabular import check_observed_rows
 from skae._vae import VAE
 from skae.outlier import _seeded
@@ -157,7 +157,10 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             if model.categorical_features in (None, "from_dtype"):
                 return False
             X = _as_frame(X)
-        return bool(categorical_mask(X, model.categorical_features).any())
+        chosen = model.categorical_features
+        if isinstance(chosen, str):  # 'from_dtype', under the one column policy
+            X = read_columns(X)
+        return bool(categorical_mask(X, chosen).any())
 
     def _validated(self, X, *, reset: bool) -> np.ndarray:
         X = validate_data(

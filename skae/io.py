@@ -22,6 +22,7 @@ from pathlib import Path
 
 TRUSTED_TYPES: tuple[str, ...] = (
     "skae._autoencoder.AutoencoderTransformer",
+    "skae._columns.ColumnEncoder",
     "skae._data.identity_batch",
     "skae._denoising.DenoisingAE",
     "skae._preprocessing.MissingAsMean",

@@ -4,6 +4,7 @@ import numbers
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, OutlierMixin, clone
@@ -13,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing, check_random_state, get_tags
 
 from skae._base import SkaeBase
+from skae._columns import categorical_mask, read_columns, with_declared_categories
 from skae._vae import VAE
 from skae.utils._validation import Interval, StrOptions, _fit_context, check_is_fitted
 
@@ -97,6 +99,13 @@ def _fitted(estimator: BaseEstimator, X: ArrayLike, rows: ArrayLike) -> tuple:
         raise ValueError(f"fitting {name} on {where} failed: {error}") from error
 
 
+def _has_categories(X: ArrayLike) -> bool:
+    """Whether ``X`` is a DataFrame with a categorical column."""
+    return isinstance(X, pd.DataFrame) and bool(
+        categorical_mask(read_columns(X), "from_dtype").any()
+    )
+
+
 class OutlierDetector(OutlierMixin, BaseEstimator):
     """Outlier detector over any model with ``score_samples``.
 
@@ -121,7 +130,8 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
     estimator : estimator with ``fit`` and ``score_samples``, default=None
         The model of normal data; it is cloned, never modified.  ``None`` means
         :func:`default_estimator`, ``make_pipeline(VarianceThreshold(),
-        StandardScaler(), VAE(n_components=8, hidden_layer_sizes=(64,), ...))``.
+        StandardScaler(), VAE(n_components=8, hidden_layer_sizes=(64,), ...))``;
+        its VAE alone for a DataFrame with categorical columns.
         See docs/concepts.md#the-trimmed-refit.
     contamination : 'auto' or float, default='auto'
         Share of outliers expected in the training data: a float in (0, 0.5]
@@ -216,9 +226,12 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         self.refit_inliers = refit_inliers
         self.random_state = random_state
 
-    def _make_estimator(self) -> BaseEstimator:
+    def _make_estimator(self, X: ArrayLike) -> BaseEstimator:
         if self.estimator is None:
-            return _seeded(default_estimator(), self.random_state)
+            model = default_estimator()
+            if _has_categories(X):  # the VAE reads the table itself
+                model = model.steps[-1][1]
+            return _seeded(model, self.random_state)
         if not all(hasattr(self.estimator, m) for m in ("fit", "score_samples")):
             raise TypeError(
                 "estimator must have fit and score_samples methods; got "
@@ -242,18 +255,28 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         self : OutlierDetector
             The fitted detector.
         """
-        model, scores = _fitted(self._make_estimator(), X, X)
+        # Every category of X declared, so that a refit on some rows knows
+        # the categories of the rows it leaves out.
+        X = with_declared_categories(X)
+        model, scores = _fitted(self._make_estimator(X), X, X)
         n_fit_samples = len(scores)
         if self.refit_inliers and np.all(np.isfinite(scores)):
             keep = scores >= self._offset(scores)
             if 2 * keep.sum() < len(scores):
                 keep = scores >= np.median(scores)
             if not keep.all():
-                model, scores = _fitted(self._make_estimator(), _rows(X, keep), X)
+                model, scores = _fitted(self._make_estimator(X), _rows(X, keep), X)
                 n_fit_samples = int(keep.sum())
+        offset = self._offset(scores)
+        if not np.isfinite(offset):
+            raise ValueError(
+                f"The model scores training rows as {np.min(scores)}, so no "
+                "threshold can be set on them: their values are too large or too "
+                "small for the model (rescale X, e.g. with StandardScaler)."
+            )
         # Every fitted attribute in one place: a failed fit sets none of them.
         self.estimator_, self.n_fit_samples_ = model, n_fit_samples
-        self.offset_ = self._offset(scores)
+        self.offset_ = offset
         return self
 
     def _offset(self, scores: np.ndarray) -> float:

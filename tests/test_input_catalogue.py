@@ -93,6 +93,26 @@ X_CASES = {
     "dataframe nullable Float64": (lambda X, _: _nullable(X, "Float64"), OK),
     "dataframe nullable Int64": (lambda X, _: _nullable(np.round(X * 10), "Int64"), OK),
     "dataframe nullable with NA": (_nullable_with_na, (ValueError, "NaN")),
+    "dataframe pyarrow strings of numbers": (
+        lambda X, _: _nullable(X.astype(str), "string[pyarrow]"),
+        OK,
+    ),
+    "dataframe object numbers": (
+        lambda X, _: pd.DataFrame(X.astype(object), columns=list("abcd")),
+        OK,
+    ),
+    "sparse dataframe": (
+        lambda X, _: pd.DataFrame(
+            {f"c{j}": pd.arrays.SparseArray(X[:, j]) for j in range(D)}
+        ),
+        OK,
+    ),
+    "dataframe mixed object column": (
+        lambda X, _: pd.DataFrame(X[:, :3], columns=list("abc")).assign(
+            d=pd.Series([1, "a", 2.5, True] * (N // 4), dtype=object)
+        ),
+        (ValueError, "convert|[Cc]ategor"),
+    ),
     "dataframe categorical strings": (
         lambda X, _: pd.DataFrame(X[:, :3], columns=list("abc")).assign(
             d=pd.Categorical(["low", "high"] * (N // 2))
@@ -102,7 +122,12 @@ X_CASES = {
 }
 # Legitimate for the estimators that take tables (categorical columns and
 # missing values); RealNVPDensity rejects them with the expected error.
-TABLE_OK = {"nan", "dataframe nullable with NA", "dataframe categorical strings"}
+TABLE_OK = {
+    "nan",
+    "dataframe nullable with NA",
+    "dataframe categorical strings",
+    "dataframe mixed object column",
+}
 TABLE_ESTIMATORS = {"AutoencoderTransformer", "DenoisingAE", "VAE"}
 
 
@@ -143,7 +168,10 @@ def _expected(name, case, *, fitted_on_array=False):
         return IMAGE_EXPECTED.get(case, expected)
     legitimate = TABLE_OK
     if fitted_on_array:  # a model fitted on numbers rejects a new string column
-        legitimate = TABLE_OK - {"dataframe categorical strings"}
+        legitimate = TABLE_OK - {
+            "dataframe categorical strings",
+            "dataframe mixed object column",
+        }
     if name in TABLE_ESTIMATORS and case in legitimate:
         return OK
     return expected
@@ -296,6 +324,14 @@ def test_inverse_transform(name, case, fitted):
 def test_sample_counts(name, n_samples, fitted):
     _raises(
         ((ValueError, TypeError), "n_samples"), lambda: fitted[name].sample(n_samples)
+    )
+
+
+@pytest.mark.parametrize("name", list(CATALOGUE))
+def test_sample_names_a_generator_it_cannot_use(name, fitted):
+    _raises(
+        (ValueError, "Generator"),
+        lambda: fitted[name].sample(2, random_state=np.random.default_rng(0)),
     )
 
 

@@ -16,7 +16,7 @@ from skae._data import column_min_max, identity_batch
 from skae._inference import apply_rows
 from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import block_rows
-from skae._tabular import needs_table_scoring, scaler, table_error
+from skae._tabular import check_magnitude, needs_table_scoring, scaler, table_error
 from skae._warm_start import principal_axes, probabilistic_pca_noise
 from skae.losses import ReconstructionLoss
 from skae.modules.autoencoder import Autoencoder
@@ -50,7 +50,9 @@ class AutoencoderPart(ModelPart):
     def preprocessor(self, heads):
         return scaler("global", heads, self.image_shape)
 
-    def check_input(self, X) -> None:
+    def check_input(self, X, *, fitting: bool = False) -> None:
+        if fitting:
+            check_magnitude(X, "the autoencoder")
         p = self.params
         if self.denoising and p.noise != "gaussian" and p.noise_level > 1:
             raise ValueError(
@@ -149,8 +151,10 @@ class AutoencoderPart(ModelPart):
     def scores(self, fitted, X, context=None) -> np.ndarray:
         if needs_table_scoring(fitted, X):
             return -table_error(fitted, X, self.reconstruct(fitted, X))
-        error = (X - self.reconstruct(fitted, X)) ** 2
-        return -np.mean(error, axis=1, dtype=np.float64)
+        # float64: squares of float32 rows far out overflow float32.
+        with np.errstate(over="ignore"):  # -inf: beyond float64, far out
+            error = np.subtract(X, self.reconstruct(fitted, X), dtype=np.float64) ** 2
+            return -np.mean(error, axis=1)
 
     def fill(self, fitted, X: np.ndarray, n_draws: int) -> np.ndarray:
         """The model's value of every entry of ``X`` (user units): its

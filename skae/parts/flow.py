@@ -113,7 +113,7 @@ class MultiscaleFlowPart(RealNVPPart):
     policy = IMAGE_POLICY
     compute_dtype = np.float32
 
-    def check_input(self, X) -> None:
+    def check_input(self, X, *, fitting: bool = False) -> None:
         """The table flow's parameters must keep their defaults: the image
         flow has fixed checkerboard and channel couplings on a normal base."""
         given = {

@@ -20,7 +20,7 @@ from skae._defensive import (
 )
 from skae._inference import apply_rows
 from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
-from skae._tabular import needs_table_scoring, scaler, table_heads
+from skae._tabular import check_magnitude, needs_table_scoring, scaler, table_heads
 from skae._training import history_curve
 from skae._warm_start import FactorModel, factor_model
 from skae.losses import NegativeELBO, observed_iwae_bound, observed_log_weights
@@ -155,8 +155,11 @@ class VAEPart(ModelPart):
             n_validation_draws=self.validation_draws,
         )
 
-    def check_input(self, X) -> None:
-        """Any real numbers (the Bernoulli part checks its range)."""
+    def check_input(self, X, *, fitting: bool = False) -> None:
+        """Any real numbers whose squares are finite (the Bernoulli part
+        checks its range)."""
+        if fitting:
+            check_magnitude(X, "VAE")
 
     def finish(self, module, X_model, fitted) -> dict:
         # Far from the data the residual branches stay at their box's edge.
@@ -305,7 +308,7 @@ class BernoulliVAEPart(VAEPart):
     def preprocessor(self, heads):
         return scaler("none", heads, self.image_shape)
 
-    def check_input(self, X) -> None:
+    def check_input(self, X, *, fitting: bool = False) -> None:
         values = X.data if sp.issparse(X) else X
         if values.size == 0 or np.isnan(values).all():
             return
