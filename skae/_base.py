@@ -161,9 +161,10 @@ class SkaeBase(
         return self._run(self._fit, X, y)
 
     def _fit(self, X, y) -> tuple[dict, bool]:
-        owner = type(self).__name__
-        with phase(self.verbose, owner, "input checked and read"):
+        owner, times = type(self).__name__, {}
+        with phase(self.verbose, owner, "input", times):
             X, fitted, part = self._begin(X, reset=True)
+        fitted["fit_times_"] = times
         device, seed = torch_device(self.device), self._seed()
         train, valid = holdout_split(
             X.shape[0], self.early_stopping, self.validation_fraction, seed
@@ -173,12 +174,12 @@ class SkaeBase(
             net, data, X_model, plain = self._assemble(
                 X, y, part, fitted, train, valid, seed, device
             )
-            with phase(self.verbose, owner, "training"):
+            with phase(self.verbose, owner, "training", times):
                 net.fit(data if valid is None else data.subset(train), None)
             # Later passes (partial_fit) and a saved net use the plain transform
             # (skorch's set_params refuses iterator arguments once initialized).
             net.iterator_train__batch_transform = plain
-        with phase(self.verbose, owner, "post-fit statistics"):
+        with phase(self.verbose, owner, "post-fit statistics", times):
             fitted.update(self._finished(part, X_model, fitted, warn=True))
         return fitted, True
 
@@ -199,23 +200,25 @@ class SkaeBase(
             fitted["context_encoder_"] = fitted_encoder(encoder, y, train, X.shape[0])
             context = encoded_context(fitted["context_encoder_"], y, X.shape[0])
         data, X_model = self._data(X, part, fitted, device, context)
-        with phase(self.verbose, type(self).__name__, "preprocessing and start"):
+        times = fitted.get("fit_times_")
+        with phase(self.verbose, type(self).__name__, "preprocessing and start", times):
             module = started_module(part, X, data, valid, seed, fitted)
         module = module.to(device=device, dtype=data_dtype(data))
         batch_transform, corruption = part.batch_transform(X_fit, fitted)
         fitted.update(corruption)
-        fitted["net_"] = build_net(
-            params_of(self),
-            part.policy,
-            module,
-            part.criterion(fitted),
-            n_train=len(train) if steps else sys.maxsize,
-            seed=seed,
-            device=device,
-            batch_transform=batch_transform,
-            valid=None if valid is None else data.subset(valid),
-            warmup=part.warmup(fitted) if steps else None,
-        )
+        with phase(self.verbose, type(self).__name__, "network", times):
+            fitted["net_"] = build_net(
+                params_of(self),
+                part.policy,
+                module,
+                part.criterion(fitted),
+                n_train=len(train) if steps else sys.maxsize,
+                seed=seed,
+                device=device,
+                batch_transform=batch_transform,
+                valid=None if valid is None else data.subset(valid),
+                warmup=part.warmup(fitted) if steps else None,
+            )
         return fitted["net_"], data, X_model, batch_transform
 
     @staticmethod

@@ -150,7 +150,12 @@ _FIT_ATTRIBUTES = """net_ : skae._training.SkaeNet
     warmup_epochs_ : int
         Epochs of the denoising warm-up that began the last ``fit`` (0 when
         it had none, and for a model trained by ``partial_fit`` alone; see
-        the autoencoder's ``warmup_noise``)."""
+        the autoencoder's ``warmup_noise``).
+    fit_times_ : dict
+        Seconds of each phase of the last ``fit``: ``'input'``,
+        ``'preprocessing and start'`` (the classical start and its scans),
+        ``'network'`` (building the skorch net), ``'training'`` and
+        ``'post-fit statistics'`` (printed with ``verbose``)."""
 
 
 _TABLE_ATTRIBUTES = """is_categorical_ : ndarray of bool of shape (n_features_in_,)

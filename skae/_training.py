@@ -383,12 +383,16 @@ def seed_torch(seed: int, device: torch.device) -> None:
 
 
 @contextlib.contextmanager
-def phase(verbose, owner: str, what: str):
-    """With ``verbose``, say what a phase of a fit did and how long it took."""
+def phase(verbose, owner: str, what: str, times: dict | None = None):
+    """Time a phase of a fit into ``times[what]`` (seconds); with ``verbose``,
+    say what it did and how long it took."""
     start = time.perf_counter()
     yield
+    seconds = time.perf_counter() - start
+    if times is not None:
+        times[what] = seconds
     if verbose:
-        print(f"[{owner}] {what}: {time.perf_counter() - start:.2f} s", flush=True)
+        print(f"[{owner}] {what}: {seconds:.2f} s", flush=True)
 
 
 def forked(device: torch.device) -> list:
