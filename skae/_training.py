@@ -470,13 +470,18 @@ def build_net(
 
     ``params`` are the estimator's, ``policy`` its model's
     :class:`~skae._parts.TrainingPolicy`.  With ``warmup`` (a corruption)
-    training has a first, denoising phase of at most ``max_iter`` epochs,
-    then goes on with ``batch_transform``'s batches, up to twice ``max_iter``
-    epochs in all (:class:`StartAwareStopping`).
+    training has a first, denoising phase, then goes on with
+    ``batch_transform``'s batches (:class:`StartAwareStopping`): an int
+    ``max_iter`` counts the epochs of both (at most half of them denoising);
+    ``'auto'`` gives each phase its epochs, the phases sharing its budget of
+    optimiser steps.
     """
     phases = 1 if warmup is None else 2
     batch_size = policy.batch_size(params.batch_size, n_train)
     epochs = policy.epochs(params.max_iter, -(-n_train // batch_size), phases)
+    total = phases * epochs
+    if params.max_iter != "auto":  # max_iter=n never runs more than n epochs
+        epochs, total = max(1, -(-params.max_iter // phases)), params.max_iter
     train_transform = batch_transform
     if warmup is not None:
         train_transform = WarmupCorruption(warmup, batch_transform)
@@ -487,7 +492,7 @@ def build_net(
         optimizer__weight_decay=params.alpha,
         optimizer__fused=has_fused_adam(device.type),
         lr=params.learning_rate_init,
-        max_epochs=phases * epochs,
+        max_epochs=total,
         batch_size=batch_size,
         iterator_train=BatchIterator,
         iterator_train__shuffle=True,
@@ -544,7 +549,8 @@ def history_record(net: "SkaeNet", params, owner: str, *, warn: bool) -> dict:
     record["best_loss_"] = float(min([*monitored, *starts], default=np.inf))
     if warn and record["n_iter_"] == net.max_epochs:
         warmed = stopping is not None and stopping.warmup is not None
-        per_phase = ", twice with a warm-up" if warmed else ""
+        auto = warmed and params.max_iter == "auto"
+        per_phase = ", twice with a warm-up" if auto else ""
         warnings.warn(
             f"{owner} reached its limit of {record['n_iter_']} "
             f"epochs (max_iter={params.max_iter}{per_phase}) without "

@@ -91,14 +91,14 @@ def test_warmup_corrupts_then_trains_clean(wine):
     model, recorder = watched_fit(
         wine, warmup_noise=0.5, max_iter=4, n_iter_no_change=100
     )
-    # Patience is never reached: the warm-up lasts max_iter epochs, and the
-    # clean phase max_iter more.
-    assert model.warmup_epochs_ == 4 and model.n_iter_ == 8
-    assert [recorder.corrupted[e] for e in range(1, 9)] == [True] * 4 + [False] * 4
-    assert recorder.fresh_optimizer[1] and recorder.fresh_optimizer[5]
-    assert not recorder.fresh_optimizer[2] and not recorder.fresh_optimizer[6]
+    # Patience is never reached: max_iter counts both phases, the warm-up
+    # half of them.
+    assert model.warmup_epochs_ == 2 and model.n_iter_ == 4
+    assert [recorder.corrupted[e] for e in range(1, 5)] == [True] * 2 + [False] * 2
+    assert recorder.fresh_optimizer[1] and recorder.fresh_optimizer[3]
+    assert not recorder.fresh_optimizer[2] and not recorder.fresh_optimizer[4]
     # The clean validation loss is what early stopping watches in both phases.
-    assert len(model.validation_loss_curve_) == 8
+    assert len(model.validation_loss_curve_) == 4
 
 
 def test_a_stalled_warmup_restores_the_best_weights(wine):
