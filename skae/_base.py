@@ -74,6 +74,7 @@ from skae._training import (
     history_record,
     phase,
     seed_torch,
+    torch_threads,
 )
 from skae.utils._validation import _fit_context, check_is_fitted
 
@@ -113,10 +114,14 @@ class SkaeBase(
         vars(self).update(fitted)
 
     def _run(self, step, *args) -> "SkaeBase":
-        """Run a fitting ``step``; if it fails, the estimator is left as it was."""
+        """Run a fitting ``step``; if it fails, the estimator is left as it was.
+
+        Networks of flat rows train on one torch thread (restored after).
+        """
         previous = dict(vars(self))
         try:
-            fitted, reset = step(*args)
+            with torch_threads(1 if self.image_shape is None else None):
+                fitted, reset = step(*args)
             self._set_fitted(fitted, previous if reset else None)
         except BaseException:
             vars(self).clear()

@@ -383,6 +383,23 @@ def seed_torch(seed: int, device: torch.device) -> None:
 
 
 @contextlib.contextmanager
+def torch_threads(n_threads: int | None):
+    """torch's intra-op threads set to ``n_threads`` (None: as they are) and
+    restored afterwards.  The small matrix products of a network of flat rows
+    gain nothing from a second thread, which only spins (and oversubscribes
+    the cores of parallel fits; docs/guide.md#speed-and-memory)."""
+    before = torch.get_num_threads()
+    if n_threads is None or n_threads == before:
+        yield
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
 def phase(verbose, owner: str, what: str, times: dict | None = None):
     """Time a phase of a fit into ``times[what]`` (seconds); with ``verbose``,
     say what it did and how long it took."""

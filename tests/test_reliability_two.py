@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import skorch
 import torch
 
 import skae._warm_start as warm_start
@@ -260,3 +261,22 @@ def test_skae_io_and_pickle_keep_a_real_table_fit_with_every_part(make):
         pd.testing.assert_frame_equal(
             loaded.sample(5, random_state=0), model.sample(5, random_state=0)
         )
+
+
+class _Threads(skorch.callbacks.Callback):
+    def on_epoch_begin(self, net, **kwargs):
+        self.seen = torch.get_num_threads()
+
+
+@pytest.mark.parametrize("make", [AutoencoderTransformer, VAE, RealNVPDensity])
+def test_flat_networks_train_on_one_thread_and_restore_the_setting(make, rng):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        callback = _Threads()
+        X = rng.normal(size=(40, 3))
+        make(max_iter=2, callbacks=[callback]).fit(X)
+        assert callback.seen == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
