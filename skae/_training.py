@@ -564,13 +564,13 @@ def history_record(net: "SkaeNet", params, owner: str, *, warn: bool) -> dict:
     record["initial_validation_loss_"] = start
     starts = [] if start is None else [start]
     record["best_loss_"] = float(min([*monitored, *starts], default=np.inf))
-    if warn and record["n_iter_"] == net.max_epochs:
-        warmed = stopping is not None and stopping.warmup is not None
-        auto = warmed and params.max_iter == "auto"
-        per_phase = ", twice with a warm-up" if auto else ""
+    # max_iter='auto' is skae's training budget: reaching it is the designed
+    # end of a default fit, not a warning the user could act on.
+    user_limit = params.max_iter != "auto"
+    if warn and user_limit and record["n_iter_"] == net.max_epochs:
         warnings.warn(
             f"{owner} reached its limit of {record['n_iter_']} "
-            f"epochs (max_iter={params.max_iter}{per_phase}) without "
+            f"epochs (max_iter={params.max_iter}) without "
             "converging; raise max_iter or tol.",
             ConvergenceWarning,
             stacklevel=4,

@@ -280,3 +280,18 @@ def test_flat_networks_train_on_one_thread_and_restore_the_setting(make, rng):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_only_a_users_own_epoch_limit_warns(rng):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X = rng.normal(size=(20, 2))
+    settings = dict(early_stopping=False, n_iter_no_change=10_000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = AutoencoderTransformer(**settings).fit(X)  # 'auto': skae's budget
+    assert model.n_iter_ == model.net_.max_epochs
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        AutoencoderTransformer(max_iter=3, **settings).fit(X)
