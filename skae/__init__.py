@@ -2,6 +2,7 @@
 
 from skae import io, metrics
 from skae._autoencoder import AutoencoderTransformer
+from skae._conditional import ConditionalRealNVPDensity
 from skae._denoising import DenoisingAE
 from skae._persistence import InconsistentVersionWarning
 from skae._realnvp import RealNVPDensity
@@ -15,6 +16,7 @@ __all__ = [
     "VAE",
     "AutoencoderImputer",
     "AutoencoderTransformer",
+    "ConditionalRealNVPDensity",
     "DenoisingAE",
     "DivergenceError",
     "InconsistentVersionWarning",

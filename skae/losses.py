@@ -376,3 +376,17 @@ class NegativeLogLikelihood(Objective):
         if base is None:
             return LossTerms(flow_nll(z, log_det).mean(), {})
         return LossTerms(-(base(z) + log_det).mean(), {})
+
+
+class ConditionalNegativeLogLikelihood(NegativeLogLikelihood):
+    """A conditional flow's objective: ``-(log p_Z(z | y) + log|det dz/dx|)``.
+
+    The batch's context reaches the base (one mixture per class, say)
+    through the module's ``base_log_prob(z, context)``.
+    """
+
+    conditional = True
+
+    def terms(self, output, target, module, x, mask, context=None) -> LossTerms:
+        z, log_det = output
+        return LossTerms(-(module.base_log_prob(z, context) + log_det).mean(), {})

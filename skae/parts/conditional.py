@@ -1,0 +1,104 @@
+"""The conditional parts: ``p(x | y)`` with the context ``y`` in the networks.
+
+:class:`ConditionalFlowPart` is :class:`~skae.ConditionalRealNVPDensity`'s
+coupling flow whose every conditioner reads the encoded ``y``; for class
+labels its base is one Gaussian mixture per class (the BIC-chosen ensemble
+of :class:`~skae.RealNVPDensity`, fitted to each class's rows), so the
+untrained flow is the per-class mixture and early stopping can keep it as
+epoch 0.  :func:`reference_record` gives every conditional model the
+contexts its ``y=None`` methods average or choose over
+(:class:`~skae._conditional.ConditionalMixin`).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from skae._context import ContextEncoder
+from skae._warm_start import broad_weight, mixture_ensemble
+from skae.losses import ConditionalNegativeLogLikelihood
+from skae.modules.mixture import ClassMixtureBase, GaussianMixtureBase
+from skae.parts.flow import RealNVPPart, mixture_base, standardised_rows
+
+_MAX_REFERENCES = 32  # training contexts a numeric y=None marginal averages over
+
+
+def reference_record(encoder: ContextEncoder, context: np.ndarray, seed: int) -> dict:
+    """The contexts a conditional model's ``y=None`` methods use, with weights.
+
+    For labels: every class, weighted by its frequency in ``fit``'s ``y``
+    (the prior ``p(y)``).  For numeric covariates: up to 32 of the rows of
+    ``y`` (drawn with ``seed``), equally weighted, an empirical ``p(y)``.
+    ``context`` is the encoded ``y`` of every row.
+    """
+    if encoder.classes_ is not None:
+        counts = context[:, : len(encoder.classes_)].sum(axis=0)
+        if len(encoder.classes_) == 1:
+            counts = np.array([len(context)], dtype=np.float64)
+        return {
+            "context_reference_": encoder.classes_.copy(),
+            "context_log_weights_": np.log(counts / counts.sum()),
+        }
+    rows = np.unique(context, axis=0)
+    if len(rows) > _MAX_REFERENCES:
+        pick = np.random.RandomState(seed).choice(len(rows), _MAX_REFERENCES, False)
+        rows = rows[np.sort(pick)]
+    return {
+        "context_reference_": rows * encoder.scale_ + encoder.mean_,
+        "context_log_weights_": np.full(len(rows), -np.log(len(rows))),
+    }
+
+
+def check_dense(X, owner: str) -> None:
+    """A conditional model reads dense rows only (its context rides beside them)."""
+    if sp.issparse(X):
+        raise TypeError(
+            f"{owner} does not accept sparse X (a sparse matrix was passed); "
+            "pass X.toarray()."
+        )
+
+
+class ConditionalFlowPart(RealNVPPart):
+    """Affine couplings reading ``[b*x, y]`` over a per-class mixture base."""
+
+    def context(self) -> ContextEncoder:
+        return ContextEncoder()
+
+    def check_input(self, X) -> None:
+        check_dense(X, "ConditionalRealNVPDensity")
+
+    def criterion(self, fitted) -> ConditionalNegativeLogLikelihood:
+        return ConditionalNegativeLogLikelihood()
+
+    def start(self, module, rows, validation, seed, fitted, context=None) -> dict:
+        """One base mixture per class for labels, the unconditional base for
+        numeric covariates (docs/guide.md#conditional-models)."""
+        encoder = fitted["context_encoder_"]
+        record = reference_record(encoder, context, seed)
+        if encoder.classes_ is None:
+            return {**super().start(module, rows, validation, seed, fitted), **record}
+        standardised, whitening = standardised_rows(rows, fitted)
+        labels = context.argmax(axis=1)
+        held = np.zeros(len(rows), bool)
+        if validation is not None:
+            held[validation] = True
+        bases, sizes = [], []
+        for k in range(context.shape[1]):
+            members = np.flatnonzero(labels == k)
+            within = np.flatnonzero(held[members])
+            mixtures = []
+            if len(members) - len(within) >= 2:
+                mixtures = mixture_ensemble(
+                    standardised[members], self.params.n_base_components, seed, within
+                )
+            counts = [mixture.n_components for mixture in mixtures]
+            sizes.append(tuple(counts))
+            if not mixtures:  # fewer than two rows: the whole data's Gaussian
+                d = rows.shape[1]
+                bases.append(GaussianMixtureBase(np.ones(1), np.zeros((1, d)), np.eye(d)[None]))
+                continue
+            broad = broad_weight(standardised[members], counts, seed, within)
+            bases.append(mixture_base(mixtures, whitening, broad))
+        module.set_base(ClassMixtureBase(bases))
+        record["base_mixture_sizes_"] = tuple(sizes)
+        record["n_base_components_"] = sum(sum(s) for s in sizes)
+        return record
