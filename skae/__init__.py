@@ -2,6 +2,7 @@
 
 from skae import io, metrics
 from skae._autoencoder import AutoencoderTransformer
+from skae._classifier import GenerativeClassifier
 from skae._conditional import ConditionalRealNVPDensity
 from skae._denoising import DenoisingAE
 from skae._persistence import InconsistentVersionWarning
@@ -19,6 +20,7 @@ __all__ = [
     "ConditionalRealNVPDensity",
     "DenoisingAE",
     "DivergenceError",
+    "GenerativeClassifier",
     "InconsistentVersionWarning",
     "OutlierDetector",
     "RealNVPDensity",

@@ -11,7 +11,7 @@ import torch
 from skae._data import dense_rows, identity_batch
 from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import Standardizer, Whitener
-from skae._warm_start import broad_weight, mixture_ensemble
+from skae._warm_start import broad_weight, full_covariances, mixture_ensemble
 from skae.losses import NegativeLogLikelihood
 from skae.modules.coupling import RealNVP
 from skae.modules.image_flow import MultiscaleRealNVP
@@ -23,15 +23,19 @@ from skae.noise import GaussianNoise
 _ACTIVATION_BUDGET = 2**22
 
 
-def mixture_base(mixtures, whitening: np.ndarray, broad: float) -> GaussianMixtureBase:
+def mixture_base(
+    mixtures, whitening: np.ndarray, broad: float, centre=None
+) -> GaussianMixtureBase:
     """The average of ``mixtures`` (fitted to standardised rows) in the
-    whitened space, beside a broad ``N(0, I)`` of weight ``broad``."""
+    whitened space, beside a broad ``N(centre, I)`` (standardised space;
+    ``centre`` None: the data's mean) of weight ``broad``."""
     d = whitening.shape[0]
     weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
     weights = np.r_[(1 - broad) * weights, broad]
     means = np.concatenate([m.means_ for m in mixtures]) @ whitening
-    means = np.r_[means, np.zeros((1, d))]
-    covariances = np.concatenate([m.covariances_ for m in mixtures])
+    broad_mean = np.zeros((1, d)) if centre is None else centre[None] @ whitening
+    means = np.r_[means, broad_mean]
+    covariances = np.concatenate([full_covariances(m) for m in mixtures])
     mapped = whitening.T @ covariances @ whitening
     # The broad component is N(0, I) in the *standardised* space: isotropic
     # there, so a direction in which the data hardly vary does not make it
