@@ -5,6 +5,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
 from skae._conditional import ConditionalMixin, ConditionalRealNVPDensity
@@ -38,6 +39,10 @@ class GenerativeClassifier(ClassifierMixin, BaseEstimator):
     priors : array-like of shape (n_classes,) or None, default=None
         Class probabilities ``p(y)`` in the order of ``classes_``; None:
         the classes' frequencies in ``fit``.
+    random_state : int, RandomState instance or None, default=None
+        With it, every ``random_state`` parameter of the density (and of
+        the estimators inside it) is set to a seed drawn from it, one per
+        fitted clone; None leaves the density's own.
 
     Attributes
     ----------
@@ -76,11 +81,25 @@ class GenerativeClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "estimator": [HasMethods(["fit", "score_samples"]), None],
         "priors": ["array-like", None],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, *, priors=None) -> None:
+    def __init__(self, estimator=None, *, priors=None, random_state=None) -> None:
         self.estimator = estimator
         self.priors = priors
+        self.random_state = random_state
+
+    def _seeded(self, estimator, rng):
+        """A clone of ``estimator`` with its random states drawn from ``rng``."""
+        estimator = clone(estimator)
+        if rng is None:
+            return estimator
+        seeds = {
+            key: int(rng.randint(np.iinfo(np.int32).max))
+            for key in sorted(estimator.get_params())
+            if key == "random_state" or key.endswith("__random_state")
+        }
+        return estimator.set_params(**seeds)
 
     def _conditional(self) -> bool:
         return self.estimator is None or isinstance(self.estimator, ConditionalMixin)
@@ -120,16 +139,19 @@ class GenerativeClassifier(ClassifierMixin, BaseEstimator):
         self.class_prior_ = self._checked_priors(
             np.bincount(codes, minlength=len(self.classes_)).astype(np.float64)
         )
+        rng = None
+        if self.random_state is not None:
+            rng = check_random_state(self.random_state)
         if self._conditional():
             base = self.estimator
             if base is None:
                 base = ConditionalRealNVPDensity()
-            self.estimator_ = clone(base).fit(X, codes)
+            self.estimator_ = self._seeded(base, rng).fit(X, codes)
             self.estimators_ = None
         else:
             self.estimator_ = None
             self.estimators_ = [
-                clone(self.estimator).fit(X[codes == k])
+                self._seeded(self.estimator, rng).fit(X[codes == k])
                 for k in range(len(self.classes_))
             ]
         return self
