@@ -3,7 +3,7 @@
 from skae import io, metrics
 from skae._autoencoder import AutoencoderTransformer
 from skae._classifier import GenerativeClassifier
-from skae._conditional import ConditionalRealNVPDensity
+from skae._conditional import ConditionalRealNVPDensity, ConditionalVAE
 from skae._denoising import DenoisingAE
 from skae._persistence import InconsistentVersionWarning
 from skae._realnvp import RealNVPDensity
@@ -18,6 +18,7 @@ __all__ = [
     "AutoencoderImputer",
     "AutoencoderTransformer",
     "ConditionalRealNVPDensity",
+    "ConditionalVAE",
     "DenoisingAE",
     "DivergenceError",
     "GenerativeClassifier",

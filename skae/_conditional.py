@@ -1,4 +1,5 @@
-"""Conditional models ``p(x | y)``: the shared ``y=None`` surface and the flow.
+"""Conditional models ``p(x | y)``: the shared ``y=None`` surface, the flow
+and the VAE.
 
 A conditional estimator is an unconditional one whose part declares a
 context (:meth:`skae._parts.ModelPart.context`), so the base carries ``y``
@@ -24,7 +25,13 @@ from skae._base import SkaeBase
 from skae._params import checked_n_samples, document
 from skae._parts import params_of
 from skae._realnvp import RealNVPDensity
-from skae.parts.conditional import ConditionalFlowPart
+from skae._tabular import as_input_space
+from skae._vae import VAE
+from skae.parts.conditional import (
+    ConditionalFlowPart,
+    ConditionalImageVAEPart,
+    ConditionalVAEPart,
+)
 from skae.utils._validation import check_is_fitted
 
 
@@ -245,3 +252,130 @@ class ConditionalRealNVPDensity(ConditionalMixin, RealNVPDensity):
             )
         return ConditionalFlowPart(params_of(self), image_shape)
 
+
+
+@document
+class ConditionalVAE(ConditionalMixin, VAE):
+    """Variational autoencoder of ``p(x | y)``: the context shifts what the
+    encoder reads and what the decoder gives.
+
+    As :class:`~skae.VAE` (same parameters, start, training and scoring),
+    except that ``fit(X, y)`` learns the density of ``X`` given ``y`` (class
+    labels one-hot, numeric covariates standardised, as
+    :class:`~skae.ConditionalRealNVPDensity`): the model is
+    ``x = M y + g(z) + e``, ``z ~ N(0, I)``, with a learned linear map ``M``
+    (:class:`~skae.modules.vae.ConditionalGaussianVAE`); the encoder reads
+    ``x - M y`` and the decoder's mean is ``g(z) + M y``.  It starts at the
+    classical conditional model: ``M`` the class means (for covariates, the
+    least-squares regression of ``x`` on ``y``) of the training rows and the
+    VAE's factor-model start fitted to the residuals ``x - M y``, i.e. one
+    Gaussian per class with the class's mean and a shared factor-analysis
+    covariance; with early stopping that start is epoch 0.  The networks
+    ``g`` and the encoder's do not read ``y`` otherwise: the classes share
+    one code space.  The defensive component is that classical conditional
+    model.  With ``image_shape`` the networks are convolutional and ``M y``
+    a per-class image.
+
+    ``score_samples(X, y)`` is the importance-weighted ``log p(x | y)``;
+    without ``y`` the marginal (:class:`~skae._conditional.ConditionalMixin`).
+    Only ``likelihood='gaussian'``, numeric columns, no missing values and
+    dense ``X``.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent code.
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Hidden widths of the encoder (the decoder mirrors them).
+    activation : {'relu', 'tanh', 'logistic', 'identity'}, default='relu'
+        Non-linearity of the networks.
+    categorical_features : 'from_dtype', default='from_dtype'
+        As :class:`~skae.VAE`'s; categorical columns are an error here.
+    image_shape : tuple of int or None, default=None
+        ``(C, H, W)`` of the flattened rows: convolutional networks.
+    channels : int, default=32
+        Hidden channels of the convolutional networks.
+    beta : float, default=1.0
+        Weight of the KL term.
+    likelihood : {'gaussian'}, default='gaussian'
+        Only the Gaussian decoder.
+    n_importance_samples : int, default=50
+        Draws of the importance-weighted ``log p(x | y)``.
+    n_train_importance_samples : int, default=1
+        Draws of the training bound.
+    init : {'factor_analysis', 'random'}, default='factor_analysis'
+        The start on the residuals ``x - M y`` (tables).
+    noise_rank : 'auto' or int, default='auto'
+        As :class:`~skae.VAE`'s.
+    defensive_weight : 'auto' or float, default='auto'
+        Weight of the classical conditional model beside the network.
+    %(shared_parameters)s
+
+    Attributes
+    ----------
+    %(fit_attributes)s
+    context_encoder_ : skae._context.ContextEncoder
+        The fitted encoding of ``y``.
+    context_reference_ : ndarray
+        The classes (labels), or up to 32 training rows of ``y`` (numeric).
+    context_log_weights_ : ndarray
+        Log of the classes' frequencies (labels), or of equal weights.
+
+    See Also
+    --------
+    skae.VAE : The unconditional VAE.
+    skae.ConditionalRealNVPDensity : An exact-likelihood conditional density.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skae import ConditionalVAE
+    >>> X, y = load_iris(return_X_y=True)
+    >>> vae = ConditionalVAE(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    >>> vae.fit(X, y).score_samples(X[:2], y[:2]).shape
+    (2,)
+    >>> vae.sample(3, y=1, random_state=0).shape
+    (3, 4)
+    """
+
+    def _make_part(self, image_shape) -> ConditionalVAEPart:
+        if self.likelihood != "gaussian":
+            raise ValueError(
+                f"ConditionalVAE has likelihood='gaussian' only, got "
+                f"likelihood={self.likelihood!r}."
+            )
+        kind = ConditionalVAEPart if image_shape is None else ConditionalImageVAEPart
+        return kind(params_of(self), image_shape)
+
+    def sample(self, n_samples=1, random_state=None, *, noise=False, y=None):
+        """Draw ``z ~ N(0, I)`` and decode it given ``y``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples when ``y`` is a single label or None.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws.
+        noise : bool, default=False
+            Add the decoder's noise (draws from ``p(x | z, y)``), as
+            :meth:`skae.VAE.sample`.
+        y : scalar, array-like or None, default=None
+            One label for all samples, one per sample, or None (drawn from
+            the fitted frequencies).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+        """
+        n_samples, rng, y = self._sample_context(n_samples, random_state, y)
+        means, rng = self._sample_rows(n_samples, rng, y)
+        part = self._fitted_part()
+        shift = part.user_shift(vars(self), self._context(y, n_samples))
+        draws = part.draws(vars(self), means - shift, rng, noise) + shift
+        return as_input_space(self, draws, rng)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.positive_only = False
+        return tags

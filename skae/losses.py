@@ -390,3 +390,16 @@ class ConditionalNegativeLogLikelihood(NegativeLogLikelihood):
     def terms(self, output, target, module, x, mask, context=None) -> LossTerms:
         z, log_det = output
         return LossTerms(-(module.base_log_prob(z, context) + log_det).mean(), {})
+
+
+class ConditionalNegativeELBO(NegativeELBO):
+    """A conditional VAE's objective: :class:`NegativeELBO` of ``x - M y``.
+
+    The module (:class:`~skae.modules.vae.ConditionalGaussianVAE`) encodes
+    and decodes ``x - M y``; the target is shifted by the same ``M y``.
+    """
+
+    conditional = True
+
+    def terms(self, output, target, module, x, mask, context=None) -> LossTerms:
+        return super().terms(output, target - module.shift(context), module, x, mask)

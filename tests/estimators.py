@@ -33,6 +33,7 @@ from skae import (
     AutoencoderImputer,
     AutoencoderTransformer,
     ConditionalRealNVPDensity,
+    ConditionalVAE,
     DenoisingAE,
     GenerativeClassifier,
     RealNVPDensity,
@@ -252,7 +253,7 @@ CHECKED += [
 # Conditional models p(x | y) (the checks' y: labels, or numeric targets) and
 # the classifier over them.  Their defaults (a BIC mixture ensemble per class,
 # about 2 minutes of checks each) are checked under -m slow.
-CHECKED_SLOW += [ConditionalRealNVPDensity(), GenerativeClassifier()]
+CHECKED_SLOW += [ConditionalRealNVPDensity(), ConditionalVAE(), GenerativeClassifier()]
 _SMALL_CONDITIONAL_FLOW = ConditionalRealNVPDensity(
     n_layers=2, hidden_layer_sizes=(8,), max_iter=10, n_base_components=1
 )
@@ -269,6 +270,8 @@ CHECKED += [
         max_iter=10,
         n_base_components=2,
     ),
+    ConditionalVAE(n_components=2, hidden_layer_sizes=(8,), max_iter=5),
+    ConditionalVAE(image_shape=(1, 1, -1), channels=4, max_iter=5),
     GenerativeClassifier(_SMALL_CONDITIONAL_FLOW),
     GenerativeClassifier(GaussianMixture(), priors=None),
     GenerativeClassifier(

@@ -12,13 +12,17 @@ contexts its ``y=None`` methods average or choose over
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from scipy.special import logsumexp
 
 from skae._context import ContextEncoder
 from skae._warm_start import broad_weight, mixture_ensemble
-from skae.losses import ConditionalNegativeLogLikelihood
+from skae.losses import ConditionalNegativeELBO, ConditionalNegativeLogLikelihood
 from skae.modules.mixture import ClassMixtureBase, GaussianMixtureBase
+from skae.modules.protocol import InputSpec
+from skae.modules.vae import ConditionalGaussianVAE
 from skae.parts.flow import RealNVPPart, mixture_base, standardised_rows
+from skae.parts.vae import ImageNetworks, VAEPart
 
 _MAX_REFERENCES = 32  # training contexts a numeric y=None marginal averages over
 
@@ -146,3 +150,69 @@ def class_mixtures(rows: np.ndarray, n_components, seed: int, validation) -> tup
         # as RealNVPDensity's base is to all rows.
         best = mixture_ensemble(rows, n_components, seed, validation, best_kind)
     return best, best_kind
+
+
+class ConditionalVAEPart(VAEPart):
+    """A Gaussian VAE of ``x - M y`` started at the class means and a factor
+    model of the within-class residuals (numeric covariates: the linear
+    regression of ``x`` on ``y`` and a factor model of its residuals)."""
+
+    def context(self) -> ContextEncoder:
+        return ContextEncoder()
+
+    def check_input(self, X) -> None:
+        check_dense(X, "ConditionalVAE")
+        if np.isnan(X).any():
+            raise ValueError(
+                "Input X contains NaN: ConditionalVAE does not take missing "
+                "values; impute them first."
+            )
+
+    def build(self, spec: InputSpec) -> ConditionalGaussianVAE:
+        p, start = self.params, self.starts_at_factor_model()
+        return ConditionalGaussianVAE(
+            spec.n_features,
+            p.n_components,
+            spec.n_context,
+            hidden_layer_sizes=self.hidden_layer_sizes,
+            activation=p.activation,
+            linear_path=start,
+            image_shape=spec.image_shape,
+            channels=p.channels,
+            logvar_bounds=(-40.0, 10.0) if start else (-10.0, 10.0),
+        )
+
+    def criterion(self, fitted) -> ConditionalNegativeELBO:
+        return ConditionalNegativeELBO(
+            self.params.beta,
+            None,
+            self.params.n_train_importance_samples,
+            n_validation_draws=self.validation_draws,
+        )
+
+    def start(self, module, rows, validation, seed, fitted, context=None) -> dict:
+        """``M``: the class means (least squares on the covariates) of the
+        training rows; then the VAE's start on the residuals ``x - M y``."""
+        if fitted["is_categorical_"].any():
+            raise ValueError(
+                "ConditionalVAE takes numeric columns only; encode the "
+                "categorical ones first (e.g. OneHotEncoder)."
+            )
+        record = reference_record(fitted["context_encoder_"], context, seed)
+        train = np.ones(len(rows), bool)
+        if validation is not None:
+            train[validation] = False
+        shift = np.linalg.lstsq(context[train], rows[train], rcond=None)[0]
+        with torch.no_grad():
+            module.context_shift.weight.copy_(torch.from_numpy(shift.T))
+        residuals = rows - context @ shift
+        return {**super().start(module, residuals, validation, seed, fitted), **record}
+
+    def user_shift(self, fitted, context) -> np.ndarray:
+        """``M y`` in the user's units (what the context adds to the mean)."""
+        weight = fitted["net_"].module_.context_shift.weight.detach().double()
+        return (context @ weight.cpu().numpy().T) * fitted["preprocessor_"].scale_
+
+
+class ConditionalImageVAEPart(ImageNetworks, ConditionalVAEPart):
+    """A conditional Gaussian VAE of images (convolutional networks)."""
