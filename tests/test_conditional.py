@@ -8,7 +8,12 @@ from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
 
-from skae import ConditionalRealNVPDensity, GenerativeClassifier, RealNVPDensity
+from skae import (
+    ConditionalRealNVPDensity,
+    ConditionalVAE,
+    GenerativeClassifier,
+    RealNVPDensity,
+)
 from skae.modules.mixture import ClassMixtureBase
 
 
@@ -227,3 +232,53 @@ def test_onnx_export_names_what_is_not_exported(fitted, labelled):
 
     with pytest.raises(NotImplementedError, match="context"):
         to_onnx(fitted, labelled[0][:1], method="score_samples")
+
+
+# ------------------------------------------------------------ ConditionalVAE
+def small_vae(**params):
+    base = {"n_components": 2, "hidden_layer_sizes": (8,), "max_iter": 5}
+    return ConditionalVAE(**{**base, "random_state": 0, **params})
+
+
+def test_vae_starts_at_the_class_means(labelled):
+    X, y = labelled
+    model = small_vae(max_iter=1, learning_rate_init=1e-12, early_stopping=False)
+    model.fit(X, y)
+    # the decoded origin of each class is its mean plus the shared factor
+    # model's mean (zero on the within-class residuals)
+    for label in "abc":
+        centre = model.inverse_transform(np.zeros((1, 2)), [label])[0]
+        np.testing.assert_allclose(centre, X[y == label].mean(axis=0), atol=1e-6)
+    own = model.score_samples(X, y)
+    assert own.mean() > model.score_samples(X, np.roll(y, 60)).mean() + 5
+
+
+def test_vae_surface(labelled):
+    X, y = labelled
+    model = small_vae().fit(X, y)
+    assert model.transform(X[:4], y[:4]).shape == (4, 2)
+    assert model.transform(X[:4]).shape == (4, 2)
+    assert np.isfinite(model.score_samples(X[:4])).all()
+    one = model.sample(6, y="c", random_state=0, noise=True)
+    assert one.shape == (6, 3)
+    many = model.sample(400, y="c", random_state=0)
+    assert np.allclose(many.mean(axis=0), X[y == "c"].mean(axis=0), atol=0.5)
+    assert model.sample(y=["a", "b"], random_state=1).shape == (2, 3)
+    a, b = small_vae().fit(X, y), small_vae().fit(X, y)
+    np.testing.assert_array_equal(a.score_samples(X, y), b.score_samples(X, y))
+    far = model.score_samples(X[:3] + 1e3, y[:3])
+    assert np.isfinite(far).all()
+    with pytest.raises(ValueError, match="not seen in fit"):
+        model.score_samples(X[:1], ["q"])
+    with pytest.raises(ValueError, match="likelihood='gaussian' only"):
+        small_vae(likelihood="bernoulli").fit(np.clip(X, 0, 1), y)
+    with pytest.raises(ValueError, match="missing"):
+        small_vae().fit(np.where(X > 5, np.nan, X), y)
+
+
+def test_vae_on_images(labelled):
+    X, y = labelled
+    X4 = np.hstack([X, X[:, :1]])
+    model = small_vae(image_shape=(1, 2, 2), channels=4, max_iter=2).fit(X4, y)
+    assert model.sample(3, y="a", random_state=0).shape == (3, 4)
+    assert np.isfinite(model.score_samples(X4, y)).all()
