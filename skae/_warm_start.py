@@ -344,11 +344,13 @@ def gaussian_mixture(
     validation: np.ndarray | None = None,
     n_init: int = 3,
     covariance_type: str = "full",
+    max_components: int = _MAX_MIXTURE,
 ) -> GaussianMixture | None:
     """A full-covariance :class:`~sklearn.mixture.GaussianMixture` of ``X``.
 
     (``covariance_type='diag'``: a diagonal one, chosen the same way;
-    :func:`full_covariances` gives its matrices.)
+    :func:`full_covariances` gives its matrices.  ``max_components`` caps
+    the sizes a scan tries.)
 
     ``n_components='bic'`` fits 1, 2, ... up to 8 components (no more than
     half the rows) and keeps the size of lowest BIC; while the best size is
@@ -413,7 +415,9 @@ def gaussian_mixture(
         # scan a sample, one EM start per size (mixture_ensemble's members
         # are the restarts), then continue the chosen mixture's EM on all rows.
         sample = _scan_sample(X, seed)
-        chosen = gaussian_mixture(sample, "bic", seed, None, 1, covariance_type)
+        chosen = gaussian_mixture(
+            sample, "bic", seed, None, 1, covariance_type, max_components
+        )
         return None if chosen is None else _continued(chosen, X, seed)
     rows = X[np.setdiff1d(np.arange(n), validation)] if held_out else X
     # BIC's scan beyond 8 components: one EM start per size, then the chosen
@@ -422,7 +426,7 @@ def gaussian_mixture(
     # keeps n_init starts: one start there under-fits the larger sizes and
     # BIC then picks too few (docs/concepts.md#the-mixtures-bic-scan).
     best, best_score = None, -np.inf
-    limit = min(_MAX_MIXTURE, max(len(rows) // 2, 1))
+    limit = min(max_components, max(len(rows) // 2, 1))
     sizes = range(1, min(8, limit) + 1)
     while sizes:
         # Neither criterion is unimodal in k on discrete columns: try every
@@ -476,6 +480,7 @@ def mixture_ensemble(
     seed: int,
     validation: np.ndarray | None = None,
     covariance_type: str = "full",
+    max_components: int = _MAX_MIXTURE,
 ) -> list[GaussianMixture]:
     """The mixtures whose average density is a flow's base (:func:`gaussian_mixture`).
 
@@ -488,7 +493,8 @@ def mixture_ensemble(
     seed to the next (docs/concepts.md#the-mixtures-bic-scan); the average
     is at least the members' mean log-likelihood and much steadier.
     ``'auto'`` or an int: the one mixture.  Mixtures that cannot be fitted
-    are left out.  ``covariance_type`` is :func:`gaussian_mixture`'s.
+    are left out.  ``covariance_type`` and ``max_components`` are
+    :func:`gaussian_mixture`'s.
 
     Examples
     --------
@@ -500,7 +506,7 @@ def mixture_ensemble(
     >>> [m.n_components for m in mixture_ensemble(X, 3, seed=0)]
     [3]
     """
-    kind = {"covariance_type": covariance_type}
+    kind = {"covariance_type": covariance_type, "max_components": max_components}
     if n_components == "bic":
         members = [
             gaussian_mixture(X, "bic", seed + i, **kind) for i in range(_BASE_MIXTURES)

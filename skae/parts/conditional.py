@@ -13,7 +13,6 @@ contexts its ``y=None`` methods average or choose over
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.special import logsumexp
 
 from skae._context import ContextEncoder
 from skae._warm_start import broad_weight, mixture_ensemble
@@ -25,6 +24,7 @@ from skae.parts.flow import RealNVPPart, mixture_base, standardised_rows
 from skae.parts.vae import ImageNetworks, VAEPart
 
 _MAX_REFERENCES = 32  # training contexts a numeric y=None marginal averages over
+_MAX_SIZE = 32  # most components of a class's mixture
 
 
 def reference_record(encoder: ContextEncoder, context: np.ndarray, seed: int) -> dict:
@@ -116,39 +116,31 @@ def class_mixtures(rows: np.ndarray, n_components, seed: int, validation) -> tup
     """``(mixtures, covariance_type)`` of one class's standardised ``rows``.
 
     :func:`~skae._warm_start.mixture_ensemble` with full and with diagonal
-    covariances, fitted to the class's training rows (those not in
-    ``validation``, indices into ``rows``).  With validation rows the type
-    of the higher held-out log-likelihood (of the averaged mixture) wins,
-    and its mixtures are then refitted to all the class's rows;
-    without, the lower mean BIC among the mixtures whose every component
-    has more rows than dimensions.  A class often has few rows for its
-    dimension (digits: about a hundred rows of 64 pixels): full covariances
-    then over-fit, BIC on the training rows still prefers them (their
-    log-determinants are set by ``reg_covar``), and a held-out row falls
-    nats below the diagonal mixture.
+    covariances, fitted to all the class's rows as
+    :class:`~skae.RealNVPDensity`'s base is to all rows; the type of the
+    lower mean BIC wins.  A full covariance is estimated only from more than
+    twice as many rows as dimensions: the full scan stops at ``n / (2 d)``
+    components, and a full mixture with a component of ``d`` rows or fewer
+    is left out of its ensemble.  A class often has few rows for its dimension
+    (digits: about a hundred rows of 64 pixels): full covariances then
+    over-fit, yet BIC prefers them (their log-determinants are set by
+    ``reg_covar``), and a held-out row falls tens of nats below the
+    diagonal mixture (docs/guide.md#conditional-models).
     """
-    train = np.delete(rows, validation, 0)
-    held_out = rows[validation]
-    best, best_score, best_kind = [], -np.inf, "full"
+    n, d = rows.shape
+    best, best_score, best_kind = [], -np.inf, "diag"
     for kind in ("full", "diag"):
-        mixtures = mixture_ensemble(train, n_components, seed, None, kind)
+        cap = n // (2 * d) if kind == "full" else _MAX_SIZE
+        if cap < 1:
+            continue
+        mixtures = mixture_ensemble(rows, n_components, seed, validation, kind, cap)
+        if kind == "full":  # a member with a component of <= d rows is left out
+            mixtures = [m for m in mixtures if (m.weights_ * n).min() > d]
         if not mixtures:
             continue
-        if len(held_out):
-            log_density = [mixture.score_samples(held_out) for mixture in mixtures]
-            score = np.mean(logsumexp(log_density, axis=0) - np.log(len(mixtures)))
-        else:
-            crowded = kind == "full" and any(
-                (mixture.weights_ * len(train)).min() <= rows.shape[1]
-                for mixture in mixtures
-            )
-            score = -np.inf if crowded else -np.mean([m.bic(train) for m in mixtures])
+        score = -np.mean([mixture.bic(rows) for mixture in mixtures])
         if score > best_score or not best:
             best, best_score, best_kind = mixtures, score, kind
-    if len(held_out) and best:
-        # The type chosen, its mixtures are fitted to all the class's rows,
-        # as RealNVPDensity's base is to all rows.
-        best = mixture_ensemble(rows, n_components, seed, validation, best_kind)
     return best, best_kind
 
 
