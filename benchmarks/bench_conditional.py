@@ -126,7 +126,9 @@ def _classifier_row(name, clf, X_test, y_test, seconds) -> dict:
         "log p(x|y)": float(own.mean()),
         "log p(x)": float(logsumexp(joint, axis=1).mean()),
         "accuracy": float(clf.score(X_test, y_test)),
-        "log loss": float(log_loss(y_test, clf.predict_proba(X_test), labels=clf.classes_)),
+        "log loss": float(
+            log_loss(y_test, clf.predict_proba(X_test), labels=clf.classes_)
+        ),
         "fit s": seconds,
     }
 
@@ -166,7 +168,9 @@ def run_split(data_name, X, y, split, neural, digits_judge=False) -> list[dict]:
         rows.append(row)
     per_class = {
         "GaussianMixture per class (BIC)": lambda: GenerativeClassifier(_BICMixture()),
-        "KernelDensity per class (CV)": lambda: GenerativeClassifier(_CVKernelDensity()),
+        "KernelDensity per class (CV)": lambda: GenerativeClassifier(
+            _CVKernelDensity()
+        ),
     }
     for name, make in per_class.items():
         clf, seconds = _fitted(make, X_train, y_train)

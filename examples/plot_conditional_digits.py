@@ -97,7 +97,9 @@ def plot_calibration(classifiers: dict, X_test, y_test) -> Path:
         proba = clf.predict_proba(X_test)
         top = proba.max(axis=1)
         correct = clf.classes_[proba.argmax(axis=1)] == y_test
-        truth, predicted = calibration_curve(correct, top, n_bins=8, strategy="quantile")
+        truth, predicted = calibration_curve(
+            correct, top, n_bins=8, strategy="quantile"
+        )
         accuracy = correct.mean()
         loss = log_loss(y_test, proba, labels=clf.classes_)
         ax.plot(

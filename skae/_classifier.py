@@ -110,8 +110,7 @@ class GenerativeClassifier(ClassifierMixin, BaseEstimator):
         priors = np.asarray(self.priors, dtype=np.float64)
         if priors.shape != counts.shape:
             raise ValueError(
-                f"priors has shape {priors.shape}, but there are {len(counts)} "
-                "classes."
+                f"priors has shape {priors.shape}, but there are {len(counts)} classes."
             )
         if (priors < 0).any() or not np.isclose(priors.sum(), 1.0):
             raise ValueError("priors must be non-negative and sum to 1.")
@@ -242,4 +241,3 @@ class GenerativeClassifier(ClassifierMixin, BaseEstimator):
         log_density : ndarray of shape (n_samples,)
         """
         return logsumexp(self._joint(X), axis=1)
-

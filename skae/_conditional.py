@@ -253,7 +253,6 @@ class ConditionalRealNVPDensity(ConditionalMixin, RealNVPDensity):
         return ConditionalFlowPart(params_of(self), image_shape)
 
 
-
 @document
 class ConditionalVAE(ConditionalMixin, VAE):
     """Variational autoencoder of ``p(x | y)``: the context shifts what the

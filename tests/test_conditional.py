@@ -220,7 +220,9 @@ def test_persistence_round_trip(fitted, labelled, how):
         loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     else:
         loaded = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(loaded.score_samples(X, y), fitted.score_samples(X, y))
+    np.testing.assert_array_equal(
+        loaded.score_samples(X, y), fitted.score_samples(X, y)
+    )
     np.testing.assert_array_equal(
         loaded.sample(3, y="a", random_state=0), fitted.sample(3, y="a", random_state=0)
     )

@@ -461,7 +461,9 @@ class BoxedCoupling(nn.Module):
         self.box_low.copy_(low - margin * span)
         self.box_high.copy_(high + margin * span)
 
-    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Map ``x`` (given ``context``) to ``(y, log|det dy/dx|)``."""
         params = self.transform_parameters(x, context)
         box = (self.box_low, self.box_high)
@@ -622,7 +624,11 @@ class Flow(nn.Module):
     @staticmethod
     def _given(layer: nn.Module, context: Tensor | None) -> tuple:
         """The arguments after ``x`` of ``layer``: the context for a coupling."""
-        return (context,) if context is not None and isinstance(layer, BoxedCoupling) else ()
+        return (
+            (context,)
+            if context is not None and isinstance(layer, BoxedCoupling)
+            else ()
+        )
 
     def forward(
         self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None
