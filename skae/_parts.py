@@ -138,7 +138,13 @@ class ModelPart:
         raise NotImplementedError(f"{type(self).__name__} defines no module")
 
     def start(
-        self, module, rows: np.ndarray, validation, seed: int, fitted: Fitted
+        self,
+        module,
+        rows: np.ndarray,
+        validation,
+        seed: int,
+        fitted: Fitted,
+        context=None,
     ) -> dict:
         """Set ``module`` to a classical solution of the float64 model-space
         ``rows``; return the fitted attributes the start learned.
@@ -159,7 +165,7 @@ class ModelPart:
         """The training objective (:mod:`skae.losses`)."""
         raise NotImplementedError(f"{type(self).__name__} defines no objective")
 
-    def finish(self, module, X_model, fitted: Fitted) -> dict:
+    def finish(self, module, X_model, fitted: Fitted, context=None) -> dict:
         """Post-fit statistics (eval mode, no grad) as fitted attributes; a
         conditional part's also takes ``context=``, the rows' encoded ``y``."""
         return {}
