@@ -171,9 +171,11 @@ class ConditionalRealNVPDensity(ConditionalMixin, RealNVPDensity):
     standardised.  For class labels the base density is one Gaussian
     mixture per class, each the BIC-chosen ensemble that
     :class:`~skae.RealNVPDensity` fits to all rows (``n_base_components``),
-    here fitted to the class's rows: the untrained flow is that per-class
-    mixture, and with early stopping it is epoch 0, so the fitted model is
-    at least the per-class mixture on held-out rows.  For numeric
+    here fitted to the class's rows, with full or diagonal covariances as
+    BIC says (full ones only where every component has more than twice as
+    many rows as dimensions; :func:`skae.parts.conditional.class_mixtures`),
+    beside a broad Gaussian centred on the class: the untrained flow is
+    that per-class mixture, and with early stopping it is epoch 0.  For numeric
     covariates the base is the unconditional mixture and the couplings
     learn the dependence on ``y``.
 
