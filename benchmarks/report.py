@@ -48,6 +48,7 @@ BENCHMARKS = {
         "--output tables_large"
     ),
     "two_moons": "bench_two_moons",
+    "conditional": "bench_conditional",
     "imputation": "bench_imputation",
     "imputation_mixed": "bench_mixed_imputation",
     "synthesis": "bench_synthesis",

@@ -2,6 +2,8 @@
 
 from skae import io, metrics
 from skae._autoencoder import AutoencoderTransformer
+from skae._classifier import GenerativeClassifier
+from skae._conditional import ConditionalRealNVPDensity, ConditionalVAE
 from skae._denoising import DenoisingAE
 from skae._persistence import InconsistentVersionWarning
 from skae._realnvp import RealNVPDensity
@@ -15,8 +17,11 @@ __all__ = [
     "VAE",
     "AutoencoderImputer",
     "AutoencoderTransformer",
+    "ConditionalRealNVPDensity",
+    "ConditionalVAE",
     "DenoisingAE",
     "DivergenceError",
+    "GenerativeClassifier",
     "InconsistentVersionWarning",
     "OutlierDetector",
     "RealNVPDensity",

@@ -185,7 +185,7 @@ class SkaeBase(
             # (skorch's set_params refuses iterator arguments once initialized).
             net.iterator_train__batch_transform = plain
         with phase(self.verbose, owner, "post-fit statistics", times):
-            fitted.update(self._finished(part, X_model, fitted, warn=True))
+            fitted.update(self._finished(part, X_model, fitted, warn=True, data=data))
         return fitted, True
 
     def _assemble(self, X, y, part, fitted, train, valid, seed, device, *, steps=True):
@@ -207,7 +207,7 @@ class SkaeBase(
         data, X_model = self._data(X, part, fitted, device, context)
         times = fitted.get("fit_times_")
         with phase(self.verbose, type(self).__name__, "preprocessing and start", times):
-            module = started_module(part, X, data, valid, seed, fitted)
+            module = started_module(part, X, data, valid, seed, fitted, context)
         module = module.to(device=device, dtype=data_dtype(data))
         batch_transform, corruption = part.batch_transform(X_fit, fitted)
         fitted.update(corruption)
@@ -232,14 +232,19 @@ class SkaeBase(
         dtype, mask = part.compute_dtype or X.dtype, observed_mask(fitted, X)
         return model_data(X, fitted["preprocessor_"], dtype, device, mask, context)
 
-    def _finished(self, part, X_model, fitted: dict, *, warn: bool) -> dict:
-        """What the history and the part's post-fit statistics add to ``fitted``."""
+    def _finished(self, part, X_model, fitted: dict, *, warn: bool, data) -> dict:
+        """What the history and the part's post-fit statistics add to ``fitted``
+        (a conditional part's ``finish`` also gets the rows' ``context=``)."""
         net = fitted["net_"]
         owner = type(self).__name__
         added = history_record(net, params_of(self), owner, warn=warn)
+        context = getattr(data, "extras", {}).get("context")
+        given = {} if context is None else {"context": context}
         net.module_.eval()
         with torch.inference_mode():
-            added.update(part.finish(net.module_, X_model, {**fitted, **added}))
+            added.update(
+                part.finish(net.module_, X_model, {**fitted, **added}, **given)
+            )
         return added
 
     def _context(self, y, n_rows: int, fitted=None) -> np.ndarray | None:
@@ -311,7 +316,8 @@ class SkaeBase(
             seed_torch(call_seed, device)
             part.before_partial_fit(net.module_)
             net.partial_fit(data, None, epochs=1)
-        return {**new, **self._finished(part, X_model, fitted, warn=False)}, False
+        finished = self._finished(part, X_model, fitted, warn=False, data=data)
+        return {**new, **finished}, False
 
     def _incremental_start(self, X, y, part, fitted: dict) -> dict:
         """``partial_fit``'s first call: preprocessing, module and net, untrained."""

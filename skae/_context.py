@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import _num_samples
 
 
 class ContextEncoder:
@@ -92,17 +93,22 @@ class ContextEncoder:
                 f"labels: {self.classes_.tolist()}."
             )
         onehot = self.binarizer_.transform(y).astype(np.float64)
-        if len(self.classes_) == 2:
+        if len(self.classes_) <= 2:  # one column, all 0 for a single class
             onehot = np.hstack([1.0 - onehot, onehot])
         return onehot
 
 
 def fitted_encoder(encoder: ContextEncoder, y, train, n_samples: int):
     """``encoder`` fitted on the training rows' ``y`` (one row per row of X)."""
-    if y is None or len(y) != n_samples:
+    if y is None:
+        raise ValueError(
+            "This model is conditional: fit needs y (its context); it requires y "
+            "to be passed, but the target y is None."
+        )
+    if _num_samples(y) != n_samples:
         raise ValueError(
             f"This model is conditional: fit needs y with one row per row of X "
-            f"({n_samples})."
+            f"({n_samples}), got {_num_samples(y)}."
         )
     return encoder.fit(y if len(train) == n_samples else np.asarray(y)[train])
 

@@ -138,10 +138,19 @@ class ModelPart:
         raise NotImplementedError(f"{type(self).__name__} defines no module")
 
     def start(
-        self, module, rows: np.ndarray, validation, seed: int, fitted: Fitted
+        self,
+        module,
+        rows: np.ndarray,
+        validation,
+        seed: int,
+        fitted: Fitted,
+        context=None,
     ) -> dict:
         """Set ``module`` to a classical solution of the float64 model-space
-        ``rows``; return the fitted attributes the start learned."""
+        ``rows``; return the fitted attributes the start learned.
+
+        A conditional part's start (one with a :meth:`context`) is also given
+        ``context=``, the encoded ``y`` of every row of ``rows``."""
         return {}
 
     def batch_transform(self, X_fit: np.ndarray, fitted: Fitted) -> tuple:
@@ -156,8 +165,9 @@ class ModelPart:
         """The training objective (:mod:`skae.losses`)."""
         raise NotImplementedError(f"{type(self).__name__} defines no objective")
 
-    def finish(self, module, X_model, fitted: Fitted) -> dict:
-        """Post-fit statistics (eval mode, no grad) as fitted attributes."""
+    def finish(self, module, X_model, fitted: Fitted, context=None) -> dict:
+        """Post-fit statistics (eval mode, no grad) as fitted attributes; a
+        conditional part's also takes ``context=``, the rows' encoded ``y``."""
         return {}
 
     def before_partial_fit(self, module) -> None:
@@ -209,11 +219,14 @@ def input_spec(n_features: int, fitted: Fitted) -> InputSpec:
     )
 
 
-def started_module(part: ModelPart, X, data, valid, seed: int, fitted: dict):
+def started_module(
+    part: ModelPart, X, data, valid, seed: int, fitted: dict, context=None
+):
     """The part's untrained module for ``X``, at its classical start, float64.
 
     The start sees the float64 model-space rows (sparse ``X`` densified, see
-    :func:`~skae._data.dense_rows`) and writes its record into ``fitted``.
+    :func:`~skae._data.dense_rows`), and the encoded ``context`` of a
+    conditional model, and writes its record into ``fitted``.
     """
     # In float64 while the start writes its float64 solution: written into
     # float32 parameters first, a float64 model would start off the classical
@@ -228,5 +241,6 @@ def started_module(part: ModelPart, X, data, valid, seed: int, fitted: dict):
     # threaded BLAS beside torch's spinning OpenMP workers made them about 8x
     # slower on 2 cores (docs/concepts.md#classical-starts-and-epoch-0).
     with threadpool_limits(limits=1, user_api="blas"):
-        fitted.update(part.start(module, rows, valid, seed, fitted))
+        given = {} if context is None else {"context": context}
+        fitted.update(part.start(module, rows, valid, seed, fitted, **given))
     return module

@@ -428,8 +428,14 @@ def gaussian_mixture(
     seed: int,
     validation: np.ndarray | None = None,
     n_init: int = 3,
+    covariance_type: str = "full",
+    max_components: int = _MAX_MIXTURE,
 ) -> GaussianMixture | None:
     """A full-covariance :class:`~sklearn.mixture.GaussianMixture` of ``X``.
+
+    (``covariance_type='diag'``: a diagonal one, chosen the same way;
+    :func:`full_covariances` gives its matrices.  ``max_components`` caps
+    the sizes a scan tries.)
 
     ``n_components='bic'`` fits 1, 2, ... up to 8 components (no more than
     half the rows) and keeps the size of lowest BIC; while the best size is
@@ -473,7 +479,7 @@ def gaussian_mixture(
             try:
                 return GaussianMixture(
                     k,
-                    covariance_type="full",
+                    covariance_type=covariance_type,
                     n_init=starts,
                     reg_covar=reg_covar,
                     random_state=seed,
@@ -493,7 +499,10 @@ def gaussian_mixture(
         # tables of ten thousand rows; docs/concepts.md#the-mixtures-bic-scan):
         # scan a sample, one EM start per size (mixture_ensemble's members
         # are the restarts), then continue the chosen mixture's EM on all rows.
-        chosen = gaussian_mixture(_scan_sample(X, seed), "bic", seed, n_init=1)
+        sample = _scan_sample(X, seed)
+        chosen = gaussian_mixture(
+            sample, "bic", seed, None, 1, covariance_type, max_components
+        )
         return None if chosen is None else _continued(chosen, X, seed)
     rows = X[np.setdiff1d(np.arange(n), validation)] if held_out else X
     # BIC's scan beyond 8 components: one EM start per size, then the chosen
@@ -502,7 +511,7 @@ def gaussian_mixture(
     # keeps n_init starts: one start there under-fits the larger sizes and
     # BIC then picks too few (docs/concepts.md#the-mixtures-bic-scan).
     best, best_score = None, -np.inf
-    limit = min(_MAX_MIXTURE, max(len(rows) // 2, 1))
+    limit = min(max_components, max(len(rows) // 2, 1))
     sizes = range(1, min(8, limit) + 1)
     while sizes:
         # Neither criterion is unimodal in k on discrete columns: try every
@@ -539,7 +548,7 @@ def _continued(mixture: GaussianMixture, X: np.ndarray, seed: int) -> GaussianMi
     try:
         return GaussianMixture(
             mixture.n_components,
-            covariance_type="full",
+            covariance_type=mixture.covariance_type,
             reg_covar=mixture.reg_covar,
             weights_init=mixture.weights_,
             means_init=mixture.means_,
@@ -555,6 +564,8 @@ def mixture_ensemble(
     n_components,
     seed: int,
     validation: np.ndarray | None = None,
+    covariance_type: str = "full",
+    max_components: int = _MAX_MIXTURE,
 ) -> list[GaussianMixture]:
     """The mixtures whose average density is a flow's base (:func:`gaussian_mixture`).
 
@@ -567,7 +578,8 @@ def mixture_ensemble(
     seed to the next (docs/concepts.md#the-mixtures-bic-scan); the average
     is at least the members' mean log-likelihood and much steadier.
     ``'auto'`` or an int: the one mixture.  Mixtures that cannot be fitted
-    are left out.
+    are left out.  ``covariance_type`` and ``max_components`` are
+    :func:`gaussian_mixture`'s.
 
     Examples
     --------
@@ -579,10 +591,13 @@ def mixture_ensemble(
     >>> [m.n_components for m in mixture_ensemble(X, 3, seed=0)]
     [3]
     """
+    kind = {"covariance_type": covariance_type, "max_components": max_components}
     if n_components == "bic":
-        members = [gaussian_mixture(X, "bic", seed + i) for i in range(_BASE_MIXTURES)]
+        members = [
+            gaussian_mixture(X, "bic", seed + i, **kind) for i in range(_BASE_MIXTURES)
+        ]
     else:
-        members = [gaussian_mixture(X, n_components, seed, validation)]
+        members = [gaussian_mixture(X, n_components, seed, validation, **kind)]
     return [member for member in members if member is not None]
 
 
@@ -591,6 +606,7 @@ def broad_weight(
     n_components,
     seed: int,
     validation: np.ndarray | None = None,
+    covariance_type: str = "full",
 ) -> float:
     """Weight of a broad ``N(0, I)`` component beside a mixture of ``X``.
 
@@ -626,7 +642,10 @@ def broad_weight(
     train = np.delete(X, validation, 0)
     train = _scan_sample(train, seed)  # as gaussian_mixture's scan
     sizes = [n_components] if np.isscalar(n_components) else list(n_components)
-    members = [gaussian_mixture(train, k, seed + i) for i, k in enumerate(sizes)]
+    members = [
+        gaussian_mixture(train, k, seed + i, covariance_type=covariance_type)
+        for i, k in enumerate(sizes)
+    ]
     members = [member for member in members if member is not None]
     if not members:
         return floor
@@ -647,3 +666,20 @@ def broad_weight(
             return update
         weight = update
     return weight
+
+
+def full_covariances(mixture: GaussianMixture) -> np.ndarray:
+    """The ``(k, d, d)`` covariance matrices of a full or diagonal mixture.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from skae._warm_start import full_covariances
+    >>> X = np.random.default_rng(0).normal(size=(50, 2))
+    >>> full_covariances(GaussianMixture(2, covariance_type="diag").fit(X)).shape
+    (2, 2, 2)
+    """
+    if mixture.covariance_type == "diag":
+        return np.stack([np.diag(row) for row in mixture.covariances_])
+    return mixture.covariances_

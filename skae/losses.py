@@ -376,3 +376,30 @@ class NegativeLogLikelihood(Objective):
         if base is None:
             return LossTerms(flow_nll(z, log_det).mean(), {})
         return LossTerms(-(base(z) + log_det).mean(), {})
+
+
+class ConditionalNegativeLogLikelihood(NegativeLogLikelihood):
+    """A conditional flow's objective: ``-(log p_Z(z | y) + log|det dz/dx|)``.
+
+    The batch's context reaches the base (one mixture per class, say)
+    through the module's ``base_log_prob(z, context)``.
+    """
+
+    conditional = True
+
+    def terms(self, output, target, module, x, mask, context=None) -> LossTerms:
+        z, log_det = output
+        return LossTerms(-(module.base_log_prob(z, context) + log_det).mean(), {})
+
+
+class ConditionalNegativeELBO(NegativeELBO):
+    """A conditional VAE's objective: :class:`NegativeELBO` of ``x - M y``.
+
+    The module (:class:`~skae.modules.vae.ConditionalGaussianVAE`) encodes
+    and decodes ``x - M y``; the target is shifted by the same ``M y``.
+    """
+
+    conditional = True
+
+    def terms(self, output, target, module, x, mask, context=None) -> LossTerms:
+        return super().terms(output, target - module.shift(context), module, x, mask)

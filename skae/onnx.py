@@ -596,6 +596,12 @@ def to_onnx(model, X, *, method: str = "transform", **kwargs):
             "convolutional networks) is not implemented; export a model "
             "fitted with image_shape=None."
         )
+    if getattr(last, "context_encoder_", None) is not None:
+        raise NotImplementedError(
+            f"ONNX export of the conditional {type(last).__name__} (its context "
+            "y, a second graph input, and its per-class base) is not "
+            "implemented; save it with skops.io or pickle instead."
+        )
     if type(last) not in _BUILDERS:
         _builder(type(last))  # a clear error for what cannot be exported
         _register(type(last))

@@ -26,12 +26,16 @@ whose tables have 4 columns.
 
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.mixture import GaussianMixture
 
 from skae import (
     VAE,
     AutoencoderImputer,
     AutoencoderTransformer,
+    ConditionalRealNVPDensity,
+    ConditionalVAE,
     DenoisingAE,
+    GenerativeClassifier,
     RealNVPDensity,
 )
 
@@ -243,6 +247,38 @@ CHECKED += [
     ),
     AutoencoderImputer(
         AutoencoderTransformer(n_components=2, hidden_layer_sizes=(8,), max_iter=5)
+    ),
+]
+
+# Conditional models p(x | y) (the checks' y: labels, or numeric targets) and
+# the classifier over them.  Their defaults (a BIC mixture ensemble per class,
+# about 2 minutes of checks each) are checked under -m slow.
+CHECKED_SLOW += [ConditionalRealNVPDensity(), ConditionalVAE(), GenerativeClassifier()]
+_SMALL_CONDITIONAL_FLOW = ConditionalRealNVPDensity(
+    n_layers=2, hidden_layer_sizes=(8,), max_iter=10, n_base_components=1
+)
+CHECKED += [
+    _SMALL_CONDITIONAL_FLOW,
+    ConditionalRealNVPDensity(
+        n_layers=3,
+        hidden_layer_sizes=(8,),
+        activation="tanh",
+        mask="random",
+        whiten=False,
+        noise_level=0.1,
+        early_stopping=False,
+        max_iter=10,
+        n_base_components=2,
+    ),
+    ConditionalVAE(n_components=2, hidden_layer_sizes=(8,), max_iter=5),
+    ConditionalVAE(image_shape=(1, 1, -1), channels=4, max_iter=5),
+    GenerativeClassifier(_SMALL_CONDITIONAL_FLOW),
+    GenerativeClassifier(GaussianMixture(), priors=None),
+    GenerativeClassifier(
+        RealNVPDensity(
+            n_layers=2, hidden_layer_sizes=(8,), max_iter=5, n_base_components=1
+        ),
+        random_state=0,
     ),
 ]
 

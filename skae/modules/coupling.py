@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from skae.distributions import standard_normal_log_prob
-from skae.modules.mixture import GaussianMixtureBase
+from skae.modules.mixture import ClassMixtureBase, GaussianMixtureBase
 from skae.modules.mlp import make_mlp
 from skae.modules.transforms import AFFINE, MonotonicTransform
 
@@ -436,10 +436,15 @@ class BoxedCoupling(nn.Module):
         """``b * x``, with ``x`` clamped to the box first (when one is fitted)."""
         return self.mask * x.clamp(self.box_low, self.box_high)
 
-    def transform_parameters(self, x: Tensor) -> tuple[Tensor, ...]:
+    def transform_parameters(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, ...]:
         """The transform's parameters ``theta(b*x)``, each of the shape of ``x``;
-        the affine couplings' ``(s, t)`` (:meth:`log_scale_and_shift`)."""
-        return self.log_scale_and_shift(x)
+        the affine couplings' ``(s, t)`` (:meth:`log_scale_and_shift`).  A
+        conditional coupling's also read the ``context``."""
+        if context is None:
+            return self.log_scale_and_shift(x)
+        return self.log_scale_and_shift(x, context)
 
     def log_scale_and_shift(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(s(b*x), t(b*x))``, each of the shape of ``x``."""
@@ -456,14 +461,18 @@ class BoxedCoupling(nn.Module):
         self.box_low.copy_(low - margin * span)
         self.box_high.copy_(high + margin * span)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Map ``x`` to ``(y, log|det dy/dx|)``."""
-        params, box = self.transform_parameters(x), (self.box_low, self.box_high)
+    def forward(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Map ``x`` (given ``context``) to ``(y, log|det dy/dx|)``."""
+        params = self.transform_parameters(x, context)
+        box = (self.box_low, self.box_high)
         return boxed_coupling_forward(x, self.mask, self.transform, params, *box)
 
-    def inverse(self, y: Tensor) -> Tensor:
-        """Map ``y`` back to ``x`` exactly."""
-        params, box = self.transform_parameters(y), (self.box_low, self.box_high)
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
+        """Map ``y`` back to ``x`` exactly (given the same ``context``)."""
+        params = self.transform_parameters(y, context)
+        box = (self.box_low, self.box_high)
         return boxed_coupling_inverse(y, self.mask, self.transform, params, *box)
 
 
@@ -488,6 +497,9 @@ class AffineCoupling(BoxedCoupling):
         Non-linearity of the ``s`` and ``t`` networks.
     log_scale_bound : float, default=2.0
         ``s`` stays within ``(-log_scale_bound, log_scale_bound)``.
+    n_context : int, default=0
+        Width of a conditioning input (a conditional flow's encoded ``y``)
+        that the ``s`` and ``t`` networks read beside ``b*x``; 0: none.
 
     Attributes
     ----------
@@ -518,6 +530,7 @@ class AffineCoupling(BoxedCoupling):
         hidden_layer_sizes: Sequence[int] = (64, 64),
         activation: str = "relu",
         log_scale_bound: float = 2.0,
+        n_context: int = 0,
     ) -> None:
         mask = torch.as_tensor(mask)
         if mask.shape != (n_features,):
@@ -525,19 +538,24 @@ class AffineCoupling(BoxedCoupling):
                 f"mask must have shape ({n_features},), got {tuple(mask.shape)}."
             )
         super().__init__(mask, log_scale_bound)
-        sizes = [n_features, *hidden_layer_sizes, n_features]
+        sizes = [n_features + n_context, *hidden_layer_sizes, n_features]
         self.scale_net = make_mlp(sizes, activation)
         self.shift_net = make_mlp(sizes, activation)
         _zero_last_linear(self.scale_net)
         _zero_last_linear(self.shift_net)
 
-    def log_scale_and_shift(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def log_scale_and_shift(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Return ``(s(b*x), t(b*x))``, each of the shape of ``x``.
 
         With a box (:meth:`fit_box`) the networks read the conditioning
         features clamped to it; without one (the default) ``b*x`` as it is.
+        A conditional coupling's networks read ``[b*x, context]``.
         """
         conditioner = self.conditioning_input(x)
+        if context is not None:
+            conditioner = torch.cat([conditioner, context], dim=-1)
         log_scale = soft_clamp(self.scale_net(conditioner), self.log_scale_bound)
         return log_scale, self.shift_net(conditioner)
 
@@ -585,17 +603,32 @@ class Flow(nn.Module):
         self.base = base
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """As torch's, building a placeholder mixture base when the state has one."""
+        """As torch's, building a placeholder mixture base (or one per class)
+        when the state has one."""
         if self.base is None and "base.means" in state_dict:
             n_components, n_features = state_dict["base.means"].shape
             self.set_base(GaussianMixtureBase.placeholder(n_components, n_features))
+        elif self.base is None and "base.mixtures.0.means" in state_dict:
+            self.set_base(ClassMixtureBase.placeholder(state_dict))
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
-    def base_log_prob(self, z: Tensor) -> Tensor:
-        """``log p_Z(z)`` in float64: the standard normal, or the fitted base."""
+    def base_log_prob(self, z: Tensor, context: Tensor | None = None) -> Tensor:
+        """``log p_Z(z)`` in float64: the standard normal, or the fitted base
+        (given ``context`` when the base is conditional)."""
         if self.base is None:
             return standard_normal_log_prob(z.double())
+        if getattr(self.base, "conditional", False):
+            return self.base.log_prob(z, context)
         return self.base.log_prob(z)
+
+    @staticmethod
+    def _given(layer: nn.Module, context: Tensor | None) -> tuple:
+        """The arguments after ``x`` of ``layer``: the context for a coupling."""
+        return (
+            (context,)
+            if context is not None and isinstance(layer, BoxedCoupling)
+            else ()
+        )
 
     def forward(
         self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None
@@ -603,19 +636,21 @@ class Flow(nn.Module):
         """Map data ``x`` to ``(z, log|det dz/dx|)``, shapes ``(n, d)`` and ``(n,)``."""
         z, log_det = x, x.new_zeros(x.shape[:-1])
         for layer in self.layers:
-            z, layer_log_det = layer(z)
+            z, layer_log_det = layer(z, *self._given(layer, context))
             log_det = log_det + layer_log_det
         return z, log_det
 
-    def inverse(self, z: Tensor) -> Tensor:
+    def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         """Map latent ``z`` back to data space exactly."""
         x = z
         for layer in reversed(self.layers):
-            x = layer.inverse(x)
+            x = layer.inverse(x, *self._given(layer, context))
         return x
 
     @torch.no_grad()
-    def fit_boxes(self, x: Tensor, margin: float = 0.1) -> None:
+    def fit_boxes(
+        self, x: Tensor, margin: float = 0.1, context: Tensor | None = None
+    ) -> None:
         """Give every coupling the box of its own input on the data ``x``.
 
         Called after training: the flow is unchanged on (and near) the data,
@@ -625,15 +660,15 @@ class Flow(nn.Module):
         for layer in self.layers:
             if isinstance(layer, BoxedCoupling):
                 layer.fit_box(z, margin)
-            z, _ = layer(z)
+            z, _ = layer(z, *self._given(layer, context))
 
     def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """The latent point ``z = f(x)``."""
-        return self(x)[0]
+        return self(x, context)[0]
 
     def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         """The data point ``x = f^{-1}(z)``."""
-        return self.inverse(z)
+        return self.inverse(z, context)
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Log-density of ``x`` in nats, shape ``(n_samples,)``.
@@ -641,8 +676,8 @@ class Flow(nn.Module):
         The Gaussian term is summed in float64: ``||z||^2`` of a point far from
         the data would overflow float32.
         """
-        z, log_det = self(x)
-        return self.base_log_prob(z) + log_det.double()
+        z, log_det = self(x, context)
+        return self.base_log_prob(z, context) + log_det.double()
 
     def initialize_from_data(self, x: Tensor) -> None:
         """Set the first layer to standardise ``x`` (data-dependent start).
@@ -683,6 +718,9 @@ class RealNVP(Flow):
     generator : torch.Generator, default=None
         Source of randomness for ``mask='random'``; the global one when
         ``None``. Network weights always use the global generator.
+    n_context : int, default=0
+        Width of the context every coupling's networks read (a conditional
+        flow, ``p(x | y)``); 0: an unconditional flow.
 
     Attributes
     ----------
@@ -733,6 +771,7 @@ class RealNVP(Flow):
         mask: str = "alternating",
         log_scale_bound: float = 2.0,
         generator: torch.Generator | None = None,
+        n_context: int = 0,
     ) -> None:
         if n_features < 1:
             raise ValueError(f"n_features must be at least 1, got {n_features}.")
@@ -748,7 +787,12 @@ class RealNVP(Flow):
             masks = random_masks(n_features, n_layers, generator)
         couplings = [
             AffineCoupling(
-                n_features, layer_mask, hidden_layer_sizes, activation, log_scale_bound
+                n_features,
+                layer_mask,
+                hidden_layer_sizes,
+                activation,
+                log_scale_bound,
+                n_context=n_context,
             )
             for layer_mask in masks
         ]

@@ -85,3 +85,61 @@ class GaussianMixtureBase(nn.Module):
         chol = self.covariance_cholesky.cpu().numpy()
         eps = rng.standard_normal((n_samples, means.shape[1]))
         return means[labels] + np.einsum("nde,ne->nd", chol[labels], eps)
+
+
+class ClassMixtureBase(nn.Module):
+    """One :class:`GaussianMixtureBase` per class: ``log p(z | y)``.
+
+    A conditional flow's base for class labels: the row's one-hot context
+    picks its class's mixture.
+
+    Parameters
+    ----------
+    mixtures : sequence of GaussianMixtureBase
+        One per column of the one-hot context.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skae.modules.mixture import ClassMixtureBase, GaussianMixtureBase
+    >>> one = lambda mean: GaussianMixtureBase(np.ones(1), mean, np.eye(2)[None])
+    >>> base = ClassMixtureBase([one(np.zeros((1, 2))), one(np.ones((1, 2)))])
+    >>> z, context = torch.zeros(2, 2), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> base.log_prob(z, context).round(decimals=4)
+    tensor([-1.8379, -2.8379], dtype=torch.float64)
+    """
+
+    conditional = True
+
+    def __init__(self, mixtures) -> None:
+        super().__init__()
+        self.mixtures = nn.ModuleList(mixtures)
+
+    @classmethod
+    def placeholder(cls, state_dict, prefix: str = "base.") -> "ClassMixtureBase":
+        """A base of the shapes saved in ``state_dict``, for ``load_state_dict``."""
+        mixtures, k = [], 0
+        while f"{prefix}mixtures.{k}.means" in state_dict:
+            shape = state_dict[f"{prefix}mixtures.{k}.means"].shape
+            mixtures.append(GaussianMixtureBase.placeholder(*shape))
+            k += 1
+        return cls(mixtures)
+
+    def log_prob(self, z: Tensor, context: Tensor) -> Tensor:
+        """``log p(z | y)`` of each row, in float64, shape ``(n,)``."""
+        if context is None:
+            raise ValueError("A class-conditional base needs the context.")
+        every = torch.stack([mixture.log_prob(z) for mixture in self.mixtures], 1)
+        return every.gather(1, context.argmax(dim=1, keepdim=True)).squeeze(1)
+
+    def sample(
+        self, n_samples: int, rng: np.random.RandomState, context: np.ndarray
+    ) -> np.ndarray:
+        """One draw per row of the one-hot ``context``, class by class."""
+        labels = np.asarray(context).argmax(axis=1)
+        n_features = self.mixtures[0].means.shape[1]
+        draws = np.empty((n_samples, n_features))
+        for k in np.unique(labels):
+            rows = labels == k
+            draws[rows] = self.mixtures[k].sample(int(rows.sum()), rng)
+        return draws

@@ -381,3 +381,64 @@ class GaussianVAE(nn.Module):
         log_pz = standard_normal_log_prob(z)
         log_qz = diag_gaussian_log_prob(z, mu, logvar)
         return importance_weighted_log_likelihood(log_px_given_z, log_pz, log_qz)
+
+
+class ConditionalGaussianVAE(GaussianVAE):
+    """A Gaussian VAE of ``p(x | y)``: ``x = M y + VAE``, one shared code.
+
+    The context ``y`` (encoded: one-hot labels or standardised covariates)
+    shifts the data by a learned linear map ``M y`` (``context_shift``):
+    the encoder reads ``x - M y`` and the decoder's mean is ``decoder(z) +
+    M y``, so ``log p(x | y)`` is the VAE's log-density of ``x - M y`` (a
+    translation: no Jacobian).  Started at the class means (``M``'s
+    columns) and a factor model of the within-class residuals, the
+    untrained module is that classical conditional model.
+
+    Parameters
+    ----------
+    n_features, n_components : int
+        As :class:`GaussianVAE`.
+    n_context : int
+        Width of the encoded context.
+    **kwargs
+        :class:`GaussianVAE`'s other arguments.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.modules.vae import ConditionalGaussianVAE
+    >>> vae = ConditionalGaussianVAE(4, 2, 3, hidden_layer_sizes=(8,))
+    >>> x, c = torch.randn(5, 4), torch.eye(3)[[0, 1, 2, 0, 1]]
+    >>> vae.log_prob(x, c, eps=torch.randn(10, 2)).shape
+    torch.Size([5])
+    """
+
+    def __init__(self, n_features: int, n_components: int, n_context: int, **kwargs):
+        super().__init__(n_features, n_components, **kwargs)
+        self.context_shift = nn.Linear(n_context, n_features, bias=False)
+        nn.init.zeros_(self.context_shift.weight)
+
+    def shift(self, context: Tensor) -> Tensor:
+        """``M y`` of each row."""
+        if context is None:
+            raise ValueError("A conditional VAE needs the context y.")
+        return self.context_shift(context.to(self.context_shift.weight.dtype))
+
+    def forward(self, x, context=None, mask=None) -> VAEOutput:
+        """:class:`GaussianVAE`'s outputs for ``x - M y`` (the objective
+        shifts its target likewise)."""
+        return super().forward(x - self.shift(context), mask=mask)
+
+    def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        return super().encode(x - self.shift(context))
+
+    def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
+        return super().decode(z) + self.shift(context)
+
+    def log_prob(self, x: Tensor, context: Tensor | None = None, *, eps: Tensor):
+        """``log p(x | y)``: the VAE's importance-weighted bound at ``x - M y``."""
+        return super().log_prob(x - self.shift(context), eps=eps)
+
+    @torch.no_grad()
+    def fit_boxes(self, x: Tensor, context: Tensor | None = None) -> None:
+        super().fit_boxes(x - self.shift(context))

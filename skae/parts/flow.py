@@ -11,7 +11,7 @@ import torch
 from skae._data import dense_rows, identity_batch
 from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import Standardizer, Whitener
-from skae._warm_start import broad_weight, mixture_ensemble
+from skae._warm_start import broad_weight, full_covariances, mixture_ensemble
 from skae.losses import NegativeLogLikelihood
 from skae.modules.coupling import RealNVP
 from skae.modules.image_flow import MultiscaleRealNVP
@@ -21,6 +21,38 @@ from skae.noise import GaussianNoise
 
 # Values of the widest convolution output held at once in inference (images).
 _ACTIVATION_BUDGET = 2**22
+
+
+def mixture_base(
+    mixtures, whitening: np.ndarray, broad: float, centre=None
+) -> GaussianMixtureBase:
+    """The average of ``mixtures`` (fitted to standardised rows) in the
+    whitened space, beside a broad ``N(centre, I)`` (standardised space;
+    ``centre`` None: the data's mean) of weight ``broad``."""
+    d = whitening.shape[0]
+    weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
+    weights = np.r_[(1 - broad) * weights, broad]
+    means = np.concatenate([m.means_ for m in mixtures]) @ whitening
+    broad_mean = np.zeros((1, d)) if centre is None else centre[None] @ whitening
+    means = np.r_[means, broad_mean]
+    covariances = np.concatenate([full_covariances(m) for m in mixtures])
+    mapped = whitening.T @ covariances @ whitening
+    # The broad component is N(0, I) in the *standardised* space: isotropic
+    # there, so a direction in which the data hardly vary does not make it
+    # narrow as well.
+    covariances = np.r_[mapped, (whitening.T @ whitening)[None]]
+    return GaussianMixtureBase(weights, means, covariances)
+
+
+def standardised_rows(rows: np.ndarray, fitted) -> tuple[np.ndarray, np.ndarray]:
+    """``(standardised rows, whitening)`` of whitened model-space ``rows``.
+
+    The mixtures are fitted on the standardised rows (k-means' start and the
+    covariance regularisation are not invariant to whitening), then mapped
+    exactly to the whitened space the flow works in (:func:`mixture_base`).
+    """
+    whitening = fitted["preprocessor_"].whitening_
+    return np.linalg.solve(whitening.T, rows.T).T, whitening
 
 
 class RealNVPPart(ModelPart):
@@ -40,6 +72,7 @@ class RealNVPPart(ModelPart):
             activation=p.activation,
             mask=p.mask,
             log_scale_bound=p.log_scale_bound,
+            n_context=spec.n_context,
         )
 
     def criterion(self, fitted) -> NegativeLogLikelihood:
@@ -51,11 +84,7 @@ class RealNVPPart(ModelPart):
 
     def start(self, module, rows, validation, seed, fitted) -> dict:
         """The base mixture (docs/concepts.md#the-mixtures-bic-scan)."""
-        # Fitted on the standardised rows (k-means' start and the covariance
-        # regularisation are not invariant to whitening), then mapped exactly
-        # to the whitened space the flow works in.
-        whitening = fitted["preprocessor_"].whitening_
-        standardised = np.linalg.solve(whitening.T, rows.T).T
+        standardised, whitening = standardised_rows(rows, fitted)
         mixtures = mixture_ensemble(
             standardised, self.params.n_base_components, seed, validation
         )
@@ -67,23 +96,12 @@ class RealNVPPart(ModelPart):
             # Gaussian.
             return {**record, "n_base_components_": 1}
         record["n_base_components_"] = sum(sizes)
-        d = rows.shape[1]
         broad = broad_weight(standardised, sizes, seed, validation)
-        weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
-        weights = np.r_[(1 - broad) * weights, broad]
-        means = np.concatenate([m.means_ for m in mixtures]) @ whitening
-        means = np.r_[means, np.zeros((1, d))]
-        covariances = np.concatenate([m.covariances_ for m in mixtures])
-        mapped = whitening.T @ covariances @ whitening
-        # The broad component is N(0, I) in the *standardised* space: isotropic
-        # there, so a direction in which the data hardly vary does not make it
-        # narrow as well.
-        covariances = np.r_[mapped, (whitening.T @ whitening)[None]]
-        module.set_base(GaussianMixtureBase(weights, means, covariances))
+        module.set_base(mixture_base(mixtures, whitening, broad))
         return record
 
-    def finish(self, module, X_model, fitted) -> dict:
-        module.fit_boxes(dense_rows(X_model))
+    def finish(self, module, X_model, fitted, context=None) -> dict:
+        module.fit_boxes(dense_rows(X_model), context=context)
         return {}
 
     def latent_width(self, fitted) -> int:
@@ -93,6 +111,8 @@ class RealNVPPart(ModelPart):
         base = fitted["net_"].module_.base
         if base is None:
             return rng.standard_normal((n_samples, fitted["n_features_in_"]))
+        if getattr(base, "conditional", False):
+            return base.sample(n_samples, rng, context)
         return base.sample(n_samples, rng)
 
 

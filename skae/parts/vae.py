@@ -161,9 +161,9 @@ class VAEPart(ModelPart):
         if fitting:
             check_magnitude(X, "VAE")
 
-    def finish(self, module, X_model, fitted) -> dict:
+    def finish(self, module, X_model, fitted, context=None) -> dict:
         # Far from the data the residual branches stay at their box's edge.
-        module.fit_boxes(dense_rows(X_model))
+        module.fit_boxes(dense_rows(X_model), *(() if context is None else (context,)))
         net = fitted["net_"]
         record = {
             "kl_curve_": history_curve(net, "train_kl"),
@@ -199,8 +199,12 @@ class VAEPart(ModelPart):
         p, seed = self.params, fitted["net_"].iterator_train__seed
         return {"eps": importance_draws(seed, p.n_importance_samples, p.n_components)}
 
+    def user_shift(self, fitted, context) -> np.ndarray | float:
+        """What a conditional part's context adds to the mean (user units)."""
+        return 0.0
+
     def scores(self, fitted, X, context=None) -> np.ndarray:
-        log_vae = self.network_scores(fitted, X)
+        log_vae = self.network_scores(fitted, X, context)
         # A model pickled before the defensive component existed has none.
         weight = fitted.get("defensive_weight_", 0.0)
         if weight <= 0:
@@ -208,13 +212,14 @@ class VAEPart(ModelPart):
         covariance = factor_covariance(
             fitted["start_components_"], fitted["start_noise_variance_"]
         )
-        log_start = gaussian_log_density(X, fitted["start_mean_"], covariance)
+        shifted = X - self.user_shift(fitted, context)
+        log_start = gaussian_log_density(shifted, fitted["start_mean_"], covariance)
         return defensive_mixture(log_vae, log_start, weight)
 
-    def network_scores(self, fitted, X) -> np.ndarray:
+    def network_scores(self, fitted, X, context=None) -> np.ndarray:
         """The network's importance-weighted ``log p(x)`` (no defensive part)."""
         if not needs_table_scoring(fitted, X):
-            return super().scores(fitted, X)
+            return super().scores(fitted, X, context)
         module, heads = fitted["net_"].module_, table_heads(fitted)
         eps = self.log_prob_kwargs(fitted)["eps"].unsqueeze(1)
         log_scale = np.log(fitted["preprocessor_"].scale_)

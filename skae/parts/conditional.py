@@ -1,0 +1,213 @@
+"""The conditional parts: ``p(x | y)`` with the context ``y`` in the networks.
+
+:class:`ConditionalFlowPart` is :class:`~skae.ConditionalRealNVPDensity`'s
+coupling flow whose every conditioner reads the encoded ``y``; for class
+labels its base is one Gaussian mixture per class (the BIC-chosen ensemble
+of :class:`~skae.RealNVPDensity`, fitted to each class's rows), so the
+untrained flow is the per-class mixture and early stopping can keep it as
+epoch 0.  :func:`reference_record` gives every conditional model the
+contexts its ``y=None`` methods average or choose over
+(:class:`~skae._conditional.ConditionalMixin`).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from skae._context import ContextEncoder
+from skae._tabular import check_magnitude
+from skae._warm_start import broad_weight, mixture_ensemble
+from skae.losses import ConditionalNegativeELBO, ConditionalNegativeLogLikelihood
+from skae.modules.mixture import ClassMixtureBase, GaussianMixtureBase
+from skae.modules.protocol import InputSpec
+from skae.modules.vae import ConditionalGaussianVAE
+from skae.parts.flow import RealNVPPart, mixture_base, standardised_rows
+from skae.parts.vae import ImageNetworks, VAEPart
+
+_MAX_REFERENCES = 32  # training contexts a numeric y=None marginal averages over
+_MAX_SIZE = 32  # most components of a class's mixture
+
+
+def reference_record(encoder: ContextEncoder, context: np.ndarray, seed: int) -> dict:
+    """The contexts a conditional model's ``y=None`` methods use, with weights.
+
+    For labels: every class, weighted by its frequency in ``fit``'s ``y``
+    (the prior ``p(y)``).  For numeric covariates: up to 32 of the rows of
+    ``y`` (drawn with ``seed``), equally weighted, an empirical ``p(y)``.
+    ``context`` is the encoded ``y`` of every row.
+    """
+    if encoder.classes_ is not None:
+        counts = context[:, : len(encoder.classes_)].sum(axis=0)
+        if len(encoder.classes_) == 1:
+            counts = np.array([len(context)], dtype=np.float64)
+        return {
+            "context_reference_": encoder.classes_.copy(),
+            "context_log_weights_": np.log(counts / counts.sum()),
+        }
+    rows = np.unique(context, axis=0)
+    if len(rows) > _MAX_REFERENCES:
+        pick = np.random.RandomState(seed).choice(len(rows), _MAX_REFERENCES, False)
+        rows = rows[np.sort(pick)]
+    return {
+        "context_reference_": rows * encoder.scale_ + encoder.mean_,
+        "context_log_weights_": np.full(len(rows), -np.log(len(rows))),
+    }
+
+
+def check_dense(X, owner: str) -> None:
+    """A conditional model reads dense rows only (its context rides beside them)."""
+    if sp.issparse(X):
+        raise TypeError(
+            f"{owner} does not accept sparse X (a sparse matrix was passed); "
+            "pass X.toarray()."
+        )
+
+
+class ConditionalFlowPart(RealNVPPart):
+    """Affine couplings reading ``[b*x, y]`` over a per-class mixture base."""
+
+    def context(self) -> ContextEncoder:
+        return ContextEncoder()
+
+    def check_input(self, X, *, fitting: bool = False) -> None:
+        check_dense(X, "ConditionalRealNVPDensity")
+
+    def criterion(self, fitted) -> ConditionalNegativeLogLikelihood:
+        return ConditionalNegativeLogLikelihood()
+
+    def start(self, module, rows, validation, seed, fitted, context=None) -> dict:
+        """One base mixture per class for labels, the unconditional base for
+        numeric covariates (docs/guide.md#conditional-models)."""
+        encoder = fitted["context_encoder_"]
+        record = reference_record(encoder, context, seed)
+        if encoder.classes_ is None:
+            return {**super().start(module, rows, validation, seed, fitted), **record}
+        standardised, whitening = standardised_rows(rows, fitted)
+        labels = context.argmax(axis=1)
+        held = np.zeros(len(rows), bool)
+        if validation is not None:
+            held[validation] = True
+        bases, sizes = [], []
+        for k in range(context.shape[1]):
+            members = np.flatnonzero(labels == k)
+            within = np.flatnonzero(held[members])
+            if len(members) - len(within) < 2:
+                # Too few rows for a mixture: the whole data's Gaussian.
+                d = rows.shape[1]
+                bases.append(
+                    GaussianMixtureBase(np.ones(1), np.zeros((1, d)), np.eye(d)[None])
+                )
+                sizes.append(())
+                continue
+            mixtures, kind = class_mixtures(
+                standardised[members], self.params.n_base_components, seed, within
+            )
+            counts = [mixture.n_components for mixture in mixtures]
+            broad = broad_weight(standardised[members], counts, seed, within, kind)
+            centre = standardised[members].mean(axis=0)
+            bases.append(mixture_base(mixtures, whitening, broad, centre))
+            sizes.append(tuple(counts))
+        module.set_base(ClassMixtureBase(bases))
+        record["base_mixture_sizes_"] = tuple(sizes)
+        record["n_base_components_"] = sum(sum(s) for s in sizes)
+        return record
+
+
+def class_mixtures(rows: np.ndarray, n_components, seed: int, validation) -> tuple:
+    """``(mixtures, covariance_type)`` of one class's standardised ``rows``.
+
+    :func:`~skae._warm_start.mixture_ensemble` with full and with diagonal
+    covariances, fitted to all the class's rows as
+    :class:`~skae.RealNVPDensity`'s base is to all rows; the type of the
+    lower mean BIC wins.  A full covariance is estimated only from more than
+    twice as many rows as dimensions: the full scan stops at ``n / (2 d)``
+    components, and a full mixture with a component of ``d`` rows or fewer
+    is left out of its ensemble.  A class often has few rows for its dimension
+    (digits: about a hundred rows of 64 pixels): full covariances then
+    over-fit, yet BIC prefers them (their log-determinants are set by
+    ``reg_covar``), and a held-out row falls tens of nats below the
+    diagonal mixture (docs/guide.md#conditional-models).
+    """
+    n, d = rows.shape
+    best, best_score, best_kind = [], -np.inf, "diag"
+    for kind in ("full", "diag"):
+        cap = n // (2 * d) if kind == "full" else _MAX_SIZE
+        if cap < 1:
+            continue
+        mixtures = mixture_ensemble(rows, n_components, seed, validation, kind, cap)
+        if kind == "full":  # a member with a component of <= d rows is left out
+            mixtures = [m for m in mixtures if (m.weights_ * n).min() > d]
+        if not mixtures:
+            continue
+        score = -np.mean([mixture.bic(rows) for mixture in mixtures])
+        if score > best_score or not best:
+            best, best_score, best_kind = mixtures, score, kind
+    return best, best_kind
+
+
+class ConditionalVAEPart(VAEPart):
+    """A Gaussian VAE of ``x - M y`` started at the class means and a factor
+    model of the within-class residuals (numeric covariates: the linear
+    regression of ``x`` on ``y`` and a factor model of its residuals)."""
+
+    def context(self) -> ContextEncoder:
+        return ContextEncoder()
+
+    def check_input(self, X, *, fitting: bool = False) -> None:
+        check_dense(X, "ConditionalVAE")
+        if fitting:
+            check_magnitude(X, "ConditionalVAE")
+        if np.isnan(X).any():
+            raise ValueError(
+                "Input X contains NaN: ConditionalVAE does not take missing "
+                "values; impute them first."
+            )
+
+    def build(self, spec: InputSpec) -> ConditionalGaussianVAE:
+        p, start = self.params, self.starts_at_factor_model()
+        return ConditionalGaussianVAE(
+            spec.n_features,
+            p.n_components,
+            spec.n_context,
+            hidden_layer_sizes=self.hidden_layer_sizes,
+            activation=p.activation,
+            linear_path=start,
+            image_shape=spec.image_shape,
+            channels=p.channels,
+            logvar_bounds=(-40.0, 10.0) if start else (-10.0, 10.0),
+        )
+
+    def criterion(self, fitted) -> ConditionalNegativeELBO:
+        return ConditionalNegativeELBO(
+            self.params.beta,
+            None,
+            self.params.n_train_importance_samples,
+            n_validation_draws=self.validation_draws,
+        )
+
+    def start(self, module, rows, validation, seed, fitted, context=None) -> dict:
+        """``M``: the class means (least squares on the covariates) of the
+        training rows; then the VAE's start on the residuals ``x - M y``."""
+        if fitted["is_categorical_"].any():
+            raise ValueError(
+                "ConditionalVAE takes numeric columns only; encode the "
+                "categorical ones first (e.g. OneHotEncoder)."
+            )
+        record = reference_record(fitted["context_encoder_"], context, seed)
+        train = np.ones(len(rows), bool)
+        if validation is not None:
+            train[validation] = False
+        shift = np.linalg.lstsq(context[train], rows[train], rcond=None)[0]
+        with torch.no_grad():
+            module.context_shift.weight.copy_(torch.from_numpy(shift.T))
+        residuals = rows - context @ shift
+        return {**super().start(module, residuals, validation, seed, fitted), **record}
+
+    def user_shift(self, fitted, context) -> np.ndarray:
+        """``M y`` in the user's units (what the context adds to the mean)."""
+        weight = fitted["net_"].module_.context_shift.weight.detach().double()
+        return (context @ weight.cpu().numpy().T) * fitted["preprocessor_"].scale_
+
+
+class ConditionalImageVAEPart(ImageNetworks, ConditionalVAEPart):
+    """A conditional Gaussian VAE of images (convolutional networks)."""
