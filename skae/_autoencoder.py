@@ -11,6 +11,7 @@ from skae._params import (
 from skae._parts import params_of
 from skae._tabular import ImputeMixin
 from skae.parts.autoencoder import AutoencoderPart, autoencoder_part
+from skae.parts.sequence import sequence_autoencoder_part
 from skae.utils._validation import Interval, StrOptions
 
 
@@ -135,6 +136,7 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         "sparsity_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "contractive_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "init": [StrOptions({"pca", "random"})],
+        "pretrain": [StrOptions({"greedy"}), None],
         "warmup_noise": [
             StrOptions({"auto"}),
             Interval(numbers.Real, 0, None, closed="left"),
@@ -149,10 +151,12 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         activation="relu",
         categorical_features="from_dtype",
         image_shape=None,
+        sequence_shape=None,
         channels=32,
         sparsity_penalty=0.0,
         contractive_penalty=0.0,
         init="pca",
+        pretrain=None,
         warmup_noise="auto",
         batch_size="auto",
         learning_rate_init=0.001,
@@ -170,4 +174,6 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         self._store_init_arguments(locals())
 
     def _make_part(self, image_shape) -> AutoencoderPart:
+        if self.sequence_shape is not None:
+            return sequence_autoencoder_part(params_of(self))
         return autoencoder_part(params_of(self), image_shape)

@@ -1,0 +1,66 @@
+"""The sequence autoencoders' parts: GRU networks over flattened ``(T, F)`` rows.
+
+A sequence model is the autoencoder (or VAE) part with the recurrent
+networks of :mod:`skae.modules.sequence` (the module builder reads
+``(T, F)`` from :class:`~skae.modules.protocol.InputSpec`): with the
+classical start (``init='pca'``, ``init='factor_analysis'``) the GRU encoder
+and decoder are the residual branches beside the linear start, so that
+epoch 0 of early stopping is PCA (the factor model) of the flattened
+windows; with ``init='random'`` they are the plain sequence-to-sequence
+autoencoder of the lecture notes' tutorial.  The parts here only add what
+differs: float32 computation and a shorter budget
+(docs/concepts.md#training-budgets), and the recurrent activations in the
+VAE's scoring budget.
+"""
+
+from dataclasses import replace
+
+import numpy as np
+
+from skae._parts import TrainingPolicy
+from skae.parts.autoencoder import AutoencoderPart
+from skae.parts.vae import BernoulliVAEPart, VAEPart
+
+SEQUENCE_POLICY = TrainingPolicy(auto_epochs=100, auto_steps=4000)
+"""The recurrent networks' budget: at most 100 epochs, about 4,000 steps."""
+
+
+class SequenceNetworks:
+    """What the GRU networks change in a part: float32 and their budget."""
+
+    compute_dtype = np.float32
+    stacks = False
+
+    def widest_activation(self, fitted) -> int:
+        """Values per row held by the recurrent layers (all steps' states)."""
+        steps = fitted["sequence_shape_"][0]
+        return max(fitted["n_features_in_"], steps * self.params.channels)
+
+
+class SequenceAutoencoderPart(SequenceNetworks, AutoencoderPart):
+    """The (denoising) sequence autoencoder."""
+
+    budget = SEQUENCE_POLICY
+
+
+class SequenceVAEPart(SequenceNetworks, VAEPart):
+    """A Gaussian VAE of sequences."""
+
+    policy = replace(SEQUENCE_POLICY, auto_epochs=200)
+
+
+class SequenceBernoulliVAEPart(SequenceNetworks, BernoulliVAEPart):
+    """A Bernoulli VAE of sequences (entries in ``[0, 1]``)."""
+
+    policy = SequenceVAEPart.policy
+
+
+def sequence_autoencoder_part(params) -> SequenceAutoencoderPart:
+    """The sequence autoencoder part for ``params``."""
+    return SequenceAutoencoderPart(params)
+
+
+def sequence_vae_part(params) -> VAEPart:
+    """The sequence VAE part for ``params``' likelihood."""
+    bernoulli = params.likelihood == "bernoulli"
+    return (SequenceBernoulliVAEPart if bernoulli else SequenceVAEPart)(params)
