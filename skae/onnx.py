@@ -590,12 +590,16 @@ def to_onnx(model, X, *, method: str = "transform", **kwargs):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     last = model.steps[-1][1] if hasattr(model, "steps") else model
-    if getattr(last, "image_shape_", None) is not None:
-        raise NotImplementedError(
-            f"ONNX export of {type(last).__name__} with image_shape (its "
-            "convolutional networks) is not implemented; export a model "
-            "fitted with image_shape=None."
-        )
+    for shape, networks in (
+        ("image_shape", "convolutional networks"),
+        ("sequence_shape", "GRU encoder and decoder"),
+    ):
+        if getattr(last, shape + "_", None) is not None:
+            raise NotImplementedError(
+                f"ONNX export of {type(last).__name__} with {shape} (its "
+                f"{networks}) is not implemented; export a model fitted with "
+                f"{shape}=None."
+            )
     if type(last) not in _BUILDERS:
         _builder(type(last))  # a clear error for what cannot be exported
         _register(type(last))

@@ -2,34 +2,42 @@
 
 A sequence model is the autoencoder (or VAE) part with the recurrent
 networks of :mod:`skae.modules.sequence` (the module builder reads
-``(T, F)`` from :class:`~skae.modules.protocol.InputSpec`): with the
-classical start (``init='pca'``, ``init='factor_analysis'``) the GRU encoder
-and decoder are the residual branches beside the linear start, so that
-epoch 0 of early stopping is PCA (the factor model) of the flattened
-windows; with ``init='random'`` they are the plain sequence-to-sequence
-autoencoder of the lecture notes' tutorial.  The parts here only add what
-differs: float32 computation and a shorter budget
-(docs/concepts.md#training-budgets), and the recurrent activations in the
-VAE's scoring budget.
+``(T, F)`` from :class:`~skae.modules.protocol.InputSpec`): the lecture
+notes' sequence-to-sequence autoencoder, a GRU encoder to the code and a GRU
+decoder fed the code as its initial state and at every step.  As the image
+networks, they start at PyTorch's random initialisation whatever ``init``
+says: beside a PCA start the zero-initialised GRU branches did not move off
+it in 40 epochs of noisy sinusoids (the start's residual is orthogonal to
+the code, so the encoder's branch gets no gradient until the decoder's has
+grown), while the random start went well below PCA.  They compute in the
+training data's dtype, as the tables' networks, and train in batches of 64
+(more steps on the small sets that sliding windows give).
 """
 
 from dataclasses import replace
-
-import numpy as np
 
 from skae._parts import TrainingPolicy
 from skae.parts.autoencoder import AutoencoderPart
 from skae.parts.vae import BernoulliVAEPart, VAEPart
 
-SEQUENCE_POLICY = TrainingPolicy(auto_epochs=100, auto_steps=4000)
-"""The recurrent networks' budget: at most 100 epochs, about 4,000 steps."""
+SEQUENCE_POLICY = TrainingPolicy(auto_epochs=200, auto_steps=8000, auto_batch_size=64)
+"""The recurrent networks' budget: at most 200 epochs or about 8,000 steps of
+batches of 64."""
 
 
 class SequenceNetworks:
-    """What the GRU networks change in a part: float32 and their budget."""
+    """What the GRU networks change in a part: a random start, the budget."""
 
-    compute_dtype = np.float32
     stacks = False
+
+    def starts_at_pca(self) -> bool:
+        return False
+
+    def starts_at_factor_model(self) -> bool:
+        return False
+
+    def has_noise_factors(self) -> bool:
+        return False
 
     def widest_activation(self, fitted) -> int:
         """Values per row held by the recurrent layers (all steps' states)."""
@@ -46,7 +54,7 @@ class SequenceAutoencoderPart(SequenceNetworks, AutoencoderPart):
 class SequenceVAEPart(SequenceNetworks, VAEPart):
     """A Gaussian VAE of sequences."""
 
-    policy = replace(SEQUENCE_POLICY, auto_epochs=200)
+    policy = replace(SEQUENCE_POLICY, auto_epochs=500, auto_steps=5000)
 
 
 class SequenceBernoulliVAEPart(SequenceNetworks, BernoulliVAEPart):
