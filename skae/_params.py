@@ -75,8 +75,8 @@ _DOCS: dict[str, tuple[str, str]] = {
         "features flattened in C order (step, then feature; ``n_features = "
         "T*F``); one size may be -1, inferred at fit.  X may then also be an "
         "``(n, T, F)`` array, and the networks are a GRU encoder and a GRU "
-        "decoder (:mod:`skae.modules.sequence`), started at random (init "
-        "applies to tables); outputs keep flat rows.  "
+        "decoder (:mod:`skae.modules.sequence`; the residual branches beside "
+        "the classical start, unless init='random'); outputs keep flat rows.  "
         "None: tables, with the MLP.  See the guide's 'Sequences' "
         "(docs/guide.md).",
     ),

@@ -167,11 +167,22 @@ def test_bernoulli_sequence_vae(rng):
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
-def test_sequences_start_at_random_whatever_init(estimator, rng):
+def test_classical_start_beside_the_grus_and_random_start(estimator, rng):
     X = _sinusoids(rng, n=40, steps=6).reshape(40, -1)
     module = _small(estimator, sequence_shape=(6, 2)).fit(X).net_.module_
+    assert isinstance(module.encoder, ResidualMap)
+    assert isinstance(module.encoder.residual, GRUEncoder)
+    assert isinstance(module.decoder.residual, GRUDecoder)
+    module = _small(estimator, sequence_shape=(6, 2), init="random").fit(X).net_.module_
     assert isinstance(module.encoder, GRUEncoder)
     assert isinstance(module.decoder, GRUDecoder)
+
+
+def test_pca_start_is_epoch_zero(rng):
+    X = _sinusoids(rng, n=80, steps=6).reshape(80, -1)
+    model = _small(AutoencoderTransformer, sequence_shape=(6, 2), max_iter=2)
+    model.fit(X)
+    assert model.best_loss_ <= model.initial_validation_loss_
 
 
 def test_sequence_autoencoder_beats_pca_on_held_out_sinusoids(rng):
@@ -180,7 +191,12 @@ def test_sequence_autoencoder_beats_pca_on_held_out_sinusoids(rng):
     pca = PCA(2).fit(train)
     pca_error = np.mean((test - pca.inverse_transform(pca.transform(test))) ** 2)
     model = AutoencoderTransformer(
-        2, sequence_shape=(16, 1), channels=16, max_iter=60, random_state=0
+        2,
+        sequence_shape=(16, 1),
+        channels=16,
+        init="random",
+        max_iter=60,
+        random_state=0,
     ).fit(train)
     assert -model.score(test) < pca_error
 

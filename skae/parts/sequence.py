@@ -2,16 +2,18 @@
 
 A sequence model is the autoencoder (or VAE) part with the recurrent
 networks of :mod:`skae.modules.sequence` (the module builder reads
-``(T, F)`` from :class:`~skae.modules.protocol.InputSpec`): the lecture
-notes' sequence-to-sequence autoencoder, a GRU encoder to the code and a GRU
-decoder fed the code as its initial state and at every step.  As the image
-networks, they start at PyTorch's random initialisation whatever ``init``
-says: beside a PCA start the zero-initialised GRU branches did not move off
-it in 40 epochs of noisy sinusoids (the start's residual is orthogonal to
-the code, so the encoder's branch gets no gradient until the decoder's has
-grown), while the random start went well below PCA.  They compute in the
-training data's dtype, as the tables' networks, and train in batches of 64
-(more steps on the small sets that sliding windows give).
+``(T, F)`` from :class:`~skae.modules.protocol.InputSpec`): a GRU encoder to
+the code and a GRU decoder fed the code as its initial state and at every
+step.  With the classical start (``init='pca'``, ``init='factor_analysis'``)
+they are the residual branches beside the linear start, so that epoch 0 of
+early stopping is PCA (the factor model) of the flattened windows; with
+``init='random'`` they are the plain sequence-to-sequence autoencoder of the
+lecture notes' tutorial.  The parts here only add what differs: the
+budget, batches of 64 (more steps on the small sets that sliding windows
+give), no pre-training, and the recurrent activations in the VAE's scoring
+budget.  They compute in the training data's dtype, as the tables'
+networks: with the linear start a float32 network overflowed on rows far
+from the data (``1e30``) where the float64 one gives a finite score.
 """
 
 from dataclasses import replace
@@ -26,18 +28,9 @@ batches of 64."""
 
 
 class SequenceNetworks:
-    """What the GRU networks change in a part: a random start, the budget."""
+    """What the GRU networks change in a part: the budget, no pre-training."""
 
     stacks = False
-
-    def starts_at_pca(self) -> bool:
-        return False
-
-    def starts_at_factor_model(self) -> bool:
-        return False
-
-    def has_noise_factors(self) -> bool:
-        return False
 
     def widest_activation(self, fitted) -> int:
         """Values per row held by the recurrent layers (all steps' states)."""
