@@ -48,6 +48,7 @@ SERIES = {
     "EuStockMarkets": 16,
 }
 MAX_WINDOWS = 1500
+MARGIN = 1e-4
 
 
 def series(name: str) -> np.ndarray:
@@ -103,12 +104,13 @@ def real_rows(names, ks, epochs) -> list[dict]:
                 model.fit(train)
                 row[f"{label} fit s"] = round(time.perf_counter() - began, 1)
                 row[label] = held_out_error(model, test)
-            row["seq < PCA"] = row["sequence AE"] < row["PCA"]
-            row["seq < MLP"] = row["sequence AE"] < row["MLP AE"]
+            best = min(row["sequence AE"], row["sequence AE (random start)"])
+            # Below by more than round-off: a network returned at its PCA
+            # start equals PCA to about 1e-15.
+            row["seq < PCA"] = best < (1 - MARGIN) * row["PCA"]
+            row["seq < MLP"] = best < (1 - MARGIN) * row["MLP AE"]
             rows.append(row)
-            print(
-                {key: row[key] for key in ("data", "k", "PCA", "MLP AE", "sequence AE")}
-            )
+            print(row, flush=True)
     return rows
 
 
@@ -179,10 +181,12 @@ def main(argv=None) -> None:
         "PCA",
         "MLP AE",
         "sequence AE",
+        "sequence AE (random start)",
         "seq < PCA",
         "seq < MLP",
         "MLP AE fit s",
         "sequence AE fit s",
+        "sequence AE (random start) fit s",
     ]
     table = write_results(
         "sequences",
