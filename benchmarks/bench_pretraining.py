@@ -6,8 +6,9 @@ Data: the 8x8 digits (pixels / 16, 1347 train / 450 test, stratified) at
 ``hidden_layer_sizes=(256, 128)`` and, on MNIST, a smaller version of the
 lecture notes' deep autoencoder (Hinton and Salakhutdinov's 784-1000-500-250-30
 halved: 784-500-250-125-30; on digits 64-128-64-32-10).  ``greedy`` is
-``pretrain='greedy'`` with ``max_iter=E`` (each layer pair and the
-fine-tuning get at most ``E`` epochs, each with its own early stopping);
+``pretrain='greedy'`` with ``max_iter=E = 15`` (3 with ``--quick``; each
+layer pair and the fine-tuning get at most ``E`` epochs, each with its own
+early stopping);
 the direct fits get ``max_iter`` equal to every epoch the greedy fit ran
 (its stages and its fine-tuning), once from PyTorch's random start
 (``init='random'``, the same plain network) and once from skae's default PCA
@@ -108,7 +109,7 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-deep", action="store_true")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
-    epochs = 3 if args.quick else 20
+    epochs = 3 if args.quick else 15
     cases = [("digits", 10, (256, 128))]
     if not args.quick:
         cases += [("digits", 10, (128, 64, 32))]

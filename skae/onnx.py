@@ -200,6 +200,9 @@ class _Graph:
         outputs = [self.linear(x, network.linear, part) for part in rows]
         if network.residual is None:
             return outputs
+        if not isinstance(network.residual, nn.Sequential):  # conv, GRU branches
+            name = type(network.residual).__name__
+            raise NotImplementedError(f"No ONNX export for {name}.")
         low = _array(network.box_low, self.dtype)
         high = _array(network.box_high, self.dtype)
         inner = (

@@ -333,6 +333,7 @@ _autoencoder = {
     "n_components": st.integers(1, 5),
     "sparsity_penalty": _penalty,
     "contractive_penalty": _penalty,
+    "pretrain": st.sampled_from([None, "greedy"]),
 }
 
 SETTINGS = {

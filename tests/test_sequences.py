@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import skl2onnx
 import torch
 from sklearn.base import clone
 from sklearn.decomposition import PCA
@@ -206,3 +207,5 @@ def test_onnx_names_what_is_not_exported(rng):
     model = _small(AutoencoderTransformer, sequence_shape=(4, 2)).fit(X)
     with pytest.raises(NotImplementedError, match=r"sequence_shape \(its GRU encoder"):
         to_onnx(model, X[:1])
+    with pytest.raises(NotImplementedError, match="No ONNX export for GRUEncoder"):
+        skl2onnx.to_onnx(model, X[:1])
