@@ -20,9 +20,11 @@ with a ``categorical_features`` parameter reads tables:
   return a DataFrame with the input's columns and dtypes (see
   :meth:`~skae._columns.ColumnEncoder.inverse_transform`).
 
-At fit the validation returns a record of fitted attributes (``image_shape_``
-and, for tables, ``column_encoder_``, ``is_categorical_``, ``heads_``) that
-the estimator stores with the rest.
+At fit the validation returns a record of fitted attributes (``image_shape_``;
+``sequence_shape_`` for the estimators with that parameter, whose rows are
+flattened ``(T, F)`` sequences, :mod:`skae._sequences`; and, for tables,
+``column_encoder_``, ``is_categorical_``, ``heads_``) that the estimator
+stores with the rest.
 """
 
 from collections.abc import Mapping
