@@ -26,7 +26,8 @@ on 1000 new ones a quadratic read-out (least squares on the codes' degree-2
 polynomial features, fitted on the training codes) predicts ``cos phi`` and
 ``sin phi`` (the phase at the first step, and at the last, which the encoder
 reads last) and ``f``; the figure is each target's held-out R², with the
-held-out squared error beside PCA(3)'s.
+held-out squared error beside PCA(3)'s and, as a diagnostic of what the code
+holds, the R² of a 10-nearest-neighbours read-out.
 
 Run ``python -m benchmarks.bench_sequences [--quick] [--part real|sinusoids]``.
 """
@@ -41,6 +42,7 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
+from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures
 
@@ -174,10 +176,13 @@ def sinusoid_rows(epochs: int, n_train: int) -> list[dict]:
         readout = make_pipeline(PolynomialFeatures(2), LinearRegression())
         readout.fit(Z, y[:, j])
         r2 = float(r2_score(y_test[:, j], readout.predict(Z_test)))
+        neighbours = KNeighborsRegressor(10).fit(Z, y[:, j])
+        r2_knn = float(r2_score(y_test[:, j], neighbours.predict(Z_test)))
         rows.append(
             {
                 "data": f"sinusoids: {target}",
                 "R2 (quadratic read-out)": r2,
+                "R2 (10-NN read-out)": r2_knn,
                 "epochs": model.n_iter_,
                 "fit s": seconds,
                 "goal": "R2 >= 0.9",
@@ -254,6 +259,7 @@ def sinusoid_table(args) -> None:
             [
                 "data",
                 "R2 (quadratic read-out)",
+                "R2 (10-NN read-out)",
                 "sequence AE",
                 "PCA",
                 "epochs",
