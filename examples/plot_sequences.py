@@ -65,7 +65,7 @@ def main(argv=None) -> Path:
     linear = pca.inverse_transform(pca.transform(X_test))
 
     fig = plt.figure(figsize=(12, 6.5))
-    grid = fig.add_gridspec(2, 6, height_ratios=[1, 1.4], hspace=0.35)
+    grid = fig.add_gridspec(2, 6, height_ratios=[1, 1.4], hspace=0.35, wspace=0.8)
     for j in range(6):
         ax = fig.add_subplot(grid[0, j])
         ax.plot(X_test[j], ".", color="0.5", markersize=3, label="sequence")
