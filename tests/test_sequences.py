@@ -1,5 +1,7 @@
 """Sequences: the ``sequence_shape`` plumbing and the GRU autoencoders."""
 
+import pickle
+
 import numpy as np
 import pytest
 import skl2onnx
@@ -7,7 +9,7 @@ import torch
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 
-from skae import VAE, AutoencoderTransformer, DenoisingAE
+from skae import VAE, AutoencoderTransformer, DenoisingAE, io
 from skae._sequences import (
     checked_sequence_shape,
     flattened_sequences,
@@ -209,3 +211,12 @@ def test_onnx_names_what_is_not_exported(rng):
         to_onnx(model, X[:1])
     with pytest.raises(NotImplementedError, match="No ONNX export for GRUEncoder"):
         skl2onnx.to_onnx(model, X[:1])
+
+
+@pytest.mark.parametrize("estimator", [AutoencoderTransformer, VAE])
+def test_saved_sequence_models_give_the_same_codes(estimator, rng):
+    X = _sinusoids(rng, n=30, steps=4).reshape(30, -1)
+    model = _small(estimator, sequence_shape=(-1, 2)).fit(X)
+    for back in (io.loads(io.dumps(model)), pickle.loads(pickle.dumps(model))):
+        assert back.sequence_shape_ == (4, 2)
+        np.testing.assert_array_equal(back.transform(X), model.transform(X))
