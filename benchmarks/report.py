@@ -53,6 +53,9 @@ BENCHMARKS = {
     "imputation_mixed": "bench_mixed_imputation",
     "synthesis": "bench_synthesis",
     "outliers": "bench_outliers",
+    "sequences": "bench_sequences",
+    "sequences_sinusoids": "bench_sequences",
+    "pretraining": "bench_pretraining",
 }
 # Parts that ``--merge`` joins into another file: dated, not summarised twice.
 MERGED_INTO = {

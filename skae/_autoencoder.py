@@ -11,6 +11,7 @@ from skae._params import (
 from skae._parts import params_of
 from skae._tabular import ImputeMixin
 from skae.parts.autoencoder import AutoencoderPart, autoencoder_part
+from skae.parts.sequence import sequence_autoencoder_part
 from skae.utils._validation import Interval, StrOptions
 
 
@@ -45,6 +46,12 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
     ``H, W >= 1``), ``channels`` wide.  It starts at PyTorch's random
     initialisation (``init`` applies to tables) and computes in float32.
 
+    With ``sequence_shape=(T, F)`` each row is a sequence of ``T`` steps of
+    ``F`` features: a GRU encoder reads it into the code and a GRU decoder,
+    fed the code at every step, regenerates it (:mod:`skae.modules.sequence`),
+    ``channels`` units wide; with ``init='pca'`` they are the non-linear
+    branches beside the PCA start.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -68,6 +75,14 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         PCA.  ``'random'``: plain MLPs with PyTorch's initialisation (the
         lecture notes' deep autoencoder).  Images always start at random.
         See docs/concepts.md#classical-starts-and-epoch-0.
+    pretrain : {None, 'greedy'}, default=None
+        ``'greedy'``: greedy layer-wise pre-training (Hinton and Salakhutdinov,
+        2006; Bengio et al., 2007): each encoder layer and its mirror decoder
+        layer are first trained as a shallow autoencoder on the codes of the
+        layers below, with their own early stopping and every callback, then
+        the stack is fine-tuned by the usual training.  The network is then the
+        plain MLP whatever ``init`` says (no PCA start, no warm-up); tables only.
+        See the guide's 'Stacked autoencoders' (docs/guide.md).
     warmup_noise : 'auto' or float >= 0, default='auto'
         Standard deviation, in the network's scaled input space, of the
         Gaussian noise of a denoising warm-up: ``fit`` first trains on
@@ -86,6 +101,11 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         ``warmup_noise`` resolved for the training data: the noise level of
         ``fit``'s denoising warm-up, 0 for none (``partial_fit`` has no
         warm-up whatever its value; ``warmup_epochs_`` counts the epochs).
+    pretrain_losses_ : list of list of float
+        With ``pretrain='greedy'``: per layer pair, bottom first, its training
+        loss per pre-training epoch (in its input's model space).
+    pretrain_validation_losses_ : list of list of float or None
+        The same on the held-out rows; None without early stopping.
     loss_curve_ : list of float
         Training loss per epoch (model space, on corrupted inputs during the
         warm-up); with a penalty,
@@ -135,6 +155,7 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         "sparsity_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "contractive_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "init": [StrOptions({"pca", "random"})],
+        "pretrain": [StrOptions({"greedy"}), None],
         "warmup_noise": [
             StrOptions({"auto"}),
             Interval(numbers.Real, 0, None, closed="left"),
@@ -149,10 +170,12 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         activation="relu",
         categorical_features="from_dtype",
         image_shape=None,
+        sequence_shape=None,
         channels=32,
         sparsity_penalty=0.0,
         contractive_penalty=0.0,
         init="pca",
+        pretrain=None,
         warmup_noise="auto",
         batch_size="auto",
         learning_rate_init=0.001,
@@ -170,4 +193,6 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         self._store_init_arguments(locals())
 
     def _make_part(self, image_shape) -> AutoencoderPart:
+        if self.sequence_shape is not None:
+            return sequence_autoencoder_part(params_of(self))
         return autoencoder_part(params_of(self), image_shape)

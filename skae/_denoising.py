@@ -67,11 +67,25 @@ class DenoisingAE(AutoencoderTransformer):
     init : {'pca', 'random'}, default='pca'
         Start of the network, as in :class:`~skae.AutoencoderTransformer`.
         See docs/concepts.md#classical-starts-and-epoch-0.
+    pretrain : {None, 'greedy'}, default=None
+        ``'greedy'``: greedy layer-wise pre-training of a stacked denoising
+        autoencoder (Vincent et al., 2010): each encoder layer and its mirror
+        decoder layer are first trained as a shallow denoising autoencoder on
+        the codes of the layers below, with their own early stopping and
+        every callback, then the stack is fine-tuned by the usual training.
+        The network is then the plain MLP whatever ``init`` says (no PCA
+        start); tables only.  See the guide's 'Stacked autoencoders'
+        (docs/guide.md).
     %(shared_parameters)s
 
     Attributes
     ----------
     %(fit_attributes)s
+    pretrain_losses_ : list of list of float
+        With ``pretrain='greedy'``: per layer pair, bottom first, its training
+        loss per pre-training epoch (in its input's model space).
+    pretrain_validation_losses_ : list of list of float or None
+        The same on the held-out rows; None without early stopping.
     loss_curve_ : list of float
         Training loss (on corrupted inputs) per epoch, in model space.
     validation_loss_curve_ : list of float or None
@@ -136,12 +150,14 @@ class DenoisingAE(AutoencoderTransformer):
         activation="relu",
         categorical_features="from_dtype",
         image_shape=None,
+        sequence_shape=None,
         channels=32,
         noise="gaussian",
         noise_level=0.5,
         sparsity_penalty=0.0,
         contractive_penalty=0.0,
         init="pca",
+        pretrain=None,
         batch_size="auto",
         learning_rate_init=0.001,
         max_iter="auto",

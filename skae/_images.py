@@ -103,12 +103,23 @@ def resolved_image_shape(
     if -1 not in shape:
         check_image_width(n_features, shape, owner)
         return shape
+    return inferred_shape(
+        shape, n_features, f"{owner} with image_shape={shape}", "C, H, W images"
+    )
+
+
+def inferred_shape(shape: tuple, n_features: int, who: str, rows: str) -> tuple:
+    """``shape`` with its one ``-1`` inferred from ``n_features`` columns.
+
+    ``who`` (the estimator and its parameter) and ``rows`` (what a flat row
+    is) name the problem when ``n_features`` is not a positive multiple of
+    the known sizes.
+    """
     known = int(np.prod([v for v in shape if v != -1]))
     if n_features % known or n_features == 0:
         raise ValueError(
-            f"{owner} with image_shape={shape} expects a positive multiple of "
-            f"{known} columns (flattened C, H, W images), got n_features="
-            f"n_features={n_features}."
+            f"{who} expects a positive multiple of {known} columns (flattened "
+            f"{rows}), got n_features=n_features={n_features}."
         )
     return tuple(n_features // known if v == -1 else v for v in shape)
 

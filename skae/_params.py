@@ -20,6 +20,7 @@ CODE_CONSTRAINTS: dict = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
     "channels": [Interval(numbers.Integral, 1, None, closed="left")],
     "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
+    "sequence_shape": [None, "array-like"],
 }
 
 SHARED_CONSTRAINTS: dict = {
@@ -68,17 +69,28 @@ _DOCS: dict[str, tuple[str, str]] = {
         "flat rows.  None: tables, with the MLP.  See the guide's 'Images' "
         "(docs/guide.md).",
     ),
+    "sequence_shape": (
+        "tuple of int or None",
+        "``(T, F)`` when each row of X is a sequence of T steps of F "
+        "features flattened in C order (step, then feature; ``n_features = "
+        "T*F``); one size may be -1, inferred at fit.  X may then also be an "
+        "``(n, T, F)`` array, and the networks are a GRU encoder and a GRU "
+        "decoder (:mod:`skae.modules.sequence`; the residual branches beside "
+        "the classical start, unless init='random'); outputs keep flat rows.  "
+        "None: tables, with the MLP.  See the guide's 'Sequences' "
+        "(docs/guide.md).",
+    ),
     "channels": (
         "int",
         "With image_shape: channels of every hidden layer of the "
         "convolutional encoder and of the transposed-convolution decoder "
-        "(the lecture notes' 32); hidden_layer_sizes is then unused.  "
-        "Unused for tables.",
+        "(the lecture notes' 32); with sequence_shape: units of the GRUs' "
+        "state; hidden_layer_sizes is then unused.  Unused for tables.",
     ),
     "batch_size": (
         "int or 'auto'",
         "Mini-batch size; ``'auto'`` means ``min(200, n_samples)``, or "
-        "``min(64, n_samples)`` with image_shape.  See "
+        "``min(64, n_samples)`` with image_shape or sequence_shape.  See "
         "docs/concepts.md#training-budgets.",
     ),
     "learning_rate_init": ("float", "Adam's step size."),
@@ -87,7 +99,8 @@ _DOCS: dict[str, tuple[str, str]] = {
         "Maximum number of epochs; 'auto' means 200 for the autoencoders and "
         "500 for the VAE, fewer where that would take over about 8,000 "
         "(autoencoders) or 5,000 (VAE) optimiser steps, 1000 for "
-        "RealNVPDensity, and 30 with image_shape.  See "
+        "RealNVPDensity, and 30 with image_shape; with sequence_shape 200 "
+        "(500 for the VAE) or about 8,000 (5,000) steps of batches of 64.  See "
         "docs/concepts.md#training-budgets.",
     ),
     "alpha": ("float", "L2 penalty (Adam ``weight_decay``)."),

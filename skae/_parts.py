@@ -216,6 +216,7 @@ def input_spec(n_features: int, fitted: Fitted) -> InputSpec:
         n_features,
         image_shape=fitted.get("image_shape_"),
         n_context=0 if encoder is None else encoder.n_context_,
+        sequence_shape=fitted.get("sequence_shape_"),
     )
 
 

@@ -20,9 +20,11 @@ with a ``categorical_features`` parameter reads tables:
   return a DataFrame with the input's columns and dtypes (see
   :meth:`~skae._columns.ColumnEncoder.inverse_transform`).
 
-At fit the validation returns a record of fitted attributes (``image_shape_``
-and, for tables, ``column_encoder_``, ``is_categorical_``, ``heads_``) that
-the estimator stores with the rest.
+At fit the validation returns a record of fitted attributes (``image_shape_``;
+``sequence_shape_`` for the estimators with that parameter, whose rows are
+flattened ``(T, F)`` sequences, :mod:`skae._sequences`; and, for tables,
+``column_encoder_``, ``is_categorical_``, ``heads_``) that the estimator
+stores with the rest.
 """
 
 from collections.abc import Mapping
@@ -43,6 +45,11 @@ from skae._columns import (
 )
 from skae._images import checked_image_shape, flattened_images, resolved_image_shape
 from skae._preprocessing import MissingAsMean, Standardizer, TableScaler
+from skae._sequences import (
+    checked_sequence_shape,
+    flattened_sequences,
+    resolved_sequence_shape,
+)
 from skae.modules.heads import ColumnHeads
 from skae.utils._validation import (
     check_is_fitted,
@@ -93,7 +100,15 @@ def reads_tables(estimator) -> bool:
 
 def allows_nan(estimator) -> bool:
     """The ``allow_nan`` tag: tables of flat rows only."""
-    return reads_tables(estimator) and estimator.image_shape is None
+    return reads_tables(estimator) and not _structured(estimator)
+
+
+def _structured(estimator) -> bool:
+    """Whether rows are images or sequences (numeric and complete)."""
+    return (
+        estimator.image_shape is not None
+        or getattr(estimator, "sequence_shape", None) is not None
+    )
 
 
 def validated_input(estimator, X, *, reset: bool) -> tuple[np.ndarray, dict]:
@@ -110,11 +125,21 @@ def validated_input(estimator, X, *, reset: bool) -> tuple[np.ndarray, dict]:
         )
     if reset:
         record = {"image_shape_": checked_image_shape(estimator.image_shape)}
+        if hasattr(estimator, "sequence_shape"):
+            sequence = checked_sequence_shape(estimator.sequence_shape)
+            if sequence is not None and record["image_shape_"] is not None:
+                raise ValueError(
+                    f"{name} takes image_shape or sequence_shape, not both; "
+                    "set one of them to None."
+                )
+            record["sequence_shape_"] = sequence
         fitted = record
     else:
         record, fitted = {}, vars(estimator)
     shape = fitted.get("image_shape_")
     X = flattened_images(X, shape, name)
+    sequence = fitted.get("sequence_shape_")
+    X = flattened_sequences(X, sequence, name)
     if reads_tables(estimator):
         X = _table_rows(estimator, X, reset, record, fitted)
     else:
@@ -125,6 +150,10 @@ def validated_input(estimator, X, *, reset: bool) -> tuple[np.ndarray, dict]:
         )
     if reset:
         record["image_shape_"] = resolved_image_shape(shape, X.shape[1], name)
+        if "sequence_shape_" in record:
+            record["sequence_shape_"] = resolved_sequence_shape(
+                sequence, X.shape[1], name
+            )
     return X, record
 
 
@@ -172,10 +201,17 @@ def _table_rows(estimator, X, reset: bool, record: dict, fitted: Mapping):
             heads = ColumnHeads(_layout(encoder, encoded.shape[1]))
         record.update(column_encoder_=encoder, is_categorical_=categorical)
         record["heads_"] = heads
-    if fitted.get("image_shape_") and (categorical.any() or np.isnan(encoded).any()):
+    structure = [
+        what
+        for what, key in (("pixels", "image_shape_"), ("steps", "sequence_shape_"))
+        if fitted.get(key)
+    ]
+    if structure and (categorical.any() or np.isnan(encoded).any()):
+        parameter = "image_shape" if structure[0] == "pixels" else "sequence_shape"
         raise ValueError(
-            f"{type(estimator).__name__} with image_shape needs numeric pixels "
-            "without missing values; this X has categorical columns or NaN."
+            f"{type(estimator).__name__} with {parameter} needs numeric "
+            f"{structure[0]} without missing values; this X has categorical "
+            "columns or NaN."
         )
     check_observed_rows(encoded)
     return encoded

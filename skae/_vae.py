@@ -9,6 +9,7 @@ from skae._base import SkaeBase
 from skae._params import CODE_CONSTRAINTS, document
 from skae._parts import params_of
 from skae._tabular import ImputeMixin, as_input_space
+from skae.parts.sequence import sequence_vae_part
 from skae.parts.vae import VAEPart, vae_part
 from skae.utils._validation import Interval, StrOptions
 
@@ -249,6 +250,7 @@ class VAE(DensityMixin, ImputeMixin, SkaeBase):
         activation="relu",
         categorical_features="from_dtype",
         image_shape=None,
+        sequence_shape=None,
         channels=32,
         beta=1.0,
         likelihood="gaussian",
@@ -275,6 +277,8 @@ class VAE(DensityMixin, ImputeMixin, SkaeBase):
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
 
     def _make_part(self, image_shape) -> VAEPart:
+        if self.sequence_shape is not None:
+            return sequence_vae_part(params_of(self))
         return vae_part(params_of(self), image_shape)
 
     def sample(self, n_samples=1, random_state=None, *, noise=False, y=None):

@@ -200,6 +200,9 @@ class _Graph:
         outputs = [self.linear(x, network.linear, part) for part in rows]
         if network.residual is None:
             return outputs
+        if not isinstance(network.residual, nn.Sequential):  # conv, GRU branches
+            name = type(network.residual).__name__
+            raise NotImplementedError(f"No ONNX export for {name}.")
         low = _array(network.box_low, self.dtype)
         high = _array(network.box_high, self.dtype)
         inner = (
@@ -590,12 +593,16 @@ def to_onnx(model, X, *, method: str = "transform", **kwargs):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     last = model.steps[-1][1] if hasattr(model, "steps") else model
-    if getattr(last, "image_shape_", None) is not None:
-        raise NotImplementedError(
-            f"ONNX export of {type(last).__name__} with image_shape (its "
-            "convolutional networks) is not implemented; export a model "
-            "fitted with image_shape=None."
-        )
+    for shape, networks in (
+        ("image_shape", "convolutional networks"),
+        ("sequence_shape", "GRU encoder and decoder"),
+    ):
+        if getattr(last, shape + "_", None) is not None:
+            raise NotImplementedError(
+                f"ONNX export of {type(last).__name__} with {shape} (its "
+                f"{networks}) is not implemented; export a model fitted with "
+                f"{shape}=None."
+            )
     if getattr(last, "context_encoder_", None) is not None:
         raise NotImplementedError(
             f"ONNX export of the conditional {type(last).__name__} (its context "

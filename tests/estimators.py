@@ -230,6 +230,71 @@ CHECKED += [
     VAE(n_components=3, image_shape=(1, 1, -1), init="random", max_iter=5),
 ]
 
+# Sequences: one feature per step, the number of steps inferred from each
+# check's data; the GRUs beside the PCA (factor model) start and alone.
+SEQUENCE_SHAPE = (2, 2)
+CHECKED += [
+    AutoencoderTransformer(sequence_shape=(-1, 1), channels=4, max_iter=5),
+    AutoencoderTransformer(
+        n_components=3,
+        sequence_shape=(-1, 1),
+        channels=3,
+        init="random",
+        activation="tanh",
+        batch_size=16,
+        max_iter=5,
+    ),
+    DenoisingAE(
+        n_components=2,
+        sequence_shape=(-1, 1),
+        channels=4,
+        noise="masking",
+        noise_level=0.25,
+        max_iter=5,
+    ),
+    VAE(sequence_shape=(-1, 1), channels=4, max_iter=5),
+    VAE(n_components=3, sequence_shape=(-1, 1), init="random", max_iter=5),
+]
+FAST_SEQUENCES = {
+    "AutoencoderTransformer[sequence]": lambda: AutoencoderTransformer(
+        n_components=2,
+        sequence_shape=SEQUENCE_SHAPE,
+        channels=4,
+        max_iter=3,
+        random_state=0,
+    ),
+    "DenoisingAE[sequence]": lambda: DenoisingAE(
+        n_components=2,
+        sequence_shape=SEQUENCE_SHAPE,
+        channels=4,
+        noise_level=0.25,
+        max_iter=3,
+        random_state=0,
+    ),
+    "VAE[sequence]": lambda: VAE(
+        n_components=2,
+        sequence_shape=SEQUENCE_SHAPE,
+        channels=4,
+        max_iter=3,
+        random_state=0,
+    ),
+}
+
+# Greedy layer-wise pre-training of the MLP stack (plain and denoising).
+CHECKED += [
+    AutoencoderTransformer(hidden_layer_sizes=(8, 4), pretrain="greedy", max_iter=5),
+    DenoisingAE(
+        n_components=3,
+        hidden_layer_sizes=(8,),
+        activation="tanh",
+        noise="salt_and_pepper",
+        noise_level=0.2,
+        pretrain="greedy",
+        early_stopping=False,
+        max_iter=5,
+    ),
+]
+
 # The multiscale image flow on the same rows of pixels (checkerboard couplings
 # along the row; no squeeze, since a side of 1 is odd).
 CHECKED += [
@@ -304,6 +369,7 @@ _autoencoder = {
     "n_components": st.integers(1, 5),
     "sparsity_penalty": _penalty,
     "contractive_penalty": _penalty,
+    "pretrain": st.sampled_from([None, "greedy"]),
 }
 
 SETTINGS = {

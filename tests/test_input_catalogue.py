@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from estimators import FAST, FAST_IMAGES
+from estimators import FAST, FAST_IMAGES, FAST_SEQUENCES
 
 N, D = 40, 4
 
@@ -138,7 +138,10 @@ IMAGE_EXPECTED = {
 }
 # Image networks compute in float32: a Gaussian VAE's log-density of rows
 # 1e30 times the training scale is below float32's range, -inf (never NaN).
-FLOAT32_UNDERFLOW = {("VAE[image]", "huge finite 1e30", "score_samples")}
+FLOAT32_UNDERFLOW = {
+    (name, "huge finite 1e30", "score_samples")
+    for name in ("VAE[image]", "VAE[sequence]")
+}
 IMAGE_X_CASES = {
     "images (n, H, W)": (lambda X, _: X.reshape(N, 2, 2), OK),
     "images (n, C, H, W)": (lambda X, _: X.reshape(N, 1, 2, 2), OK),
@@ -159,13 +162,40 @@ IMAGE_X_CASES = {
         (ValueError, "height x width 1x4"),
     ),
 }
-CATALOGUE = {**FAST, **FAST_IMAGES}
+# Sequence models (sequence_shape=(2, 2): 2 steps of 2 features, 4 columns):
+# numeric and complete, a 3-D array must have 2 steps of 2 features.
+SEQUENCE_EXPECTED = {
+    "3-D": (ValueError, "4 steps x 1 features .*wrong number of steps"),
+}
+SEQUENCE_X_CASES = {
+    "sequences (n, T, F)": (lambda X, _: X.reshape(N, 2, 2), OK),
+    "wrong length": (
+        lambda X, _: X.reshape(N, 4, 1)[:, :, [0, 0]],
+        (ValueError, "4 steps x 2 features .*wrong number of steps"),
+    ),
+    "wrong feature count": (
+        lambda X, _: X.reshape(N, 2, 2)[:, :, :1],
+        (ValueError, "2 steps x 1 features .*wrong number of features per step"),
+    ),
+    "2-D where 3-D is meant (too few columns)": (
+        lambda X, _: X.reshape(N, 2, 2)[:, :, 0],
+        (ValueError, r"expects 4 = 2 steps x 2 features columns .*n_features=2"),
+    ),
+    "3-D of the wrong length and feature count": (
+        lambda X, _: X.reshape(N, 1, 4),
+        (ValueError, "1 steps x 4 features"),
+    ),
+}
+STRUCTURED = {**FAST_IMAGES, **FAST_SEQUENCES}
+CATALOGUE = {**FAST, **STRUCTURED}
 
 
 def _expected(name, case, *, fitted_on_array=False):
     expected = X_CASES[case][1]
     if name in FAST_IMAGES:
         return IMAGE_EXPECTED.get(case, expected)
+    if name in FAST_SEQUENCES:
+        return SEQUENCE_EXPECTED.get(case, expected)
     legitimate = TABLE_OK
     if fitted_on_array:  # a model fitted on numbers rejects a new string column
         legitimate = TABLE_OK - {
@@ -233,8 +263,8 @@ def test_fit(name, case, tmp_path):
 @pytest.mark.parametrize("name", list(CATALOGUE))
 def test_fit_unusual_but_legitimate(name, case, tmp_path):
     X = FIT_ONLY_OK[case](_data(), tmp_path)
-    if name in FAST_IMAGES and case == "one feature":
-        _raises((ValueError, "expects 4 = 1x2x2 columns"), lambda: _fresh(name).fit(X))
+    if name in STRUCTURED and case == "one feature":
+        _raises((ValueError, "expects 4 = "), lambda: _fresh(name).fit(X))
         return
     model = _fresh(name).fit(X)
     _check_finite_output(model.transform(X), len(X))
@@ -242,10 +272,16 @@ def test_fit_unusual_but_legitimate(name, case, tmp_path):
     _check_finite_output(model.sample(3, random_state=0), 3)
 
 
-@pytest.mark.parametrize("case", list(IMAGE_X_CASES))
-@pytest.mark.parametrize("name", list(FAST_IMAGES))
-def test_image_inputs(name, case, fitted, tmp_path):
-    build, expected = IMAGE_X_CASES[case]
+STRUCTURED_X_CASES = [
+    *((name, case) for name in FAST_IMAGES for case in IMAGE_X_CASES),
+    *((name, case) for name in FAST_SEQUENCES for case in SEQUENCE_X_CASES),
+]
+
+
+@pytest.mark.parametrize(("name", "case"), STRUCTURED_X_CASES)
+def test_structured_inputs(name, case, fitted, tmp_path):
+    cases = IMAGE_X_CASES if name in FAST_IMAGES else SEQUENCE_X_CASES
+    build, expected = cases[case]
     X = build(_data(), tmp_path)
     if expected is not None:
         _raises(expected, lambda: _fresh(name).fit(X))
@@ -365,5 +401,5 @@ def test_invalid_parameters(name, params, match):
 def test_catalogue_size():
     """The issue asks for at least 30 distinct bad or unusual inputs."""
     distinct = len(X_CASES) + len(FIT_ONLY_OK) + len(LATENT_CASES) + 5 + 16 + 1
-    distinct += len(IMAGE_X_CASES)
+    distinct += len(IMAGE_X_CASES) + len(SEQUENCE_X_CASES)
     assert distinct >= 30

@@ -38,7 +38,12 @@ class Autoencoder(nn.Module):
         transposed-convolution decoder of :mod:`skae.modules.conv`, and
         ``hidden_layer_sizes`` is unused.
     channels : int, default=32
-        Hidden channels of the convolutional networks.
+        Hidden channels of the convolutional networks, or units of the
+        recurrent state with ``sequence_shape``.
+    sequence_shape : tuple of 2 int or None, default=None
+        ``(T, F)`` of the flattened rows: the networks (the residual
+        branches with ``linear_path``) are the GRU encoder and decoder of
+        :mod:`skae.modules.sequence`; ``hidden_layer_sizes`` is then unused.
 
     Examples
     --------
@@ -60,6 +65,7 @@ class Autoencoder(nn.Module):
         linear_path: bool = False,
         image_shape: tuple[int, int, int] | None = None,
         channels: int = 32,
+        sequence_shape: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         self.encoder, self.decoder = encoder_decoder(
@@ -71,6 +77,7 @@ class Autoencoder(nn.Module):
             linear_path=linear_path,
             image_shape=image_shape,
             channels=channels,
+            sequence_shape=sequence_shape,
         )
 
     @torch.no_grad()

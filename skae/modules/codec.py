@@ -14,6 +14,7 @@ from torch import nn
 from skae.modules.conv import ConvDecoder, ConvEncoder
 from skae.modules.mlp import make_mlp
 from skae.modules.residual import ResidualMap
+from skae.modules.sequence import GRUDecoder, GRUEncoder
 
 
 def encoder_decoder(
@@ -26,6 +27,7 @@ def encoder_decoder(
     linear_path: bool = False,
     image_shape: tuple[int, int, int] | None = None,
     channels: int = 32,
+    sequence_shape: tuple[int, int] | None = None,
 ) -> tuple[nn.Module, nn.Module]:
     """Encoder ``n_features -> n_encoded`` and decoder ``n_components -> n_features``.
 
@@ -49,7 +51,12 @@ def encoder_decoder(
         ``linear_path``) are :class:`~skae.modules.conv.ConvEncoder` and
         :class:`~skae.modules.conv.ConvDecoder`.
     channels : int, default=32
-        Hidden channels of the convolutional networks.
+        Hidden channels of the convolutional networks, or units of the
+        recurrent state.
+    sequence_shape : tuple of 2 int or None, default=None
+        ``(T, F)``: the networks (the residual branches with
+        ``linear_path``) are :class:`~skae.modules.sequence.GRUEncoder` and
+        :class:`~skae.modules.sequence.GRUDecoder`.
 
     Examples
     --------
@@ -59,18 +66,21 @@ def encoder_decoder(
     ('ConvEncoder', 'ConvDecoder')
     """
     hidden = list(hidden_layer_sizes)
-    if image_shape is None:
-        encoder_branch = decoder_branch = None
-        if not linear_path:
-            return (
-                make_mlp([n_features, *hidden, n_encoded], activation),
-                make_mlp([n_components, *hidden[::-1], n_features], activation),
-            )
-    else:
+    if image_shape is not None:
         encoder_branch = ConvEncoder(image_shape, n_encoded, channels, activation)
         decoder_branch = ConvDecoder(n_components, image_shape, channels, activation)
-        if not linear_path:
-            return encoder_branch, decoder_branch
+    elif sequence_shape is not None:
+        encoder_branch = GRUEncoder(sequence_shape, n_encoded, channels)
+        decoder_branch = GRUDecoder(n_components, sequence_shape, channels)
+    elif not linear_path:
+        return (
+            make_mlp([n_features, *hidden, n_encoded], activation),
+            make_mlp([n_components, *hidden[::-1], n_features], activation),
+        )
+    else:
+        encoder_branch = decoder_branch = None
+    if not linear_path:
+        return encoder_branch, decoder_branch
     return (
         ResidualMap(n_features, n_encoded, hidden, activation, branch=encoder_branch),
         ResidualMap(

@@ -43,11 +43,14 @@ class InputSpec:
         ``(C, H, W)`` when a row is a flattened image.
     n_context : int, default=0
         Width of the conditioning input; 0 for an unconditional model.
+    sequence_shape : tuple of int or None, default=None
+        ``(T, F)`` when a row is a flattened sequence.
     """
 
     n_features: int
     image_shape: tuple[int, ...] | None = None
     n_context: int = 0
+    sequence_shape: tuple[int, int] | None = None
 
 
 @runtime_checkable

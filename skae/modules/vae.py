@@ -80,7 +80,12 @@ class GaussianVAE(nn.Module):
         ``logvar`` as ``2 * n_components`` channels, the decoder's the mean
         or logits of every pixel.  ``hidden_layer_sizes`` is then unused.
     channels : int, default=32
-        Hidden channels of the convolutional networks.
+        Hidden channels of the convolutional networks, or units of the
+        recurrent state with ``sequence_shape``.
+    sequence_shape : tuple of 2 int or None, default=None
+        ``(T, F)`` of the flattened rows: the networks (the residual
+        branches with ``linear_path``) are the GRU encoder and decoder of
+        :mod:`skae.modules.sequence`; ``hidden_layer_sizes`` is then unused.
 
     Attributes
     ----------
@@ -140,6 +145,7 @@ class GaussianVAE(nn.Module):
         linear_path: bool = False,
         image_shape: tuple[int, int, int] | None = None,
         channels: int = 32,
+        sequence_shape: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         if likelihood not in LIKELIHOODS:
@@ -161,6 +167,7 @@ class GaussianVAE(nn.Module):
             linear_path=linear_path,
             image_shape=image_shape,
             channels=channels,
+            sequence_shape=sequence_shape,
         )
         self.decoder_logvar: nn.Parameter | None
         if likelihood == "gaussian":

@@ -14,8 +14,10 @@ import torch
 
 from skae._data import column_min_max, identity_batch
 from skae._inference import apply_rows
+from skae._params import torch_device
 from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import block_rows
+from skae._pretraining import greedy_pretraining
 from skae._tabular import check_magnitude, needs_table_scoring, scaler, table_error
 from skae._warm_start import principal_axes, probabilistic_pca_noise
 from skae.losses import ReconstructionLoss
@@ -44,8 +46,15 @@ class AutoencoderPart(ModelPart):
         # A denoiser's validation loss is a denoising loss.
         return replace(self.budget, corrupts_validation=self.denoising)
 
+    # Whether the network is the MLP stack that pretrain='greedy' pre-trains.
+    stacks = True
+
+    def pretrains(self) -> bool:
+        return getattr(self.params, "pretrain", None) == "greedy"
+
     def starts_at_pca(self) -> bool:
-        return self.params.init == "pca"
+        # Greedy pre-training starts the plain stack instead (docs/guide.md).
+        return self.params.init == "pca" and not self.pretrains()
 
     def preprocessor(self, heads):
         return scaler("global", heads, self.image_shape)
@@ -54,6 +63,13 @@ class AutoencoderPart(ModelPart):
         if fitting:
             check_magnitude(X, "the autoencoder")
         p = self.params
+        if self.pretrains() and not self.stacks:
+            raise ValueError(
+                "pretrain='greedy' pre-trains the layers of the MLP autoencoder "
+                "of tables; the convolutional and recurrent networks of "
+                "image_shape and sequence_shape have no such stack. Set "
+                "pretrain=None."
+            )
         if self.denoising and p.noise != "gaussian" and p.noise_level > 1:
             raise ValueError(
                 f"noise_level is the fraction of entries destroyed by "
@@ -70,10 +86,22 @@ class AutoencoderPart(ModelPart):
             linear_path=self.starts_at_pca(),
             image_shape=spec.image_shape,
             channels=p.channels,
+            sequence_shape=spec.sequence_shape,
         )
 
     def start(self, module, rows, validation, seed, fitted) -> dict:
-        axes = None
+        axes, record = None, {}
+        if self.pretrains():
+            record = greedy_pretraining(
+                module,
+                rows,
+                validation,
+                seed,
+                self.params,
+                self.policy,
+                torch_device(self.params.device),
+                self._layer_corruption,
+            )
         if self.starts_at_pca():
             axes = principal_axes(rows, self.params.n_components)
             module.start_at_pca(
@@ -82,7 +110,25 @@ class AutoencoderPart(ModelPart):
                     for a in (axes.mean, axes.components, axes.variances)
                 )
             )
-        return {"warmup_noise_": self._warmup_noise(rows, axes, validation)}
+        return {**record, "warmup_noise_": self._warmup_noise(rows, axes, validation)}
+
+    def _layer_corruption(self, stage: int, inputs: torch.Tensor):
+        """A pre-training stage's corruption of its (model-space) inputs: the
+        denoiser's own process; Gaussian noise in units of the codes' root
+        mean variance above the first layer, salt and pepper at their
+        columns' extremes."""
+        if not self.denoising:
+            return identity_batch
+        p = self.params
+        if p.noise == "gaussian":
+            scale = 1.0 if stage == 0 else float(inputs.var(dim=0).mean().sqrt())
+            return GaussianNoise(p.noise_level * scale)
+        if p.noise == "masking":
+            return MaskingNoise(p.noise_level)
+        low, high = inputs.min(dim=0).values, inputs.max(dim=0).values
+        return SaltAndPepperNoise(
+            p.noise_level, low.double().cpu(), high.double().cpu()
+        )
 
     def _warmup_noise(self, rows, axes, validation) -> float:
         """``warmup_noise`` resolved (docs/concepts.md#the-denoising-warm-up)."""
@@ -167,6 +213,7 @@ class ConvAutoencoderPart(AutoencoderPart):
 
     budget = IMAGE_POLICY
     compute_dtype = np.float32
+    stacks = False
 
     def starts_at_pca(self) -> bool:
         # A PCA path with a zero-initialised convolutional branch stayed near

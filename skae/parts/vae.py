@@ -79,6 +79,7 @@ class VAEPart(ModelPart):
             linear_path=start,
             image_shape=spec.image_shape,
             channels=p.channels,
+            sequence_shape=spec.sequence_shape,
             # The factor model's exact posterior can be very narrow: room for
             # it far below exp(-10).
             logvar_bounds=(-40.0, 10.0) if start else (-10.0, 10.0),

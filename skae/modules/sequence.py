@@ -1,0 +1,106 @@
+"""Recurrent encoder and decoder of fixed-length sequences (lecture notes 004).
+
+A row is a sequence of ``T`` steps of ``F`` features flattened in C order
+(step, then feature), as :mod:`skae._sequences` reads it.
+:class:`GRUEncoder` reads the steps with a GRU and maps its last state to
+``n_out`` values; :class:`GRUDecoder` regenerates the sequence from a code:
+the code sets the GRU's initial state and is fed again at every step (the
+notes' tutorial repeats it per step), together with that step's part of a
+linear map of the code (``F`` values a step, so that each step's input says
+where in the sequence it is), and a linear layer reads each step's ``F``
+features off the state.  Both take flat rows with any leading axes,
+as the convolutional pair of :mod:`skae.modules.conv` does, so they plug
+into :func:`~skae.modules.codec.encoder_decoder` as plain networks or as the
+residual branches of a linear start.
+"""
+
+import torch
+from torch import Tensor, nn
+
+
+class GRUEncoder(nn.Module):
+    """A GRU over the steps of flat sequences, its last state mapped to ``n_out``.
+
+    Parameters
+    ----------
+    sequence_shape : tuple of 2 int
+        ``(T, F)``: steps and features per step.
+    n_out : int
+        Width of the output rows (the code, or a VAE's means and
+        log-variances).
+    hidden_size : int
+        Units of the GRU's state.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.modules.sequence import GRUEncoder
+    >>> encoder = GRUEncoder((12, 2), 3, 8)
+    >>> encoder(torch.zeros(5, 24)).shape
+    torch.Size([5, 3])
+    """
+
+    def __init__(
+        self, sequence_shape: tuple[int, int], n_out: int, hidden_size: int
+    ) -> None:
+        super().__init__()
+        self.sequence_shape = tuple(sequence_shape)
+        self.gru = nn.GRU(self.sequence_shape[1], hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, n_out)
+        self.n_out = n_out
+
+    def forward(self, x: Tensor) -> Tensor:
+        lead = x.shape[:-1]
+        _, state = self.gru(x.reshape(-1, *self.sequence_shape))
+        return self.head(state[-1]).reshape(*lead, self.n_out)
+
+
+class GRUDecoder(nn.Module):
+    """A GRU that regenerates flat ``(T, F)`` sequences from ``n_in`` values.
+
+    The initial state is ``tanh(A z + a)``; the GRU's input at step ``t`` is
+    ``z`` itself and the ``t``-th block of ``F`` values of ``P z + p`` (a
+    linear guess of the sequence); step ``t``'s features are ``B h_t + b``.
+    Without the per-step part a repeated code leaves the GRU to count the
+    steps through its state; on sunspot windows it trained far more slowly.
+
+    Parameters
+    ----------
+    n_in : int
+        Width of the codes.
+    sequence_shape : tuple of 2 int
+        ``(T, F)`` of the output.
+    hidden_size : int
+        Units of the GRU's state.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.modules.sequence import GRUDecoder
+    >>> decoder = GRUDecoder(3, (12, 2), 8)
+    >>> decoder(torch.zeros(4, 5, 3)).shape
+    torch.Size([4, 5, 24])
+    """
+
+    def __init__(
+        self, n_in: int, sequence_shape: tuple[int, int], hidden_size: int
+    ) -> None:
+        super().__init__()
+        self.sequence_shape = tuple(sequence_shape)
+        self.initial = nn.Linear(n_in, hidden_size)
+        steps, features = self.sequence_shape
+        self.per_step = nn.Linear(n_in, steps * features)
+        self.gru = nn.GRU(n_in + features, hidden_size, batch_first=True)
+        # Registered last: a residual branch's zero-initialised output layer.
+        self.output = nn.Linear(hidden_size, self.sequence_shape[1])
+        self.n_in = n_in
+
+    def forward(self, z: Tensor) -> Tensor:
+        lead = z.shape[:-1]
+        steps, features = self.sequence_shape
+        codes = z.reshape(-1, self.n_in)
+        state = torch.tanh(self.initial(codes)).unsqueeze(0)
+        guess = self.per_step(codes).reshape(-1, steps, features)
+        inputs = torch.cat([codes.unsqueeze(1).expand(-1, steps, -1), guess], dim=-1)
+        outputs, _ = self.gru(inputs, state.contiguous())
+        return self.output(outputs).reshape(*lead, steps * features)
