@@ -1,0 +1,169 @@
+"""The built documentation site, read as a reader would: in headless Chromium.
+
+Serves ``docs/_build/html`` on a loopback port and opens the landing page, a
+user-guide page with maths, a gallery example and an API page; each must load
+without a console error, a failed request or a broken image, show the theme's
+navigation, and (where the page has them) rendered maths and gallery figures.
+Screenshots go to ``docs/_build/screenshots/``.
+
+Needs the built site (``sphinx-build -W -b html docs docs/_build/html``),
+playwright (the ``docs`` extra) and a Chromium: Debian's ``chromium`` package
+(``SKAE_CHROMIUM`` names another executable) or playwright's own browser.
+Skipped, with the reason, when one of them is missing.
+"""
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "docs" / "_build" / "html"
+SHOTS = ROOT / "docs" / "_build" / "screenshots"
+
+# page -> what it must show besides the theme's navigation
+PAGES = {
+    "index.html": (),
+    "user_guide/vae.html": ("maths",),
+    "auto_examples/plot_realnvp_moons.html": ("gallery figure",),
+    "api/generated/skae.VAE.html": ("api signature",),
+}
+CHECKS = {
+    "maths": "mjx-container",
+    "gallery figure": "img.sphx-glr-single-img, img.sphx-glr-multi-img",
+    "api signature": "dl.py.class dt.sig",
+}
+
+
+def _chromium() -> str | None:
+    """A Chromium executable: SKAE_CHROMIUM, else Debian's, else None."""
+    named = os.environ.get("SKAE_CHROMIUM")
+    if named:
+        return named
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def site_url():
+    if not (SITE / "index.html").exists():
+        pytest.skip(
+            f"no built site at {SITE}: run "
+            "`python -m sphinx -W -b html docs docs/_build/html` first"
+        )
+    handler = functools.partial(
+        _QuietHandler, directory=str(SITE)
+    )  # serves only the built site
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (docs extra)"
+    )
+    executable = _chromium()
+    with sync_api.sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=executable,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu"],
+            )
+        except Exception as error:  # no browser: say which and why
+            pytest.skip(
+                f"no headless Chromium ({executable or 'playwright bundled'}): "
+                f"{str(error).splitlines()[0]}"
+            )
+        yield browser
+        browser.close()
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_renders_in_chromium(browser, site_url, page):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on(
+        "console",
+        lambda m: (
+            errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+        ),
+    )
+    tab.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    tab.on(
+        "requestfailed",
+        lambda r: errors.append(f"request failed: {r.url} ({r.failure})"),
+    )
+    tab.on(
+        "response",
+        lambda r: (
+            errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None
+        ),
+    )
+    url = urljoin(site_url, page)
+    response = tab.goto(url, wait_until="networkidle")
+    assert response is not None and response.ok, f"{url}: {response}"
+
+    # The theme and its navigation.
+    assert tab.locator("nav.bd-header, header.bd-header").count() == 1, "no navbar"
+    assert tab.locator(".navbar-nav a").count() >= 5, "navigation links missing"
+    for need in PAGES[page]:
+        selector = CHECKS[need]
+        if need == "maths":
+            tab.wait_for_selector(selector, timeout=15_000)
+        assert tab.locator(selector).count() > 0, f"{page}: no {need} ({selector})"
+
+    # Every image loaded and has a size.
+    broken = tab.evaluate(
+        """() => Array.from(document.images)
+                .filter(i => !i.complete || i.naturalWidth === 0)
+                .map(i => i.src)"""
+    )
+    assert broken == [], f"{page}: images that did not load: {broken}"
+
+    # Internal links from this page lead to existing files (the link check).
+    hrefs = tab.evaluate(
+        "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+    )
+    base = urlparse(site_url)
+    missing = []
+    for href in set(hrefs):
+        parsed = urlparse(href)
+        if parsed.netloc != base.netloc:
+            continue
+        target = SITE / parsed.path.lstrip("/")
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.exists():
+            missing.append(href)
+    assert missing == [], f"{page}: internal links to missing files: {missing}"
+
+    shot = SHOTS / (page.replace("/", "_").removesuffix(".html") + ".png")
+    tab.screenshot(path=str(shot), full_page=False)
+    context.close()
+    assert errors == [], f"{page}: {errors}"
+    assert shot.stat().st_size > 10_000
