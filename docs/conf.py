@@ -71,7 +71,6 @@ myst_heading_anchors = 4
 
 # autodoc / autosummary / numpydoc
 autosummary_generate = True
-autodoc_default_options = {"inherited-members": False}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -118,12 +117,14 @@ sphinx_gallery_conf = {
 # HTML: pydata-sphinx-theme, scikit-learn's.
 html_theme = "pydata_sphinx_theme"
 html_title = f"skae {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_favicon = "_static/skae.svg"
+html_logo = "_static/skae.svg"
 html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
     "navigation_with_keys": False,
-    "header_links_before_dropdown": 7,
+    "header_links_before_dropdown": 6,
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False

@@ -12,17 +12,20 @@ playwright (the ``docs`` extra) and a Chromium: Debian's ``chromium`` package
 Skipped, with the reason, when one of them is missing.
 """
 
+import ast
 import functools
 import http.server
+import importlib
+import inspect
 import os
+import re
 import shutil
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
-
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "docs" / "_build" / "html"
@@ -101,6 +104,7 @@ def browser():
         browser.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", list(PAGES))
 def test_page_renders_in_chromium(browser, site_url, page):
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -162,8 +166,51 @@ def test_page_renders_in_chromium(browser, site_url, page):
             missing.append(href)
     assert missing == [], f"{page}: internal links to missing files: {missing}"
 
+    if "gallery figure" in PAGES[page]:  # the screenshot shows the figure
+        tab.locator(CHECKS["gallery figure"]).first.scroll_into_view_if_needed()
     shot = SHOTS / (page.replace("/", "_").removesuffix(".html") + ".png")
     tab.screenshot(path=str(shot), full_page=False)
     context.close()
     assert errors == [], f"{page}: {errors}"
     assert shot.stat().st_size > 10_000
+
+
+def _skae_docs():
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    try:
+        return importlib.import_module("skae_docs")
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_ext"))
+
+
+def test_api_reference_lists_every_public_name():
+    """Every name of skae.__all__ and of the public submodules gets an API page."""
+    import skae
+
+    docs = _skae_docs()
+    text = docs.api_index()
+    entries = set(re.findall(r"^   (\w+)$", text, flags=re.MULTILINE))
+    entries |= set(re.findall(r"^\.\. autodata:: [\w.]+\.(\w+)$", text, re.M))
+    expected = {
+        name
+        for name in skae.__all__
+        if not name.startswith("__") and not inspect.ismodule(getattr(skae, name))
+    }
+    for module in docs.public_modules(skae):
+        expected |= set(docs.module_members(importlib.import_module(module)))
+    assert {"skae.io", "skae.metrics", "skae.onnx", "skae.noise"} <= set(
+        docs.public_modules(skae)
+    )
+    assert expected - entries == set()
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "examples").glob("plot_*.py")))
+def test_example_docstring_is_a_gallery_title(script):
+    """sphinx-gallery needs a reST title: a line and a row of '=' under it."""
+    doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
+    lines = doc.splitlines()
+    assert len(lines) >= 2 and lines[0].strip(), f"{script.name}: no title line"
+    assert re.fullmatch(r"=+", lines[1]) and len(lines[1]) >= len(lines[0]), (
+        f"{script.name}: underline the docstring's first line with '=' "
+        "(sphinx-gallery's title)"
+    )

@@ -495,8 +495,8 @@ def _autosummary(names: list[str], template: str | None) -> list[str]:
     return [*lines, "", *(f"   {name}" for name in names), ""]
 
 
-def generate_api() -> None:
-    """Write docs/api/index.rst: one page per public name."""
+def api_index() -> str:
+    """docs/api/index.rst's text: an autosummary entry for every public name."""
     import skae
 
     out = [
@@ -517,7 +517,7 @@ def generate_api() -> None:
         groups.setdefault(_kind(obj), []).append(name)
     for kind in ("Estimators", "Classes", "Functions", "Exceptions and warnings"):
         if kind in groups:
-            template = "class.rst" if kind != "Functions" else "function.rst"
+            template = "skae_class.rst" if kind != "Functions" else "skae_function.rst"
             out += [kind, "-" * len(kind), "", *_autosummary(groups[kind], template)]
     for full in public_modules(skae):
         module = importlib.import_module(full)
@@ -541,10 +541,15 @@ def generate_api() -> None:
                 out += [f".. autodata:: {full}.{n}" for n in names]
                 out += [""]
                 continue
-            template = "function.rst" if kind == "Functions" else "class.rst"
+            template = "skae_function.rst" if kind == "Functions" else "skae_class.rst"
             out += _autosummary(names, template)
     out.append(f"The package version is ``skae.__version__`` (``{skae.__version__}``).")
-    write_if_changed(DOCS / "api" / "index.rst", "\n".join(out) + "\n")
+    return "\n".join(out) + "\n"
+
+
+def generate_api() -> None:
+    """Write docs/api/index.rst: one page per public name."""
+    write_if_changed(DOCS / "api" / "index.rst", api_index())
 
 
 # --------------------------------------------------------------------------
@@ -641,13 +646,34 @@ def _concepts_labels(app, docname, source):
 _CONCEPT_LINK = re.compile(r"docs/concepts\.md#([a-z0-9_-]+)")
 
 
+_SHAPE = re.compile(r"(?<!`)shape \(([^)`]*)\)")
+
+
+def _escape_shape(match) -> str:
+    """``(n_features_in_,)``: a trailing ``_`` is reST's link mark; escape it."""
+    return "shape (" + re.sub(r"(\w)_(?=[,\s]|$)", r"\1\\_", match.group(1)) + ")"
+
+
 def _docstring_links(app, what, name, obj, options, lines):
-    """``docs/concepts.md#x`` in a docstring becomes a link to that section."""
+    """``docs/concepts.md#x`` in a docstring becomes a link to that section, and
+    the attributes in shapes, as scikit-learn writes them, stay plain text."""
     for i, line in enumerate(lines):
+        line = _SHAPE.sub(_escape_shape, line)
         lines[i] = _CONCEPT_LINK.sub(
             lambda m: f":ref:`{m.group(0)} <concept-{m.group(1)}>`",
             line,
         )
+
+
+def _skip_foreign(app, what, name, obj, skip, options):
+    """Class pages list skae's methods, inherited ones included, not
+    scikit-learn's, skorch's or Python's (``get_params``, ``with_traceback``)."""
+    if skip or what not in ("class", "method", "property", "attribute"):
+        return None
+    target = getattr(obj, "fget", obj)
+    target = getattr(target, "__func__", target)
+    module = getattr(target, "__module__", None) or ""
+    return None if module.split(".")[0] == "skae" else True
 
 
 _SEEN: dict[str, float] = {}
@@ -696,5 +722,6 @@ def prime_seen() -> None:
 
 def setup(app):
     app.connect("source-read", _concepts_labels)
-    app.connect("autodoc-process-docstring", _docstring_links)
+    app.connect("autodoc-skip-member", _skip_foreign)
+    app.connect("autodoc-process-docstring", _docstring_links, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
