@@ -127,5 +127,11 @@ html_theme_options = {
     "header_links_before_dropdown": 6,
     "secondary_sidebar_items": ["page-toc"],
 }
+html_css_files = ["skae.css"]
+# Single pages need no section navigation on the left.
+html_sidebars = {
+    name: []
+    for name in ("index", "getting_started", "concepts", "mathematics", "changelog")
+}
 html_show_sourcelink = False
 html_context = {"default_mode": "light"}

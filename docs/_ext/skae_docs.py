@@ -411,10 +411,11 @@ def generate_user_guide() -> Links:
                 lines += ["", "#" * section.level + " " + section.title, *section.lines]
             lines = _demote(lines, -1) if body_sections else lines
         else:
-            top = min((s.level for s in chunk), default=2)
-            lines = []
-            for section in chunk:
-                level = section.level - top + 2
+            lines, base = [], 2
+            for section in chunk:  # a named section is ##, its subsections below
+                if section.title in page.sections:
+                    base = section.level
+                level = 2 + section.level - base
                 lines += ["", "#" * level + " " + section.title, *section.lines]
         text = "\n".join([f"# {page.title}", "", page.intro.strip(), *lines]) + "\n"
         write_if_changed(
