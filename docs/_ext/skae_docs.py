@@ -455,7 +455,8 @@ def _kind(obj) -> str:
 
 
 def public_modules(package) -> list[str]:
-    """skae's public submodules: named in ``skae.__all__`` or declaring ``__all__``."""
+    """skae's public submodules: every module without a leading underscore, but
+    those whose every member is already a top-level name (``skae.impute``)."""
     names = [
         f"{package.__name__}.{n}"
         for n in package.__all__
@@ -467,12 +468,8 @@ def public_modules(package) -> list[str]:
         full = f"{package.__name__}.{info.name}"
         if full in names:
             continue
-        source = Path(package.__path__[0], f"{info.name}.py").read_text("utf-8")
-        if any(
-            isinstance(node, ast.Assign)
-            and any(getattr(t, "id", None) == "__all__" for t in node.targets)
-            for node in ast.parse(source).body
-        ):
+        members = module_members(importlib.import_module(full))
+        if any(name not in package.__all__ for name in members):
             names.append(full)
     return sorted(names)
 
@@ -535,6 +532,8 @@ def api_index() -> str:
         by_kind: dict[str, list[str]] = {}
         for name in module_members(module):
             obj = getattr(module, name)
+            if getattr(skae, name, None) is obj:
+                continue  # documented above as skae.<name>
             by_kind.setdefault(_kind(obj), []).append(name)
         for kind in sorted(by_kind):
             names = by_kind[kind]
