@@ -4,7 +4,8 @@ Serves ``docs/_build/html`` on a loopback port and opens the landing page, a
 user-guide page with maths, a gallery example and an API page; each must load
 without a console error, a failed request or a broken image, show the theme's
 navigation, and (where the page has them) rendered maths and gallery figures.
-Screenshots go to ``docs/_build/screenshots/``.
+Screenshots go to ``docs/_build/screenshots/``. The link check, limited to
+internal links (no network here), reads every built page without a browser.
 
 Needs the built site (``sphinx-build -W -b html docs docs/_build/html``),
 playwright (the ``docs`` extra) and a Chromium: Debian's ``chromium`` package
@@ -14,6 +15,7 @@ Skipped, with the reason, when one of them is missing.
 
 import ast
 import functools
+import html.parser
 import http.server
 import importlib
 import inspect
@@ -23,7 +25,7 @@ import shutil
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urljoin, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 
@@ -215,3 +217,49 @@ def test_example_docstring_is_a_gallery_title(script):
         f"{script.name}: underline the docstring's first line with '=' "
         "(sphinx-gallery's title)"
     )
+
+
+class _Anchors(html.parser.HTMLParser):
+    """The ids and the link targets of one HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+def test_internal_links_resolve():
+    """The link check, limited to internal links: every relative link of every
+    built page reaches a file, and its #fragment an id of that file."""
+    if not (SITE / "index.html").exists():
+        pytest.skip(f"no built site at {SITE}")
+    pages = {}
+    for path in SITE.rglob("*.html"):
+        parser = _Anchors()
+        parser.feed(path.read_text(encoding="utf-8"))
+        pages[path.resolve()] = parser
+    broken = []
+    for path, parser in pages.items():
+        for link in parser.links:
+            parsed = urlparse(link)
+            if parsed.scheme or parsed.netloc or link.startswith("javascript:"):
+                continue  # external: not checked (no network here)
+            target = (
+                (path.parent / unquote(parsed.path)).resolve() if parsed.path else path
+            )
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{path.relative_to(SITE)}: {link}")
+            elif parsed.fragment and target.suffix == ".html":
+                if parsed.fragment not in pages[target].ids:
+                    broken.append(f"{path.relative_to(SITE)}: {link} (no such anchor)")
+    assert len(pages) > 40
+    assert broken == [], "\n".join(broken[:20])
