@@ -1,4 +1,6 @@
-"""Convolutional autoencoders and a convolutional VAE on MNIST (the notes' network).
+"""
+Convolutional autoencoders and a convolutional VAE on MNIST (the notes' network)
+================================================================================
 
 ``image_shape=(1, 28, 28)`` turns :class:`skae.AutoencoderTransformer` and
 :class:`skae.VAE` into the lecture notes' convolutional encoder

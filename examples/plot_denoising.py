@@ -1,4 +1,6 @@
-"""Denoising digits: PCA against a denoising autoencoder.
+"""
+Denoising digits: PCA against a denoising autoencoder
+=====================================================
 
 The 8x8 digits are scaled to [0, 1] and Gaussian noise of standard deviation
 0.25 is added to every image, as in scikit-learn's example "Image denoising

@@ -1,4 +1,6 @@
-"""Samples from the multiscale image Real NVP fitted to the 8x8 digits.
+"""
+Samples from the multiscale image Real NVP fitted to the 8x8 digits
+===================================================================
 
 :class:`skae.RealNVPDensity` with ``image_shape=(1, 8, 8)`` is the multiscale
 Real NVP of Dinh et al. (checkerboard and channel-wise couplings, squeezes,

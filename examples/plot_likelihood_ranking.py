@@ -1,4 +1,6 @@
-"""Rank PCA, FactorAnalysis, GaussianMixture, VAE and Real NVP on held-out likelihood.
+"""
+Rank PCA, FactorAnalysis, GaussianMixture, VAE and Real NVP on held-out likelihood
+==================================================================================
 
 ``PCA.score``, ``FactorAnalysis.score`` and ``GaussianMixture.score`` are
 mean log-likelihoods per sample, in nats, in the units of ``X``;

@@ -1,4 +1,6 @@
-"""Outlier detection on breast cancer data: skae.OutlierDetector next to the usual ones.
+"""
+Outlier detection on breast cancer data: skae.OutlierDetector next to the usual ones
+====================================================================================
 
 The rows are scikit-learn's breast cancer (WDBC) data: every benign tumour
 plus 5% malignant ones, the outliers to find.  Each detector is fitted on
@@ -124,7 +126,7 @@ def save(fig, name: str) -> Path:
 
 
 def main(argv=None) -> list[Path]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few epochs only")
     args = parser.parse_args(argv)
     quick = args.quick or os.environ.get("SKAE_QUICK") == "1"

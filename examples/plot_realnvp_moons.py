@@ -1,4 +1,6 @@
-"""Real NVP on two moons: the learned density, its samples and its latent space.
+"""
+Real NVP on two moons: the learned density, its samples and its latent space
+============================================================================
 
 :class:`skae.RealNVPDensity` is fitted on 1000 points of scikit-learn's two
 moons (noise 0.1), the toy data set of the Real NVP lecture notes.  The figure

@@ -1,4 +1,6 @@
-"""Held-out reconstruction error against the code size k: PCA and skae on digits.
+"""
+Held-out reconstruction error against the code size k: PCA and skae on digits
+=============================================================================
 
 PCA is the best *linear* map to k dimensions and back for the squared error;
 a non-linear autoencoder can do better at the same k.  Every model is fitted on

@@ -1,4 +1,6 @@
-"""Selecting dimensionality reduction with Pipeline and GridSearchCV, with skae.
+"""
+Selecting dimensionality reduction with Pipeline and GridSearchCV, with skae
+============================================================================
 
 A corrected version of scikit-learn's example of the same name, on the 8x8
 digits: one ``GridSearchCV`` over ``Pipeline(scale -> reduce -> classify)``,

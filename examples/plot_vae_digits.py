@@ -1,4 +1,6 @@
-"""A variational autoencoder with a 2-D latent space on scikit-learn's digits.
+"""
+A variational autoencoder with a 2-D latent space on scikit-learn's digits
+==========================================================================
 
 The 8x8 digits are scaled to [0, 1] and modelled with Bernoulli pixels
 (``likelihood='bernoulli'``, grey levels as in Kingma and Welling's MNIST
