@@ -1,4 +1,6 @@
-"""Class-conditional digits: samples given a label, and Bayes' rule as a classifier.
+"""
+Class-conditional digits: samples given a label, and Bayes' rule as a classifier.
+=================================================================================
 
 The 8x8 digits, pixels / 16 with a uniform dequantisation of width 1/16,
 are split 75/25 (stratified).  :class:`skae.ConditionalRealNVPDensity`

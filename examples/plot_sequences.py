@@ -1,4 +1,6 @@
-"""A sequence autoencoder: noisy sinusoids, their reconstructions and 2-D codes.
+"""
+A sequence autoencoder: noisy sinusoids, their reconstructions and 2-D codes.
+=============================================================================
 
 Each row is a sequence of 32 steps, ``sin(2 pi f t + phi)`` plus noise, with
 phase ``phi`` and frequency ``f`` drawn at random: the two true latent

@@ -1,4 +1,6 @@
-"""A stacked autoencoder trained by greedy layer-wise pre-training.
+"""
+A stacked autoencoder trained by greedy layer-wise pre-training.
+================================================================
 
 The 8x8 digits (pixels / 16) are encoded by the 64-128-64-10 network of
 :class:`skae.AutoencoderTransformer` with ``pretrain='greedy'``: the layer
