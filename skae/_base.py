@@ -1,37 +1,24 @@
 """The scikit-learn face of every skae estimator, written once.
 
-An estimator is assembled from parts, and :class:`SkaeBase` only
-orchestrates them:
+:class:`SkaeBase` only orchestrates an estimator's parts: the **input layer**
+(:mod:`skae._tabular`: numbers, sparse rows, images, sequences, tables), a
+**preprocessor** (:mod:`skae._preprocessing`: user units to model space, with
+its log-determinant), a **model part** (:class:`~skae._parts.ModelPart`:
+module, classical start, objective, statistics, draws, scores) and a
+**training policy** (:class:`~skae._parts.TrainingPolicy`: how long and in
+what batches the skorch net of :mod:`skae._training` trains).
 
-* the **input layer** (:mod:`skae._tabular`) validates ``X`` (numbers,
-  sparse rows, images, tables with categorical columns and missing values)
-  and shapes the outputs;
-* a **preprocessor** (:mod:`skae._preprocessing`), given by the model part and
-  fitted once on the training rows of the one hold-out split, maps between
-  the user's units and model space and supplies the log-determinant;
-* a **model part** (:class:`~skae._parts.ModelPart`) builds the torch module
-  (:mod:`skae.modules.protocol`), starts it at a classical solution, gives
-  the objective, the post-fit statistics, latent draws and scores;
-* a **training policy** (:class:`~skae._parts.TrainingPolicy`) says how long
-  and in what batches the skorch net (:mod:`skae._training`) trains.
-
-A concrete estimator writes its ``__init__`` (explicit arguments; the body is
+A concrete estimator writes its ``__init__`` (the body is
 ``self._store_init_arguments(locals())``), extends ``_parameter_constraints``
-and has **one** extension point:
+and has **one** extension point, ``_make_part(image_shape)``: the part for
+its parameters and the fitted ``(C, H, W)`` (None for tables).
 
-``_make_part(image_shape)`` (required)
-    The :class:`~skae._parts.ModelPart` for the estimator's parameters and
-    the fitted ``(C, H, W)`` (None for tables); called in ``fit``,
-    ``partial_fit`` and at inference.
-
-Fitted state comes back from the parts as records (dicts of ``*_``
-attributes) and :meth:`SkaeBase._set_fitted` is the one place that writes
-them; a fit that fails leaves the estimator as it was.
-
-The context ``y`` of a conditional model (a part whose ``context()`` is an
-encoder, :mod:`skae._context`) flows through ``fit(X, y)``, the dataset, the
-module and the objective, and ``transform(X, y)``, ``score_samples(X, y)``
-and ``sample(n, y=...)``; models without one ignore ``y``.
+Parts return records (dicts of ``*_`` attributes); :meth:`SkaeBase._set_fitted`
+is the one place that writes them, and a fit that fails leaves the estimator
+as it was.  The context ``y`` of a conditional model (:mod:`skae._context`)
+flows from ``fit(X, y)``, ``transform(X, y)``, ``score_samples(X, y)`` and
+``sample(n, y=...)`` to the module and the objective; other models ignore it
+(docs/concepts.md).
 """
 
 import sys
@@ -114,10 +101,8 @@ class SkaeBase(
         vars(self).update(fitted)
 
     def _run(self, step, *args) -> "SkaeBase":
-        """Run a fitting ``step``; if it fails, the estimator is left as it was.
-
-        Networks of flat rows train on one torch thread (restored after).
-        """
+        """Run a fitting ``step`` (flat-row networks on one torch thread); if
+        it fails, the estimator is left as it was."""
         previous = dict(vars(self))
         try:
             with torch_threads(1 if self.image_shape is None else None):
@@ -129,11 +114,9 @@ class SkaeBase(
             raise
         return self
 
-    # -------------------------------------------------------------------- fit
     def _seed(self) -> int:
-        return int(
-            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        )
+        rng = check_random_state(self.random_state)
+        return int(rng.randint(np.iinfo(np.int32).max))
 
     def _begin(self, X, *, reset: bool) -> tuple:
         """Validated ``X``, its fitted record (with ``reset``) and the part."""
@@ -342,7 +325,6 @@ class SkaeBase(
         """Divisor applied after centring (user units)."""
         return self.preprocessor_.scale_
 
-    # -------------------------------------------------------------- inference
     def _fitted_part(self) -> ModelPart:
         check_is_fitted(self)
         return self._make_part(getattr(self, "image_shape_", None))
