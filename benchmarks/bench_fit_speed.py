@@ -8,7 +8,8 @@ Both sides use
 * the same module, built by the estimator's own model part (``build``) under the
   same seed (so the same architecture and the same initial weights),
 * the same Adam settings, read from the fitted net's ``optimizer_.defaults``,
-* the same batch size, number of epochs and torch threads,
+* the same batch size, number of epochs and torch threads (one: skae trains
+  networks of flat rows on one thread, ``skae._training.torch_threads``),
 * the same data (skae's scaled training tensor, float32 digits) and the same
   batch order
   (one ``randperm`` per epoch from a generator seeded like skae's),
@@ -232,6 +233,7 @@ def main(argv=None) -> list[dict]:
     repeats = args.repeats or (5 if args.quick else 15)
     epochs = 5 if args.quick else 50
     warnings.simplefilter("ignore", ConvergenceWarning)
+    torch.set_num_threads(1)  # as skae's fits of flat rows: the same threads
     # float32, the case where skae's fixed per-batch costs weigh most.
     X = load_digits().data.astype(np.float32)
     rows = [run_case(case, X, repeats) for case in cases(epochs)]
