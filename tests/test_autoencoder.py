@@ -53,6 +53,7 @@ def test_linear_autoencoder_matches_pca(digits_split):
     assert held_out_mse(ae, X_test) <= 1.05 * held_out_mse(pca, X_test)
 
 
+@pytest.mark.slow
 def test_deep_autoencoder_beats_pca(digits_split):
     X_train, X_test = digits_split
     pca = PCA(n_components=8).fit(X_train)

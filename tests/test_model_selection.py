@@ -273,6 +273,7 @@ def test_likelihood_units_agree_on_gaussian_data(n_train, max_iter, tolerance):
         assert abs(gap) < tolerance[kind], (name, gap, true_ll)
 
 
+@pytest.mark.slow
 def test_one_search_ranks_density_families_by_likelihood():
     X_train, X_test, true_ll = _gaussian_data(1000)
     models = _density_models(max_iter=100)

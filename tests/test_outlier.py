@@ -170,7 +170,10 @@ def test_same_random_state_gives_the_same_scores(X, seed):
     [
         KernelDensity(bandwidth=0.5),
         GaussianMixture(2, random_state=0),
-        RealNVPDensity(n_layers=2, hidden_layer_sizes=(8,), max_iter=5),
+        pytest.param(
+            RealNVPDensity(n_layers=2, hidden_layer_sizes=(8,), max_iter=5),
+            marks=pytest.mark.slow,
+        ),
     ],
     ids=["KernelDensity", "GaussianMixture", "RealNVPDensity"],
 )

@@ -123,7 +123,9 @@ def test_outlier_refit_knows_the_categories_of_the_rows_it_flags(estimator, rng)
     assert (detector.predict(frame.iloc[198:]) == -1).all()
 
 
-@pytest.mark.parametrize("case", ["wide", "one hundred categories"])
+@pytest.mark.parametrize(
+    "case", ["wide", pytest.param("one hundred categories", marks=pytest.mark.slow)]
+)
 def test_the_factor_count_scan_keeps_to_its_budget(case, rng, monkeypatch):
     if case == "wide":
         X = rng.normal(size=(50, 600))
