@@ -131,7 +131,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         identity outside.  Each spline coupling's network outputs the bin
         widths, heights and knot slopes; its last layer starts at zero, so
         the untrained flow is exactly its base mixture.  Table flows only
-        (``image_shape`` needs ``'affine'``); ONNX export is affine only.
+        (``image_shape`` needs ``'affine'``); both export to ONNX.
     n_bins : int, default=8
         Bins of every spline (``coupling='spline'``).
     tail_bound : float, default=3.0
