@@ -97,7 +97,12 @@ from skae._vae import VAE
 from skae.modules.coupling import AffineCoupling, SplineCoupling
 from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.residual import ResidualMap
-from skae.modules.transforms import _UNIT, MIN_BIN, MIN_DERIVATIVE, SplineTransform
+from skae.modules.transforms import (
+    MIN_BIN,
+    MIN_DERIVATIVE,
+    UNIT_SLOPE_LOGIT,
+    SplineTransform,
+)
 from skae.parts.vae import importance_draws
 
 __all__ = ["METHODS", "to_onnx"]
@@ -475,7 +480,9 @@ def _spline_knots(graph: _Graph, layer: SplineCoupling, x):
         )
 
     interior = graph.add(
-        graph.logaddexp(graph.add(slopes, graph.const(_UNIT)), graph.const(0.0)),
+        graph.logaddexp(
+            graph.add(slopes, graph.const(UNIT_SLOPE_LOGIT)), graph.const(0.0)
+        ),
         graph.const(MIN_DERIVATIVE),
     )
     slopes = graph.add(

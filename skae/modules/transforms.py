@@ -62,6 +62,12 @@ class AffineTransform:
 AFFINE = AffineTransform()
 
 
+MIN_BIN = 1e-3
+MIN_DERIVATIVE = 1e-3
+# softplus(UNIT_SLOPE_LOGIT) + MIN_DERIVATIVE == 1: a zero parameter is a unit slope.
+UNIT_SLOPE_LOGIT = math.log(math.expm1(1 - MIN_DERIVATIVE))
+
+
 def _spline_knots(
     widths: Tensor, heights: Tensor, derivatives: Tensor, bound: float
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -84,7 +90,9 @@ def _spline_knots(
             dim=-1,
         )
 
-    slopes = MIN_DERIVATIVE + torch.nn.functional.softplus(derivatives + _UNIT)
+    slopes = MIN_DERIVATIVE + torch.nn.functional.softplus(
+        derivatives + UNIT_SLOPE_LOGIT
+    )
     ones = torch.ones_like(slopes[..., :1])
     return knots(widths), knots(heights), torch.cat([ones, slopes, ones], dim=-1)
 
@@ -108,12 +116,6 @@ def _gather_bin(
         at(slopes),
         at(slopes, 1),
     )
-
-
-MIN_BIN = 1e-3
-MIN_DERIVATIVE = 1e-3
-# softplus(_UNIT) + MIN_DERIVATIVE == 1: a zero parameter is a unit slope.
-_UNIT = math.log(math.expm1(1 - MIN_DERIVATIVE))
 
 
 class SplineTransform:
