@@ -9,7 +9,7 @@ from sklearn.base import DensityMixin
 from skae._base import SkaeBase
 from skae._params import document
 from skae._parts import params_of
-from skae.modules.coupling import MASK_STRATEGIES
+from skae.modules.coupling import COUPLINGS, MASK_STRATEGIES
 from skae.parts.flow import RealNVPPart, flow_part
 from skae.utils._validation import Interval, StrOptions
 
@@ -92,8 +92,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     ones included; ``transform``, ``inverse_transform`` and ``sample`` use
     flat rows of ``C*H*W`` values, the latent ones in the flow's order (the
     last scale's variables, then those factored out, latest first).
-    ``n_layers``, ``activation``, ``mask``, ``whiten`` and
-    ``n_base_components`` are unused.  The couplings are boxed after
+    ``n_layers``, ``activation``, ``mask``, ``whiten``,
+    ``n_base_components``, ``coupling``, ``n_bins`` and ``tail_bound`` must
+    keep their defaults (the image couplings are affine).  The couplings are boxed after
     training as for tables.
 
     Integer images (pixels 0..255, say) have no density: dequantise them
@@ -121,6 +122,21 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         log_scale_bound)`` by ``bound * tanh(s / bound)``, which keeps training
         stable: one layer stretches a feature by at most ``exp(bound)``.
         See docs/concepts.md#boxed-couplings-and-boxed-residual-branches.
+        Unused by spline couplings.
+    coupling : {'affine', 'spline'}, default='affine'
+        The couplings' elementwise transform: Real NVP's affine map, or a
+        monotonic rational-quadratic spline (Durkan et al., 2019,
+        :class:`~skae.modules.transforms.SplineTransform`) with ``n_bins``
+        bins on ``[-tail_bound, tail_bound]`` of the whitened space and the
+        identity outside.  Each spline coupling's network outputs the bin
+        widths, heights and knot slopes; its last layer starts at zero, so
+        the untrained flow is exactly its base mixture.  Table flows only
+        (``image_shape`` needs ``'affine'``); both export to ONNX.
+    n_bins : int, default=8
+        Bins of every spline (``coupling='spline'``).
+    tail_bound : float, default=3.0
+        Half-width of the interval on which every spline acts
+        (``coupling='spline'``).
     whiten : bool, default=True
         Decorrelate the standardised features with the inverse square root of
         their covariance (ZCA whitening) before the flow.  Directions of
@@ -215,6 +231,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         "n_layers": [Interval(numbers.Integral, 0, None, closed="left")],
         "mask": [StrOptions(set(MASK_STRATEGIES))],
         "log_scale_bound": [Interval(numbers.Real, 0, None, closed="neither")],
+        "coupling": [StrOptions(set(COUPLINGS))],
+        "n_bins": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tail_bound": [Interval(numbers.Real, 0, None, closed="neither")],
         "whiten": ["boolean"],
         "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
         "n_base_components": [
@@ -231,6 +250,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         activation="relu",
         mask="alternating",
         log_scale_bound=2.0,
+        coupling="affine",
+        n_bins=8,
+        tail_bound=3.0,
         whiten=True,
         noise_level=0.0,
         n_base_components="bic",

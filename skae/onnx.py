@@ -65,6 +65,8 @@ from skl2onnx.algebra.onnx_ops import (
     OnnxDiv,
     OnnxEqual,
     OnnxExp,
+    OnnxGatherElements,
+    OnnxGreaterOrEqual,
     OnnxIdentity,
     OnnxLog,
     OnnxMatMul,
@@ -76,9 +78,12 @@ from skl2onnx.algebra.onnx_ops import (
     OnnxReduceMeanApi18,
     OnnxReduceSumApi11,
     OnnxRelu,
+    OnnxReshape,
     OnnxSigmoid,
+    OnnxSqrt,
     OnnxSub,
     OnnxTanh,
+    OnnxWhere,
 )
 from skl2onnx.common.data_types import guess_numpy_type, guess_proto_type
 from torch import nn
@@ -89,9 +94,15 @@ from skae._denoising import DenoisingAE
 from skae._preprocessing import Whitener
 from skae._realnvp import RealNVPDensity
 from skae._vae import VAE
-from skae.modules.coupling import AffineCoupling
+from skae.modules.coupling import AffineCoupling, SplineCoupling
 from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.residual import ResidualMap
+from skae.modules.transforms import (
+    MIN_BIN,
+    MIN_DERIVATIVE,
+    UNIT_SLOPE_LOGIT,
+    SplineTransform,
+)
 from skae.parts.vae import importance_draws
 
 __all__ = ["METHODS", "to_onnx"]
@@ -114,6 +125,16 @@ class _Graph:
 
     def const(self, value) -> np.ndarray:
         return np.asarray(value, dtype=self.dtype)
+
+    def materialise(self, node):
+        """``node`` added to the graph now, referred to by its output: the
+        algebra's checks walk every path to a node again, which grows
+        exponentially with the depth of a graph that reuses its nodes."""
+        target = getattr(self, "target", None)
+        if target is None:
+            return node
+        node.add_to(*target)
+        return node.outputs[0]
 
     def op(self, cls, *inputs, **attributes):
         return cls(*inputs, op_version=self.opv, **attributes)
@@ -419,14 +440,197 @@ def _coupling_inverse(graph: _Graph, layer: AffineCoupling, y):
     return graph.add(x, graph.sub(y, image))
 
 
+# ------------------------------------------------------------ spline couplings
+def _spline_knots(graph: _Graph, layer: SplineCoupling, x):
+    """:func:`skae.modules.transforms._spline_knots` of the conditioner's
+    output on ``x``: abscissae, ordinates and slopes, each ``(n, d, K + 1)``."""
+    transform = layer.transform
+    d, k, bound = layer.mask.shape[0], transform.n_bins, transform.tail_bound
+    low, high = _array(layer.box_low, graph.dtype), _array(layer.box_high, graph.dtype)
+    conditioner = graph.mul(graph.clamp(x, low, high), _array(layer.mask, graph.dtype))
+    n = transform.n_params
+    # The outputs are (feature, parameter) flattened: rows of the last layer
+    # per kind of parameter, then (n, d, count of the kind).
+    kinds = (range(k), range(k, 2 * k), range(2 * k, n))
+    rows = [[j * n + p for j in range(d) for p in kind] for kind in kinds]
+    outputs = graph.network(conditioner, layer.spline_net, *rows)
+    widths, heights, slopes = (
+        graph.op(OnnxReshape, part, np.array([-1, d, len(kind)], np.int64))
+        for part, kind in zip(outputs, kinds, strict=True)
+    )
+    # Cumulative sums with a leading 0: a product with a triangular matrix.
+    cumulative = graph.const(np.triu(np.ones((k, k + 1)), 1))
+    last = np.eye(k + 1)[-1]
+
+    def knots(logits):
+        peak = graph.op(OnnxReduceMaxApi18, logits, axes=[-1], keepdims=1)
+        shifted = graph.exp(graph.sub(logits, peak))
+        total = graph.op(OnnxReduceSumApi11, shifted, axes=[-1], keepdims=1)
+        fraction = graph.add(
+            graph.mul(graph.op(OnnxDiv, shifted, total), graph.const(1 - MIN_BIN * k)),
+            graph.const(MIN_BIN),
+        )
+        summed = graph.op(OnnxMatMul, fraction, cumulative)
+        scaled = graph.sub(
+            graph.mul(summed, graph.const(2 * bound)), graph.const(bound)
+        )
+        # The last knot exactly at the bound, as in the torch code.
+        return graph.add(
+            graph.mul(scaled, graph.const(1 - last)), graph.const(bound * last)
+        )
+
+    interior = graph.add(
+        graph.logaddexp(
+            graph.add(slopes, graph.const(UNIT_SLOPE_LOGIT)), graph.const(0.0)
+        ),
+        graph.const(MIN_DERIVATIVE),
+    )
+    slopes = graph.add(
+        graph.op(OnnxMatMul, interior, graph.const(np.eye(k + 1)[1:-1])),
+        graph.const(np.eye(k + 1)[0] + last),
+    )
+    return tuple(graph.materialise(t) for t in (knots(widths), knots(heights), slopes))
+
+
+def _spline_bin(graph: _Graph, k: int, searched, values, x_knots, y_knots, slopes):
+    """:func:`skae.modules.transforms._gather_bin` over ``k`` bins: comparisons
+    with the interior knots of ``searched``, a sum and a gather."""
+    interior = graph.op(OnnxMatMul, searched, graph.const(np.eye(k + 1)[:, 1:-1]))
+    column = graph.op(OnnxReshape, values, np.array([0, -1, 1], np.int64))
+    above = graph.op(
+        OnnxCast, graph.op(OnnxGreaterOrEqual, column, interior), to=TensorProto.INT64
+    )
+    index = graph.op(OnnxReduceSumApi11, above, axes=[-1], keepdims=1)
+    following = graph.op(OnnxAdd, index, np.array([1], np.int64))
+
+    def at(tensor, where):
+        gathered = graph.op(OnnxGatherElements, tensor, where, axis=2)
+        return graph.op(OnnxReshape, gathered, np.array([0, -1], np.int64))
+
+    x_low, y_low = at(x_knots, index), at(y_knots, index)
+    bins = (
+        x_low,
+        graph.sub(at(x_knots, following), x_low),
+        y_low,
+        graph.sub(at(y_knots, following), y_low),
+        at(slopes, index),
+        at(slopes, following),
+    )
+    return tuple(graph.materialise(t) for t in bins)
+
+
+def _inside(graph: _Graph, x, bound: float):
+    """``(|x| <= bound, clamp(x, -bound, bound))``."""
+    clamped = graph.clamp(x, graph.const(-bound), graph.const(bound))
+    return graph.op(OnnxEqual, x, clamped), clamped
+
+
+def _spline_forward(graph: _Graph, transform: SplineTransform, x, knots):
+    """``SplineTransform.forward``: ``(y, log T'(x))``."""
+    inside, c = _inside(graph, x, transform.tail_bound)
+    bins = _spline_bin(graph, transform.n_bins, knots[0], c, *knots)
+    x_k, w_k, y_k, h_k, d_k, d_next = bins
+    s_k = graph.op(OnnxDiv, h_k, w_k)
+    theta = graph.op(OnnxDiv, graph.sub(c, x_k), w_k)
+    rest = graph.sub(graph.const(1.0), theta)
+    between = graph.mul(theta, rest)
+    curvature = graph.sub(graph.add(d_next, d_k), graph.mul(s_k, graph.const(2.0)))
+    denominator = graph.add(s_k, graph.mul(curvature, between))
+    rise = graph.add(graph.mul(s_k, graph.mul(theta, theta)), graph.mul(d_k, between))
+    y = graph.add(y_k, graph.op(OnnxDiv, graph.mul(h_k, rise), denominator))
+    numerator = graph.add(
+        graph.add(
+            graph.mul(d_next, graph.mul(theta, theta)),
+            graph.mul(graph.mul(s_k, graph.const(2.0)), between),
+        ),
+        graph.mul(d_k, graph.mul(rest, rest)),
+    )
+    log_derivative = graph.sub(
+        graph.add(
+            graph.mul(graph.op(OnnxLog, s_k), graph.const(2.0)),
+            graph.op(OnnxLog, numerator),
+        ),
+        graph.mul(graph.op(OnnxLog, denominator), graph.const(2.0)),
+    )
+    return (
+        graph.op(OnnxWhere, inside, y, x),
+        graph.op(OnnxWhere, inside, log_derivative, graph.const(0.0)),
+    )
+
+
+def _spline_inverse(graph: _Graph, transform: SplineTransform, y, knots):
+    """``SplineTransform.inverse``: the root of a quadratic in each bin."""
+    inside, c = _inside(graph, y, transform.tail_bound)
+    bins = _spline_bin(graph, transform.n_bins, knots[1], c, *knots)
+    x_k, w_k, y_k, h_k, d_k, d_next = bins
+    s_k = graph.op(OnnxDiv, h_k, w_k)
+    offset = graph.sub(c, y_k)
+    curvature = graph.sub(graph.add(d_next, d_k), graph.mul(s_k, graph.const(2.0)))
+    a = graph.add(graph.mul(h_k, graph.sub(s_k, d_k)), graph.mul(offset, curvature))
+    b = graph.sub(graph.mul(h_k, d_k), graph.mul(offset, curvature))
+    c_ = graph.op(OnnxNeg, graph.mul(s_k, offset))
+    discriminant = graph.op(
+        OnnxMax,
+        graph.sub(graph.mul(b, b), graph.mul(graph.mul(a, c_), graph.const(4.0))),
+        graph.const(0.0),
+    )
+    root = graph.op(
+        OnnxDiv,
+        graph.mul(c_, graph.const(2.0)),
+        graph.sub(graph.op(OnnxNeg, b), graph.op(OnnxSqrt, discriminant)),
+    )
+    return graph.op(OnnxWhere, inside, graph.add(x_k, graph.mul(root, w_k)), y)
+
+
+def _spline_box(graph: _Graph, layer: SplineCoupling):
+    mask = _array(layer.mask, graph.dtype)
+    low, high = _array(layer.box_low, graph.dtype), _array(layer.box_high, graph.dtype)
+    return mask, graph.const(1.0) - mask, low, high, layer.transform
+
+
+def _spline_coupling_forward(graph: _Graph, layer: SplineCoupling, x):
+    """``boxed_coupling_forward`` with the spline, and its log-determinant."""
+    mask, free, low, high, transform = _spline_box(graph, layer)
+    knots = _spline_knots(graph, layer, x)
+    inside = graph.clamp(x, low, high)
+    moved, log_derivative = _spline_forward(graph, transform, inside, knots)
+    y = graph.add(
+        graph.add(graph.mul(inside, mask), graph.mul(moved, free)), graph.sub(x, inside)
+    )
+    in_box = graph.op(OnnxCast, graph.op(OnnxEqual, x, inside), to=graph.proto)
+    return y, graph.row_sum(graph.mul(graph.mul(in_box, log_derivative), free))
+
+
+def _spline_coupling_inverse(graph: _Graph, layer: SplineCoupling, y):
+    """``boxed_coupling_inverse`` with the spline."""
+    mask, free, low, high, transform = _spline_box(graph, layer)
+    knots = _spline_knots(graph, layer, y)
+    zero = graph.mul(y, graph.const(0.0))  # the box's ends, one per row
+    ends = [
+        _spline_forward(graph, transform, graph.add(zero, end), knots)[0]
+        for end in (low, high)
+    ]
+    image = graph.clamp(y, *ends)
+    undone = _spline_inverse(graph, transform, image, knots)
+    x = graph.add(graph.mul(image, mask), graph.mul(undone, free))
+    return graph.add(x, graph.sub(y, image))
+
+
+def _exported(layer) -> tuple:
+    """The graph builders ``(forward, inverse)`` of a coupling ``layer``."""
+    if isinstance(layer, SplineCoupling):
+        return _spline_coupling_forward, _spline_coupling_inverse
+    return _coupling_forward, _coupling_inverse
+
+
 def _flow(graph: _Graph, model, x, method: str):
     module, pre = model.net_.module_, model.preprocessor_
     first, *couplings = module.layers
     carried = {type(layer.transform).__name__ for layer in couplings}
-    if carried - {"AffineTransform"}:
+    if carried - {"AffineTransform", "SplineTransform"}:
         raise NotImplementedError(
             f"ONNX export of couplings with {sorted(carried)} transforms is not "
-            "implemented; only the affine coupling is exported."
+            "implemented; only the affine and spline couplings are exported."
         )
     log_scale, shift = (
         _array(first.log_scale, graph.dtype),
@@ -434,13 +638,14 @@ def _flow(graph: _Graph, model, x, method: str):
     )
     if method == "inverse_transform":
         for layer in reversed(couplings):
-            x = _coupling_inverse(graph, layer, x)
+            x = graph.materialise(_exported(layer)[1](graph, layer, x))
         x = graph.mul(graph.sub(x, shift), np.exp(-log_scale))
         return graph.to_user(x, pre)
     z = graph.add(graph.mul(graph.to_model(x, pre), np.exp(log_scale)), shift)
     log_det = graph.const(float(log_scale.astype(np.float64).sum()))
     for layer in couplings:
-        z, layer_log_det = _coupling_forward(graph, layer, z)
+        z, layer_log_det = _exported(layer)[0](graph, layer, z)
+        z = graph.materialise(z)
         log_det = graph.add(log_det, layer_log_det)
     if method == "transform":
         return z
@@ -523,6 +728,7 @@ def _converter(scope, operator, container) -> None:
     dtype = guess_numpy_type(operator.inputs[0].type)
     graph = _Graph(dtype, container.target_opset)
     graph.proto = guess_proto_type(operator.inputs[0].type)
+    graph.target = (scope, container)
     builder = _builder(type(model))
     result = builder(graph, model, operator.inputs[0], method)
     output = OnnxIdentity(

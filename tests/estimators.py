@@ -204,6 +204,15 @@ CHECKED = [
     RealNVPDensity(),
     _quick(_FLOW_RANDOM_MASKS, n_base_components=1),
     _quick(_FLOW_UNWHITENED, n_base_components=3),
+    RealNVPDensity(
+        n_layers=2,
+        hidden_layer_sizes=(8,),
+        coupling="spline",
+        n_bins=4,
+        tail_bound=2.0,
+        max_iter=10,
+        n_base_components=2,
+    ),
 ]
 
 # Images: one row of pixels, its width inferred from each check's data.
@@ -401,6 +410,9 @@ _flow = {
     "n_layers": st.integers(0, 4),
     "mask": st.sampled_from(["alternating", "random"]),
     "log_scale_bound": st.floats(0.25, 3.0),
+    "coupling": st.sampled_from(["affine", "spline"]),
+    "n_bins": st.integers(1, 10),
+    "tail_bound": st.floats(0.5, 5.0),
     "whiten": st.booleans(),
     "noise_level": st.one_of(st.just(0.0), st.floats(1e-3, 0.3)),
 }

@@ -23,9 +23,10 @@ from torch import Tensor, nn
 from skae.distributions import standard_normal_log_prob
 from skae.modules.mixture import ClassMixtureBase, GaussianMixtureBase
 from skae.modules.mlp import make_mlp
-from skae.modules.transforms import AFFINE, MonotonicTransform
+from skae.modules.transforms import AFFINE, MonotonicTransform, SplineTransform
 
 MASK_STRATEGIES = ("alternating", "random")
+COUPLINGS = ("affine", "spline")
 
 
 def soft_clamp(x: Tensor, bound: float) -> Tensor:
@@ -560,6 +561,111 @@ class AffineCoupling(BoxedCoupling):
         return log_scale, self.shift_net(conditioner)
 
 
+class SplineCoupling(BoxedCoupling):
+    """A coupling whose transform is a rational-quadratic spline.
+
+    One network reads ``b*x`` (and a context) and outputs the
+    :class:`~skae.modules.transforms.SplineTransform`'s ``3K - 1`` parameters
+    for every feature; its last linear layer starts at zero, so that a new
+    layer is exactly the identity (equal bins, unit slopes).
+
+    Parameters
+    ----------
+    n_features : int
+        Number of features.
+    mask : torch.Tensor of shape (n_features,)
+        The binary vector ``b``.
+    hidden_layer_sizes : sequence of int, default=(64, 64)
+        Hidden widths of the network.
+    activation : {'relu', 'tanh', 'logistic', 'identity'}, default='relu'
+        Its non-linearity.
+    n_bins : int, default=8
+        Bins of the spline.
+    tail_bound : float, default=3.0
+        The spline acts on ``[-tail_bound, tail_bound]``, the identity outside.
+    n_context : int, default=0
+        Width of a conditioning input read beside ``b*x``; 0: none.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.modules.coupling import SplineCoupling
+    >>> layer = SplineCoupling(3, torch.tensor([True, False, False]), (8,))
+    >>> x = torch.randn(5, 3)
+    >>> y, log_det = layer(x)
+    >>> bool(torch.allclose(y, x)), bool(log_det.abs().max() < 1e-6)
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        mask: Tensor,
+        hidden_layer_sizes: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        n_bins: int = 8,
+        tail_bound: float = 3.0,
+        n_context: int = 0,
+    ) -> None:
+        mask = torch.as_tensor(mask)
+        if mask.shape != (n_features,):
+            raise ValueError(
+                f"mask must have shape ({n_features},), got {tuple(mask.shape)}."
+            )
+        transform = SplineTransform(n_bins, tail_bound)
+        # log_scale_bound is the affine couplings'; a spline's slopes are
+        # bounded below by MIN_DERIVATIVE and its bins by MIN_BIN.
+        super().__init__(mask, 1.0, transform)
+        sizes = [n_features + n_context, *hidden_layer_sizes]
+        self.spline_net = make_mlp(
+            [*sizes, n_features * transform.n_params], activation
+        )
+        _zero_last_linear(self.spline_net)
+
+    def extra_repr(self) -> str:
+        return repr(self.transform)
+
+    def transform_parameters(
+        self, x: Tensor, context: Tensor | None = None
+    ) -> tuple[Tensor, ...]:
+        """The spline's ``(widths, heights, derivatives)`` for every entry of
+        ``x``, shapes ``x.shape + (K,)``, ``(K,)`` and ``(K - 1,)``."""
+        conditioner = self.conditioning_input(x)
+        if context is not None:
+            conditioner = torch.cat([conditioner, context], dim=-1)
+        raw = self.spline_net(conditioner)
+        return self.transform.split(raw.unflatten(-1, (x.shape[-1], -1)))
+
+
+def make_coupling(
+    coupling: str,
+    n_features: int,
+    mask: Tensor,
+    hidden_layer_sizes: Sequence[int],
+    activation: str,
+    log_scale_bound: float,
+    n_bins: int,
+    tail_bound: float,
+    n_context: int,
+) -> BoxedCoupling:
+    """An :class:`AffineCoupling` or a :class:`SplineCoupling` (``coupling``)."""
+    if coupling not in COUPLINGS:
+        raise ValueError(f"coupling must be one of {COUPLINGS}, got {coupling!r}.")
+    if coupling == "spline":
+        return SplineCoupling(
+            n_features,
+            mask,
+            hidden_layer_sizes,
+            activation,
+            n_bins,
+            tail_bound,
+            n_context,
+        )
+    return AffineCoupling(
+        n_features, mask, hidden_layer_sizes, activation, log_scale_bound, n_context
+    )
+
+
 class Flow(nn.Module):
     """A normalizing flow: a list of bijections on flat rows and a base density.
 
@@ -721,6 +827,12 @@ class RealNVP(Flow):
     n_context : int, default=0
         Width of the context every coupling's networks read (a conditional
         flow, ``p(x | y)``); 0: an unconditional flow.
+    coupling : {'affine', 'spline'}, default='affine'
+        :class:`AffineCoupling` or :class:`SplineCoupling` layers.
+    n_bins : int, default=8
+        Bins of every spline (``coupling='spline'``).
+    tail_bound : float, default=3.0
+        Every spline acts on ``[-tail_bound, tail_bound]``.
 
     Attributes
     ----------
@@ -772,6 +884,9 @@ class RealNVP(Flow):
         log_scale_bound: float = 2.0,
         generator: torch.Generator | None = None,
         n_context: int = 0,
+        coupling: str = "affine",
+        n_bins: int = 8,
+        tail_bound: float = 3.0,
     ) -> None:
         if n_features < 1:
             raise ValueError(f"n_features must be at least 1, got {n_features}.")
@@ -786,13 +901,16 @@ class RealNVP(Flow):
         else:
             masks = random_masks(n_features, n_layers, generator)
         couplings = [
-            AffineCoupling(
+            make_coupling(
+                coupling,
                 n_features,
                 layer_mask,
                 hidden_layer_sizes,
                 activation,
                 log_scale_bound,
-                n_context=n_context,
+                n_bins,
+                tail_bound,
+                n_context,
             )
             for layer_mask in masks
         ]

@@ -56,7 +56,7 @@ def standardised_rows(rows: np.ndarray, fitted) -> tuple[np.ndarray, np.ndarray]
 
 
 class RealNVPPart(ModelPart):
-    """Affine couplings on whitened rows over a Gaussian-mixture base."""
+    """Affine or spline couplings on whitened rows over a Gaussian-mixture base."""
 
     policy = TrainingPolicy(auto_epochs=1000)
 
@@ -73,6 +73,10 @@ class RealNVPPart(ModelPart):
             mask=p.mask,
             log_scale_bound=p.log_scale_bound,
             n_context=spec.n_context,
+            # The conditional flows have no spline option (yet): affine.
+            coupling=getattr(p, "coupling", "affine"),
+            n_bins=getattr(p, "n_bins", 8),
+            tail_bound=getattr(p, "tail_bound", 3.0),
         )
 
     def criterion(self, fitted) -> NegativeLogLikelihood:
@@ -124,6 +128,9 @@ TABLE_ONLY = {
     "mask": "alternating",
     "whiten": True,
     "n_base_components": "bic",
+    "coupling": "affine",
+    "n_bins": 8,
+    "tail_bound": 3.0,
 }
 
 
