@@ -315,6 +315,16 @@ def boxed_affine_inverse(
     return boxed_coupling_inverse(y, mask, AFFINE, (log_scale, shift), low, high)
 
 
+def _checked_mask(mask, n_features: int) -> Tensor:
+    """``mask`` as a tensor of shape ``(n_features,)``, or a ValueError."""
+    mask = torch.as_tensor(mask)
+    if mask.shape != (n_features,):
+        raise ValueError(
+            f"mask must have shape ({n_features},), got {tuple(mask.shape)}."
+        )
+    return mask
+
+
 def _zero_last_linear(network: nn.Sequential) -> None:
     last = [module for module in network if isinstance(module, nn.Linear)][-1]
     nn.init.zeros_(last.weight)
@@ -533,11 +543,7 @@ class AffineCoupling(BoxedCoupling):
         log_scale_bound: float = 2.0,
         n_context: int = 0,
     ) -> None:
-        mask = torch.as_tensor(mask)
-        if mask.shape != (n_features,):
-            raise ValueError(
-                f"mask must have shape ({n_features},), got {tuple(mask.shape)}."
-            )
+        mask = _checked_mask(mask, n_features)
         super().__init__(mask, log_scale_bound)
         sizes = [n_features + n_context, *hidden_layer_sizes, n_features]
         self.scale_net = make_mlp(sizes, activation)
@@ -607,11 +613,7 @@ class SplineCoupling(BoxedCoupling):
         tail_bound: float = 3.0,
         n_context: int = 0,
     ) -> None:
-        mask = torch.as_tensor(mask)
-        if mask.shape != (n_features,):
-            raise ValueError(
-                f"mask must have shape ({n_features},), got {tuple(mask.shape)}."
-            )
+        mask = _checked_mask(mask, n_features)
         transform = SplineTransform(n_bins, tail_bound)
         # log_scale_bound is the affine couplings'; a spline's slopes are
         # bounded below by MIN_DERIVATIVE and its bins by MIN_BIN.
