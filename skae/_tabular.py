@@ -164,7 +164,8 @@ def _table_rows(estimator, X, reset: bool, record: dict, fitted: Mapping):
     if reset:
         named = None if isinstance(chosen, str | None) else categorical_mask(X, chosen)
         X = read_columns(X, keep=named)
-        categorical = categorical_mask(X, chosen)
+        # Named columns keep their places: only 'from_dtype' reads the result.
+        categorical = named if named is not None else categorical_mask(X, chosen)
     else:
         categorical = fitted["is_categorical_"]
         X = read_columns(X, keep=categorical)
