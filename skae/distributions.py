@@ -273,8 +273,8 @@ def _low_rank_terms(
 
     Returns ``(r, precision_r, chol, b)``: the masked residual, its product
     with the diagonal precision, the Cholesky factor of ``M = I + F_o^T
-    Psi_o^{-1} F_o`` (per row when ``mask`` is given) and ``b = F^T
-    Psi_o^{-1} r``, with ``b`` carrying a trailing axis of length 1.
+    Psi_o^{-1} F_o`` (one for every row when ``mask`` is None, else one per
+    row) and the rows ``b = r^T Psi_o^{-1} F``, shape ``(..., n, rank)``.
     """
     inv_noise = torch.exp(-logvar)
     if mask is None:
@@ -288,8 +288,43 @@ def _low_rank_terms(
     eye = torch.eye(factors.shape[-1], dtype=factors.dtype, device=factors.device)
     chol = torch.linalg.cholesky(m + eye)
     precision_r = r * inv_noise
-    b = (precision_r.unsqueeze(-2) @ factors).transpose(-1, -2)
-    return r, precision_r, chol, b
+    return r, precision_r, chol, precision_r @ factors
+
+
+def _solve(chol: Tensor, b: Tensor, solve) -> Tensor:
+    """``solve(chol, b)`` for the rows ``b`` (..., n, rank): one solve with n
+    right-hand sides when ``chol`` is shared, else one per row."""
+    if chol.dim() == 2:
+        return solve(chol, b.transpose(-1, -2)).transpose(-1, -2)
+    return solve(chol, b.unsqueeze(-1)).squeeze(-1)
+
+
+def _by_completeness(function, x, mean, logvar, factors, mask, *, row_axis: int):
+    """``function`` evaluated apart on the complete rows of ``mask`` (one
+    Woodbury factor for all of them) and on the others (one each), its
+    results put back in row order along ``row_axis``; ``function`` without a
+    mask when every row is complete; None when none is (``function`` then
+    runs on them as they are)."""
+    if mask is None:
+        return None
+    complete = mask.bool().all(-1)
+    if complete.all():
+        return function(x, mean, logvar, factors, None)
+    if not complete.any():
+        return None
+    rows = [torch.nonzero(complete).squeeze(-1), torch.nonzero(~complete).squeeze(-1)]
+    parts = [
+        function(
+            x.index_select(0, index),
+            mean.index_select(mean.dim() - 2, index),
+            logvar,
+            factors,
+            None if kind == 0 else mask.index_select(0, index),
+        )
+        for kind, index in enumerate(rows)
+    ]
+    order = torch.argsort(torch.cat(rows))
+    return torch.cat(parts, dim=row_axis).index_select(row_axis % parts[0].dim(), order)
 
 
 def low_rank_gaussian_log_likelihood(
@@ -338,9 +373,16 @@ def low_rank_gaussian_log_likelihood(
     >>> bool(torch.allclose(value, reference.log_prob(x)))
     True
     """
+    split = _by_completeness(
+        low_rank_gaussian_log_likelihood, x, mean, logvar, factors, mask, row_axis=-1
+    )
+    if split is not None:
+        return split
     residual = x - mean
     r, precision_r, chol, b = _low_rank_terms(residual, logvar, factors, mask)
-    solved = torch.linalg.solve_triangular(chol, b, upper=False).squeeze(-1)
+    solved = _solve(
+        chol, b, lambda a, rhs: torch.linalg.solve_triangular(a, rhs, upper=False)
+    )
     quadratic = (r * precision_r).sum(-1) - solved.pow(2).sum(-1)
     log_det_m = 2.0 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)
     if mask is None:
@@ -376,6 +418,11 @@ def low_rank_noise_mean(
     >>> low_rank_noise_mean(x, torch.zeros(1, 2), torch.zeros(2), f, mask)
     tensor([[1., 1.]])
     """
+    split = _by_completeness(
+        low_rank_noise_mean, x, mean, logvar, factors, mask, row_axis=-2
+    )
+    if split is not None:
+        return split
     _, _, chol, b = _low_rank_terms(x - mean, logvar, factors, mask)
-    u = torch.cholesky_solve(b, chol).squeeze(-1)
+    u = _solve(chol, b, lambda a, rhs: torch.cholesky_solve(rhs, a))
     return u @ factors.transpose(-1, -2)

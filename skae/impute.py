@@ -2,6 +2,7 @@
 
 import numbers
 import warnings
+from copy import deepcopy
 from typing import ClassVar
 
 import numpy as np
@@ -38,9 +39,9 @@ def default_estimator() -> VAE:
     at most 500 epochs, starting, as every skae VAE, at the factor analysis
     solution of the mean-filled rows.  On a numeric table
     :class:`AutoencoderImputer` chooses its number of epochs on held-out
-    observed entries of the training rows and refits it on every entry
-    (its ``_epochs_on_held_out_entries``); on a table with categorical
-    columns it stops on the bound of held-out rows (patience 50).  See
+    observed entries of the training rows, then trains the model of the
+    best fill on every entry (its ``_fit_on_held_out_entries``); on a table
+    with categorical columns it stops on the bound of held-out rows (patience 50).  See
     docs/concepts.md#the-imputers-held-out-entries.
     """
     return VAE(
@@ -73,9 +74,9 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     The default model (``estimator=None``, :func:`default_estimator`) picks
     its number of epochs on a tenth of the observed entries, hidden from a
-    first fit and filled in every 10 epochs, then is fitted on every entry
-    for that many epochs: the imputer fills the training rows themselves, so
-    the bound on held-out rows is the wrong stopping rule
+    first fit and filled in every 10 epochs; the model of the best fill
+    then trains 10 epochs on every entry.  The imputer fills the training
+    rows themselves, so the bound on held-out rows is the wrong stopping rule
     (docs/concepts.md#the-imputers-held-out-entries).  A model passed as
     ``estimator`` is fitted as it is.
 
@@ -208,24 +209,25 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             if self.estimator is None:
                 # The default's budget is its stopping rule or max_iter.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                if not table:
-                    epochs = self._epochs_on_held_out_entries(model, X)
-                    model.set_params(early_stopping=False, max_iter=epochs)
-            self.estimator_ = model.fit(X)
+            if self.estimator is None and not table:
+                model = self._fit_on_held_out_entries(model, X)
+            else:
+                model = model.fit(X)
+        self.estimator_ = model
         return self
 
-    def _epochs_on_held_out_entries(self, model, X: np.ndarray) -> int:
-        """The default's number of epochs, chosen on held-out observed entries.
+    def _fit_on_held_out_entries(self, model, X: np.ndarray):
+        """The default model, its epochs chosen on held-out observed entries.
 
         The imputer fills the training rows themselves, so the bound on
         held-out rows, which measures how well new rows are modelled, is the
         wrong stopping rule (docs/concepts.md#the-imputers-held-out-entries).
         A fraction ``_HELD_OUT`` of the observed entries (never a row's last
-        one) is hidden; a probe model trains on the rest ``_CHECK_EVERY``
-        epochs at a time (``partial_fit``) and fills them in with
-        ``_CHECK_DRAWS`` importance draws; the epoch count of the lowest
-        squared error is kept once ``_PATIENCE`` checks in a row have not
-        improved on it, and the model is then fitted on every entry.
+        one) is hidden; the model trains on the rest ``_CHECK_EVERY`` epochs
+        at a time (``partial_fit``) and fills them in with ``_CHECK_DRAWS``
+        importance draws.  Once ``_PATIENCE`` checks in a row have not
+        improved on the lowest squared error, the model of that check goes
+        on for ``_CHECK_EVERY`` epochs on every entry, and is returned.
         """
         seed = self.random_state
         if not isinstance(seed, numbers.Integral):
@@ -234,23 +236,25 @@ class AutoencoderImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         observed = ~np.isnan(X)
         held = observed & (rng.random(X.shape) < _HELD_OUT)
         held[(observed & ~held).sum(axis=1) == 0] = False
+        model = model.set_params(early_stopping=False)
         if not held.any():
-            return model.max_iter
+            return model.fit(X)
         hidden = np.where(held, np.nan, X)
         rows = np.flatnonzero(held.any(axis=1))
-        probe = clone(model).set_params(early_stopping=False)
-        best_error, best_epoch, worse, epoch = np.inf, _CHECK_EVERY, 0, 0
-        while epoch < model.max_iter and worse < _PATIENCE:
+        best, best_error, worse, epoch = None, np.inf, 0, 0
+        while epoch < model.max_iter - _CHECK_EVERY and worse < _PATIENCE:
             for _ in range(_CHECK_EVERY):
-                probe.partial_fit(hidden)
+                model.partial_fit(hidden)
                 epoch += 1
-            fill = probe.impute(hidden[rows], n_importance_samples=_CHECK_DRAWS)
+            fill = model.impute(hidden[rows], n_importance_samples=_CHECK_DRAWS)
             error = np.mean((fill - X[rows])[held[rows]] ** 2)
             if error < best_error:
-                best_error, best_epoch, worse = error, epoch, 0
+                best, best_error, worse = deepcopy(model), error, 0
             else:
                 worse += 1
-        return best_epoch
+        for _ in range(_CHECK_EVERY):
+            best.partial_fit(X)
+        return best
 
     def transform(self, X):
         """Fill the missing entries of ``X``; observed entries are unchanged.

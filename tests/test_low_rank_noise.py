@@ -186,3 +186,31 @@ def test_imputation_is_the_gaussian_conditional_mean(eight_factors):
     # and q widened: consistent, an error of a hundredth or two at 4,000
     # draws against fills of unit scale (0.9 from the truth).
     assert np.median(errors) < 0.03 and np.max(errors) < 0.3
+
+
+def test_complete_rows_share_one_woodbury_factor():
+    """Rows whose entries are all observed give the same log-likelihood and
+    noise mean with a mask as without one, mixed with incomplete rows too."""
+    import torch
+
+    from skae.distributions import low_rank_gaussian_log_likelihood, low_rank_noise_mean
+
+    g = torch.Generator().manual_seed(0)
+    n, d, rank = 7, 5, 2
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    mean = torch.randn(3, n, d, generator=g, dtype=torch.float64)
+    logvar = 0.1 * torch.randn(d, generator=g, dtype=torch.float64)
+    factors = torch.randn(d, rank, generator=g, dtype=torch.float64)
+    mask = torch.ones(n, d, dtype=torch.float64)
+    mask[[1, 4], [0, 3]] = 0.0
+    for function in (low_rank_gaussian_log_likelihood, low_rank_noise_mean):
+        mixed = function(x, mean, logvar, factors, mask)
+        for i in range(n):  # each row alone: its own mask, or none
+            alone = function(
+                x[i : i + 1], mean[:, i : i + 1], logvar, factors, mask[i : i + 1]
+            )
+            torch.testing.assert_close(mixed[:, i : i + 1], alone)
+        torch.testing.assert_close(
+            function(x, mean, logvar, factors, torch.ones_like(mask)),
+            function(x, mean, logvar, factors, None),
+        )

@@ -123,18 +123,21 @@ class ColumnHeads:
         -------
         log_likelihood : Tensor of shape (..., n)
         """
-        if mask is None:
-            mask = torch.ones_like(x)
         x_num, out_num = self._numeric(x), self._numeric(out)
-        categorical = (self._block_log_probs(x, out) * self._block_mask(mask)).sum(-1)
+        block_log_probs = self._block_log_probs(x, out)
+        if mask is not None:
+            block_log_probs = block_log_probs * self._block_mask(mask)
+        categorical = block_log_probs.sum(-1)
         if factors is not None and logvar is not None:
+            # Without a mask the low-rank noise has one Woodbury factor for
+            # every row, not one per row.
             numeric_factors = factors.index_select(0, self.numeric.to(x.device))
             numeric = low_rank_gaussian_log_likelihood(
                 x_num,
                 out_num,
                 self._numeric(logvar),
                 numeric_factors,
-                self._numeric(mask),
+                None if mask is None else self._numeric(mask),
             )
             return numeric + categorical
         if logvar is None:
@@ -144,8 +147,9 @@ class ColumnHeads:
             per_entry = -0.5 * (
                 (x_num - out_num).pow(2) * torch.exp(-lv) + lv + LOG_2PI
             )
-        numeric = (per_entry * self._numeric(mask)).sum(-1)
-        return numeric + categorical
+        if mask is not None:
+            per_entry = per_entry * self._numeric(mask)
+        return per_entry.sum(-1) + categorical
 
     def noise_mean(
         self,
