@@ -209,6 +209,27 @@ class StartAwareStopping(EarlyStopping):
             if self.load_best:
                 self.best_model_weights_ = deepcopy(net.module_.state_dict())
 
+    def on_train_end(self, net, **kwargs) -> None:
+        """skorch's restore of the best weights, saying so when they are the
+        start's (epoch 0: the classical solution was kept)."""
+        last = net.history[-1, "epoch"] if len(net.history) else 0
+        if not (
+            self.load_best
+            and self.best_epoch_ != last
+            and self.best_model_weights_ is not None
+        ):
+            return
+        net.module_.load_state_dict(self.best_model_weights_)
+        if self.best_epoch_ == 0 and self.initial_score_ is not None:
+            message = (
+                f"Restoring the start (epoch 0): no epoch lowered its held-out "
+                f"loss, {self.initial_score_:.6g}, by more than tol="
+                f"{self.threshold:g}, so the classical start is the fitted model."
+            )
+        else:
+            message = f"Restoring best model from epoch {self.best_epoch_}."
+        self._sink(message, verbose=net.verbose)
+
     def _warming_up(self) -> bool:
         return self.warmup is not None and self.warmup.active
 
