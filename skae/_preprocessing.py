@@ -27,7 +27,7 @@ import scipy.sparse as sp
 # stay in cache.
 _BLOCK_ENTRIES = 2**19
 
-SCALINGS = ("global", "feature", "channel", "none")
+SCALINGS = ("global", "feature", "channel", "none", "maximum")
 
 
 def block_rows(n_features: int) -> int:
@@ -71,6 +71,15 @@ def _overflow_safe_std(X: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return peak * np.sqrt(total / X.shape[0])
 
 
+def _unit_maximum(X) -> float:
+    """``max(1, largest entry)`` of ``X`` (missing entries ignored)."""
+    peak = 1.0
+    for block in _float64_blocks(X):
+        if block.size and not np.isnan(block).all():
+            peak = max(peak, float(np.nanmax(block)))
+    return peak
+
+
 def _overflow_safe_rms(values: np.ndarray) -> float:
     """``sqrt(mean(values**2))`` without overflow."""
     peak = float(np.max(np.abs(values)))
@@ -104,8 +113,10 @@ class Standardizer:
         row is ``n_channels`` equal blocks of pixels (a flattened
         ``(C, H, W)`` image) and each block has one mean and one scale, its
         pixels' mean and standard deviation over all rows and positions;
-        ``'none'``: the identity (zero mean, unit scale).  Constant features
-        (or channels) keep scale 1.
+        ``'none'``: the identity (zero mean, unit scale); ``'maximum'``: zero
+        mean and one scale, the largest entry when it exceeds 1 (data in
+        ``[0, 1]`` pass unchanged).  Constant features (or channels) keep
+        scale 1.
     n_channels : int, default=1
         Number of channel blocks for ``scaling='channel'``; must divide the
         number of features.
@@ -143,9 +154,10 @@ class Standardizer:
     def fit(self, X: np.ndarray) -> "Standardizer":
         """Learn ``mean_`` and ``scale_`` from the rows of ``X``."""
         n_features = X.shape[1]
-        if self.scaling == "none":
+        if self.scaling in ("none", "maximum"):
             self.mean_ = np.zeros(n_features)
-            self.scale_ = np.ones(n_features)
+            peak = _unit_maximum(X) if self.scaling == "maximum" else 1.0
+            self.scale_ = np.full(n_features, peak)
             return self
         self.mean_ = _column_mean(X)
         if self.scaling == "channel":
@@ -318,7 +330,7 @@ class TableScaler(MissingAsMean):
 
     Parameters
     ----------
-    scaling : {'global', 'feature', 'none'}
+    scaling : {'global', 'feature', 'none', 'maximum'}
         As for :class:`Standardizer`, over the numeric columns.
     n_numeric : int
         Number of leading numeric columns.
@@ -351,6 +363,9 @@ class TableScaler(MissingAsMean):
                 "training rows; drop them or fill them in first."
             )
         if self.scaling == "none" or not self.n_numeric:
+            return self
+        if self.scaling == "maximum":
+            self.scale_[: self.n_numeric] = _unit_maximum(numeric)
             return self
         mean = np.nanmean(numeric, axis=0)
         std = np.sqrt(np.nanmean((numeric - mean) ** 2, axis=0))

@@ -222,12 +222,13 @@ def scaler(scaling: str, heads, image_shape) -> Standardizer:
     """The unfitted map of a model that scales its input by ``scaling``.
 
     Tables with heads get a :class:`TableScaler`; images are scaled per
-    channel (unless ``scaling`` is ``'none'``); other rows by ``scaling``,
+    channel (unless ``scaling`` is ``'none'`` or ``'maximum'``); other rows
+    by ``scaling``,
     with missing entries at the mean.
     """
     if heads is not None:
         return TableScaler(scaling, len(heads.layout.numeric))
-    if image_shape is None or scaling == "none":
+    if image_shape is None or scaling in ("none", "maximum"):
         return MissingAsMean(scaling)
     return MissingAsMean("channel", n_channels=image_shape[0])
 

@@ -37,10 +37,11 @@ class VAE(DensityMixin, ImputeMixin, SkaeBase):
     With ``likelihood='gaussian'`` the network sees each feature standardised
     (``(x - mean_) / scale_``) and every output is mapped back;
     ``score_samples`` adds the log-Jacobian ``-sum_j log scale_j`` of that
-    map.  With ``likelihood='bernoulli'`` the data are used as given and must
-    lie in ``[0, 1]``; on grey levels the Bernoulli log-likelihood is the usual
-    continuous cross-entropy, so ``score_samples`` is then a score rather than
-    a normalised log-density.
+    map.  With ``likelihood='bernoulli'`` the data must be non-negative and
+    are divided by their training maximum when it exceeds 1 (data in ``[0,
+    1]`` are used as given); on grey levels the Bernoulli log-likelihood is
+    the usual continuous cross-entropy, so ``score_samples`` is then a score
+    rather than a normalised log-density.
 
     With ``image_shape=(C, H, W)`` each row is a flattened image: the encoder
     is convolutional (its last layer gives ``mu`` and ``logvar`` as

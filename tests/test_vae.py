@@ -368,10 +368,13 @@ def test_bernoulli_vae_on_unit_interval_data(digits_vaes, digits):
     ("shift", "match"), [(-0.5, "Negative values"), (0.5, "Values above 1")]
 )
 def test_bernoulli_rejects_data_outside_the_unit_interval(digits, shift, match):
+    """Negative data at fit; at scoring, anything outside [0, 1] once divided
+    by the training maximum."""
     X, _ = digits
     vae = VAE(likelihood="bernoulli", max_iter=1, random_state=0)
-    with pytest.raises(ValueError, match=match + r".*\[0, 1\]"):
-        vae.fit(X + shift)
+    if shift < 0:
+        with pytest.raises(ValueError, match=match + r".*\[0, 1\]"):
+            vae.fit(X + shift)
     vae.fit(X)
     with pytest.raises(ValueError, match=match):
         vae.score_samples(X + shift)
@@ -415,6 +418,24 @@ def test_dtypes(small, dtype):
 def test_invalid_parameters(small, params, match):
     with pytest.raises(ValueError, match=match):
         VAE(**params).fit(small)
+
+
+def test_bernoulli_divides_grey_levels_by_the_training_maximum(rng):
+    """Data above 1 are divided by their training maximum: the same network
+    as on the divided data, scores in the data's own units, draws back in
+    them."""
+    X = np.round(16 * rng.random((60, 4))) / 16
+    settings = dict(likelihood="bernoulli", hidden_layer_sizes=(4,), max_iter=3)
+    unit = VAE(**settings, random_state=0).fit(X)
+    grey = VAE(**settings, random_state=0).fit(16 * X)
+    np.testing.assert_allclose(grey.transform(16 * X), unit.transform(X))
+    np.testing.assert_allclose(
+        grey.score_samples(16 * X), unit.score_samples(X) - 4 * np.log(16)
+    )
+    np.testing.assert_allclose(
+        grey.sample(5, random_state=0), 16 * unit.sample(5, random_state=0)
+    )
+    assert set(np.unique(grey.sample(20, random_state=0, noise=True))) <= {0.0, 16.0}
 
 
 def test_bernoulli_transform_encodes_data_outside_the_unit_interval(rng):

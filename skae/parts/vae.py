@@ -300,7 +300,8 @@ class VAEPart(ModelPart):
 
 
 class BernoulliVAEPart(VAEPart):
-    """Independent Bernoulli pixels or entries in ``[0, 1]``, used as given."""
+    """Independent Bernoulli pixels or entries: non-negative data divided by
+    their training maximum when it exceeds 1 (``[0, 1]`` used as given)."""
 
     likelihood = "bernoulli"
     positive_only = True
@@ -312,22 +313,31 @@ class BernoulliVAEPart(VAEPart):
         return False
 
     def preprocessor(self, heads):
-        return scaler("none", heads, self.image_shape)
+        return scaler("maximum", heads, self.image_shape)
 
     def check_input(self, X, *, fitting: bool = False) -> None:
         values = X.data if sp.issparse(X) else X
         if values.size == 0 or np.isnan(values).all():
             return
-        low, high = np.nanmin(values), np.nanmax(values)
-        if sp.issparse(X) and X.nnz < X.shape[0] * X.shape[1]:
-            low, high = min(low, 0.0), max(high, 0.0)  # the implicit zeros
-        if low < 0 or high > 1:
-            problem = "Negative values" if low < 0 else "Values above 1"
+        low = np.nanmin(values)
+        if low < 0:
             raise ValueError(
-                f"{problem} in data passed to VAE: likelihood='bernoulli' needs "
-                f"data in [0, 1], but X has values in [{low:g}, {high:g}]. Rescale "
-                "X (e.g. with MinMaxScaler) or use likelihood='gaussian'."
+                "Negative values in data passed to VAE: likelihood='bernoulli' "
+                f"needs data in [0, 1] after division by the training maximum, "
+                f"but X has values down to {low:g}. Rescale X (e.g. with "
+                "MinMaxScaler) or use likelihood='gaussian'."
             )
+
+    def scores(self, fitted, X, context=None) -> np.ndarray:
+        peak = fitted["preprocessor_"].scale_.max()
+        high = np.nanmax(X) if X.size and not np.isnan(X).all() else 0.0
+        if high > peak * (1 + 1e-12):
+            raise ValueError(
+                f"Values above 1 in data passed to VAE: likelihood='bernoulli' "
+                f"needs data in [0, 1] after division by the training maximum, "
+                f"{peak:g}, but X has values up to {high:g}."
+            )
+        return super().scores(fitted, X, context)
 
     def _noise(self, module, factors, fitted) -> dict:
         return {"noise_variance_": None, "noise_components_": None}
@@ -335,7 +345,8 @@ class BernoulliVAEPart(VAEPart):
     def draws(self, fitted, means, rng, noise: bool) -> np.ndarray:
         if not noise:
             return means
-        return (rng.random_sample(means.shape) < means).astype(np.float64)
+        scale = fitted["preprocessor_"].scale_  # 0/1 draws in the data's units
+        return (rng.random_sample(means.shape) < means / scale) * scale
 
 
 class ImageNetworks:
