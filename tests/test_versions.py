@@ -35,7 +35,9 @@ def test_a_pickle_of_0_1_0_loads_and_scores_the_same(name, rows):
     ):
         model = pickle.load(file)
     expected = np.load(DATA / "scores-0.1.0.npz")[name]
-    np.testing.assert_array_equal(model.score_samples(rows), expected)
+    # The same numbers up to round-off: since 0.3 complete rows share one
+    # Woodbury factor of the low-rank noise (one solve for all of them).
+    np.testing.assert_allclose(model.score_samples(rows), expected, rtol=1e-13)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -47,7 +49,9 @@ def test_a_skops_file_of_0_1_0_loads_and_scores_the_same(name, rows):
     with pytest.warns(InconsistentVersionWarning, match="torch unknown"):
         model = sio.load(path, trusted=untrusted)
     expected = np.load(DATA / "scores-0.1.0.npz")[name]
-    np.testing.assert_array_equal(model.score_samples(rows), expected)
+    # The same numbers up to round-off: since 0.3 complete rows share one
+    # Woodbury factor of the low-rank noise (one solve for all of them).
+    np.testing.assert_allclose(model.score_samples(rows), expected, rtol=1e-13)
     if name == "vae":
         assert model.noise_rank_ > 0  # the optimizer has the noise factors
         assert model.n_train_importance_samples == 1  # added later: its default
