@@ -370,9 +370,10 @@ class ConditionalVAE(ConditionalMixin, VAE):
         """
         n_samples, rng, y = self._sample_context(n_samples, random_state, y)
         means, rng = self._sample_rows(n_samples, rng, y)
-        part = self._fitted_part()
-        shift = part.user_shift(vars(self), self._context(y, n_samples))
-        draws = part.draws(vars(self), means - shift, rng, noise) + shift
+        context = self._context(y, n_samples)
+        draws = self._fitted_part().conditional_draws(
+            vars(self), means, rng, noise, context
+        )
         return as_input_space(self, draws, rng)
 
     def __sklearn_tags__(self):
