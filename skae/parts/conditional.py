@@ -191,8 +191,22 @@ def class_factor_models(
         if model.noise_factors is not None:
             loadings = np.hstack([loadings, model.noise_factors])
         covariance = factor_covariance(loadings.T, model.noise_variance)
-        means[k], factors[k] = model.mean, np.linalg.cholesky(covariance)
+        means[k], factors[k] = model.mean, _cholesky(covariance)
     return means, factors
+
+
+def _cholesky(covariance: np.ndarray) -> np.ndarray:
+    """The Cholesky factor of ``covariance``, with the smallest diagonal
+    jitter (relative to its mean variance) that makes it succeed in rounding."""
+    scale = max(np.trace(covariance) / len(covariance), np.finfo(float).tiny)
+    for jitter in (0.0, *(scale * 10.0**-p for p in range(12, 0, -1))):
+        try:
+            return np.linalg.cholesky(covariance + jitter * np.eye(len(covariance)))
+        except np.linalg.LinAlgError:
+            continue
+    raise ValueError(
+        "A class's factor-model covariance is not positive definite; use init='random'."
+    )
 
 
 class ConditionalVAEPart(VAEPart):
