@@ -12,7 +12,8 @@ default density) into a classifier,
 
 * ``conditional_digits_samples.png``: one row of samples per label
   (``sample(y=label)``) from the conditional flow and from
-  :class:`skae.ConditionalVAE`, next to samples of the unconditional
+  :class:`skae.ConditionalVAE` (``noise=True``: draws of ``p(x | y)``),
+  next to samples of the unconditional
   :class:`skae.RealNVPDensity` (no label to ask for);
 * ``conditional_digits_calibration.png``: the reliability diagram of the
   held-out top-class probabilities of the generative classifier (over the
@@ -72,7 +73,11 @@ def plot_samples(models: dict, n_per_class: int = 8) -> Path:
     fig, axes = plt.subplots(1, len(models), figsize=(4 * len(models), 4.6))
     labels = np.repeat(np.arange(10), n_per_class)
     for ax, (title, model) in zip(axes, models.items(), strict=True):
-        if title.startswith("Conditional"):
+        if title.startswith("ConditionalVAE"):
+            # x ~ p(x | y): the class's covariance lives in the decoder's
+            # noise (A_y e), which the decoder means leave out
+            images = model.sample(y=labels, random_state=0, noise=True)
+        elif title.startswith("Conditional"):
             images = model.sample(y=labels, random_state=0)
         else:
             images = model.sample(len(labels), random_state=0)
