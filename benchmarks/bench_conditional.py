@@ -1,6 +1,6 @@
 """Conditional densities p(x | y) and the classifiers built on them (issue 35).
 
-Protocol (the issue's anchor): on each table a stratified 75/25 split
+Protocol (the issue's anchor): on each data set a stratified 75/25 split
 (``random_state=0``, then 1, 2 in full runs).  Digits: pixels / 16 with a
 uniform dequantisation of width 1/16 (``(pixels + U[0, 1)) / 16``, seed 0),
 scored on that scale.  Real tables (scikit-learn's wine, breast_cancer and
@@ -15,7 +15,8 @@ standardised space.  Every figure is a held-out mean in nats per row:
   frequencies), and the fit time in seconds.
 
 Models: ``GenerativeClassifier(ConditionalRealNVPDensity())`` and
-``GenerativeClassifier(ConditionalVAE())`` at their defaults (one conditional
+``GenerativeClassifier(ConditionalVAE())`` (the classifier's default) at
+their defaults (one conditional
 model each, fitted with ``random_state=0``; its density is the classifier's
 ``estimator_``); one ``GaussianMixture`` per class, BIC over full/diagonal
 covariances and 1 to 8 components (``GenerativeClassifier`` over a
@@ -25,6 +26,10 @@ an unconditional BIC ``GaussianMixture`` and CV ``KernelDensity`` for
 ``log p(x)``.  On digits the conditional models' samples (50 per class) are
 classified by an SVC trained on the real training rows: the share judged to
 be the label they were drawn for.
+
+The digits goals: both models' ``log p(x | y)`` above 57.7 (split means),
+the default classifier's accuracy at least 0.962 at every split and its log
+loss below the per-class mixtures' (split means).
 
 Run ``python -m benchmarks.bench_conditional [--quick]`` (quick: the three
 tables on one split, without digits, the neural models with ``max_iter=20``).
@@ -221,8 +226,9 @@ def averaged(rows: list[dict]) -> list[dict]:
     return out
 
 
-def goals(rows: list[dict]) -> None:
-    """Mark the issue's acceptance lines on the averaged rows."""
+def goals(rows: list[dict], per_split: list[dict]) -> None:
+    """Mark the issue's acceptance lines on the averaged rows (the digits
+    accuracy at every split of ``per_split``)."""
     by = {(r["data set"], r["model"]): r for r in rows}
     flow = "GenerativeClassifier(ConditionalRealNVPDensity())"
     vae = "GenerativeClassifier(ConditionalVAE())"
@@ -234,9 +240,15 @@ def goals(rows: list[dict]) -> None:
         if data_name == "digits":
             row["goal"] = "log p(x|y) > 57.7"
             met = row["log p(x|y)"] > 57.7
-            if model == flow:
-                row["goal"] += "; accuracy >= 0.962; log loss < per-class GMM's"
-                met = met and row["accuracy"] >= 0.962
+            if model == vae:  # GenerativeClassifier()'s default density
+                row["goal"] += "; accuracy >= 0.962 (every split); log loss < "
+                row["goal"] += "per-class GMM's"
+                worst = min(
+                    r["accuracy"]
+                    for r in per_split
+                    if (r["data set"], r["model"]) == (data_name, model)
+                )
+                met = met and worst >= 0.962
                 met = met and row["log loss"] < reference["log loss"]
             if "samples judged their label" in row:
                 row["goal"] += "; samples judged their label >= 0.9"
@@ -257,9 +269,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     warnings.filterwarnings("ignore", message="Variables are collinear")
-    if not quick:  # digits: the anchor's split only; a minute even at CI size
+    if not quick:  # digits: minutes per split even at CI size
         X, y = digits()
-        rows += run_split("digits", X, y, splits[0], neural, digits_judge=True)
+        for split in splits:
+            rows += run_split("digits", X, y, split, neural, digits_judge=True)
     for name, (X, y, log) in tables().items():
         X = np.log1p(X) if log else X
         for split in splits:
@@ -269,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
             scaled = StandardScaler().fit(X_train).transform(X)
             rows += run_split(name, scaled, y, split, neural)
     summary = averaged(rows)
-    goals(summary)
+    goals(summary, rows)
     met = [r["met"] for r in summary if "met" in r]
     table = write_results(
         "conditional",

@@ -257,25 +257,30 @@ class ConditionalRealNVPDensity(ConditionalMixin, RealNVPDensity):
 
 @document
 class ConditionalVAE(ConditionalMixin, VAE):
-    """Variational autoencoder of ``p(x | y)``: the context shifts what the
+    """Variational autoencoder of ``p(x | y)``: the context maps what the
     encoder reads and what the decoder gives.
 
-    As :class:`~skae.VAE` (same parameters, start, training and scoring),
-    except that ``fit(X, y)`` learns the density of ``X`` given ``y`` (class
-    labels one-hot, numeric covariates standardised, as
-    :class:`~skae.ConditionalRealNVPDensity`): the model is
-    ``x = M y + g(z) + e``, ``z ~ N(0, I)``, with a learned linear map ``M``
-    (:class:`~skae.modules.vae.ConditionalGaussianVAE`); the encoder reads
-    ``x - M y`` and the decoder's mean is ``g(z) + M y``.  It starts at the
-    classical conditional model: ``M`` the class means (for covariates, the
-    least-squares regression of ``x`` on ``y``) of the training rows and the
-    VAE's factor-model start fitted to the residuals ``x - M y``, i.e. one
-    Gaussian per class with the class's mean and a shared factor-analysis
-    covariance; with early stopping that start is epoch 0.  The networks
-    ``g`` and the encoder's do not read ``y`` otherwise: the classes share
-    one code space.  The defensive component is that classical conditional
-    model.  With ``image_shape`` the networks are convolutional and ``M y``
-    a per-class image.
+    As :class:`~skae.VAE` (same parameters, training and scoring), except
+    that ``fit(X, y)`` learns the density of ``X`` given ``y`` (class labels
+    one-hot, numeric covariates standardised, as
+    :class:`~skae.ConditionalRealNVPDensity`): the model is ``x = M y + A_y
+    (g(z) + e)``, ``z ~ N(0, I)``
+    (:class:`~skae.modules.vae.ConditionalGaussianVAE`), with a learned
+    linear map ``M`` and, for class labels, a fixed lower-triangular ``A_y``
+    per class; the encoder reads ``v = A_y^{-1} (x - M y)`` and ``g``, its
+    noise and the encoder are one VAE of ``v`` shared by the classes.  For
+    class labels it starts at one factor model per class
+    (:func:`skae.parts.conditional.class_factor_models`: ``M y`` the class's
+    mean, ``A_y`` the Cholesky factor of its covariance, its count of
+    factors chosen on the class's held-out rows) and the VAE's factor-model
+    start on ``v``; with early stopping that start is epoch 0.  For numeric
+    covariates (and with ``init='random'`` or images) ``A_y = I`` and ``M``
+    starts at the least-squares regression of ``x`` on ``y``.  The
+    defensive component is the start's model of ``v``, i.e. each class's
+    factor model; with class factors ``noise_variance_``,
+    ``noise_components_`` and ``start_*`` are in ``v``'s units.  With
+    ``image_shape`` the networks are convolutional and ``M y`` a per-class
+    image.
 
     ``score_samples(X, y)`` is the importance-weighted ``log p(x | y)``;
     without ``y`` the marginal (:class:`~skae._conditional.ConditionalMixin`).
@@ -286,7 +291,7 @@ class ConditionalVAE(ConditionalMixin, VAE):
     ----------
     n_components : int, default=2
         Dimension of the latent code.
-    hidden_layer_sizes : tuple of int, default=(100,)
+    hidden_layer_sizes : tuple of int, default=(256, 128)
         Hidden widths of the encoder (the decoder mirrors them).
     activation : {'relu', 'tanh', 'logistic', 'identity'}, default='relu'
         Non-linearity of the networks.
@@ -305,11 +310,13 @@ class ConditionalVAE(ConditionalMixin, VAE):
     n_train_importance_samples : int, default=1
         Draws of the training bound.
     init : {'factor_analysis', 'random'}, default='factor_analysis'
-        The start on the residuals ``x - M y`` (tables).
+        The start: per-class factor models then a factor model of ``v``
+        (tables), or random networks on ``x - M y``.
     noise_rank : 'auto' or int, default='auto'
         As :class:`~skae.VAE`'s.
     defensive_weight : 'auto' or float, default='auto'
-        Weight of the classical conditional model beside the network.
+        Weight of the start's model (the per-class factor models) beside
+        the network.
     %(shared_parameters)s
 
     Attributes
@@ -370,9 +377,10 @@ class ConditionalVAE(ConditionalMixin, VAE):
         """
         n_samples, rng, y = self._sample_context(n_samples, random_state, y)
         means, rng = self._sample_rows(n_samples, rng, y)
-        part = self._fitted_part()
-        shift = part.user_shift(vars(self), self._context(y, n_samples))
-        draws = part.draws(vars(self), means - shift, rng, noise) + shift
+        context = self._context(y, n_samples)
+        draws = self._fitted_part().conditional_draws(
+            vars(self), means, rng, noise, context
+        )
         return as_input_space(self, draws, rng)
 
     def __sklearn_tags__(self):

@@ -393,13 +393,19 @@ class ConditionalNegativeLogLikelihood(NegativeLogLikelihood):
 
 
 class ConditionalNegativeELBO(NegativeELBO):
-    """A conditional VAE's objective: :class:`NegativeELBO` of ``x - M y``.
+    """A conditional VAE's objective: :class:`NegativeELBO` of ``x`` given ``y``.
 
     The module (:class:`~skae.modules.vae.ConditionalGaussianVAE`) encodes
-    and decodes ``x - M y``; the target is shifted by the same ``M y``.
+    and decodes ``v = A_y^{-1} (x - M y)``; the target is mapped likewise and
+    the reconstruction term gains ``-log |det A_y^{-1}|``, so that the loss
+    is the negative ELBO of ``x`` given ``y``.
     """
 
     conditional = True
 
     def terms(self, output, target, module, x, mask, context=None) -> LossTerms:
-        return super().terms(output, target - module.shift(context), module, x, mask)
+        rows = module.model_rows(target, context)
+        loss = super().terms(output, rows, module, x, mask)
+        log_det = module.log_det(context).to(loss.total).mean()
+        terms = {**loss.terms, "reconstruction": loss.terms["reconstruction"] - log_det}
+        return LossTerms(loss.total - log_det, terms)

@@ -325,11 +325,15 @@ CHECKED += [
 ]
 
 # Conditional models p(x | y) (the checks' y: labels, or numeric targets) and
-# the classifier over them.  Their defaults (a BIC mixture ensemble per class,
-# about 2 minutes of checks each) are checked under -m slow.
+# the classifier over them.  Their defaults (a BIC mixture ensemble or a
+# factor-count scan per class, minutes of checks each) are checked under
+# -m slow; the classifier's default density small here.
 CHECKED_SLOW += [ConditionalRealNVPDensity(), ConditionalVAE(), GenerativeClassifier()]
 _SMALL_CONDITIONAL_FLOW = ConditionalRealNVPDensity(
     n_layers=2, hidden_layer_sizes=(8,), max_iter=10, n_base_components=1
+)
+_SMALL_CONDITIONAL_VAE = ConditionalVAE(
+    n_components=2, hidden_layer_sizes=(8,), max_iter=5
 )
 CHECKED += [
     _SMALL_CONDITIONAL_FLOW,
@@ -344,8 +348,9 @@ CHECKED += [
         max_iter=10,
         n_base_components=2,
     ),
-    ConditionalVAE(n_components=2, hidden_layer_sizes=(8,), max_iter=5),
+    _SMALL_CONDITIONAL_VAE,
     ConditionalVAE(image_shape=(1, 1, -1), channels=4, max_iter=5),
+    GenerativeClassifier(_SMALL_CONDITIONAL_VAE),
     GenerativeClassifier(_SMALL_CONDITIONAL_FLOW),
     GenerativeClassifier(GaussianMixture(), priors=None),
     GenerativeClassifier(

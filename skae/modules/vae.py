@@ -391,15 +391,18 @@ class GaussianVAE(nn.Module):
 
 
 class ConditionalGaussianVAE(GaussianVAE):
-    """A Gaussian VAE of ``p(x | y)``: ``x = M y + VAE``, one shared code.
+    """A Gaussian VAE of ``p(x | y)``: ``x = M y + A_y v``, ``v`` a shared VAE.
 
     The context ``y`` (encoded: one-hot labels or standardised covariates)
-    shifts the data by a learned linear map ``M y`` (``context_shift``):
-    the encoder reads ``x - M y`` and the decoder's mean is ``decoder(z) +
-    M y``, so ``log p(x | y)`` is the VAE's log-density of ``x - M y`` (a
-    translation: no Jacobian).  Started at the class means (``M``'s
-    columns) and a factor model of the within-class residuals, the
-    untrained module is that classical conditional model.
+    shifts the data by a learned linear map ``M y`` (``context_shift``) and,
+    once :meth:`set_class_factors` is called (class labels), maps each class
+    by a fixed lower-triangular ``A_y``: the encoder reads ``v = A_y^{-1} (x
+    - M y)``, the decoder's mean is ``A_y decoder(z) + M y``, and ``log p(x
+    | y)`` is the VAE's log-density of ``v`` less ``log |det A_y|``.  Without
+    class factors ``A_y = I`` (a translation: no Jacobian).  Started at the
+    class means and, per class, ``A_y`` the Cholesky factor of the class's
+    factor-model covariance (the VAE on ``v`` at a factor model of the
+    whitened rows), the untrained module is the classical per-class model.
 
     Parameters
     ----------
@@ -410,6 +413,15 @@ class ConditionalGaussianVAE(GaussianVAE):
     **kwargs
         :class:`GaussianVAE`'s other arguments.
 
+    Attributes
+    ----------
+    class_factors : Tensor of shape (n_context, n_features, n_features) or None
+        A buffer: ``A_y`` of each class (None: the identity).
+    class_whitening : Tensor of the same shape or None
+        A buffer: the inverses ``A_y^{-1}``.
+    class_log_det : Tensor of shape (n_context,) or None
+        A buffer: ``log |det A_y^{-1}|``.
+
     Examples
     --------
     >>> import torch
@@ -418,12 +430,40 @@ class ConditionalGaussianVAE(GaussianVAE):
     >>> x, c = torch.randn(5, 4), torch.eye(3)[[0, 1, 2, 0, 1]]
     >>> vae.log_prob(x, c, eps=torch.randn(10, 2)).shape
     torch.Size([5])
+    >>> vae.set_class_factors(2.0 * torch.eye(4).repeat(3, 1, 1))
+    >>> vae.decode(torch.zeros(1, 2), c[:1]).shape
+    torch.Size([1, 4])
     """
+
+    _CLASS_BUFFERS = ("class_factors", "class_whitening", "class_log_det")
 
     def __init__(self, n_features: int, n_components: int, n_context: int, **kwargs):
         super().__init__(n_features, n_components, **kwargs)
         self.context_shift = nn.Linear(n_context, n_features, bias=False)
         nn.init.zeros_(self.context_shift.weight)
+        for name in self._CLASS_BUFFERS:
+            self.register_buffer(name, None)
+
+    @torch.no_grad()
+    def set_class_factors(self, factors: Tensor | None) -> None:
+        """Make ``factors`` (n_context, d, d), lower-triangular with a positive
+        diagonal, the classes' ``A_y``; None: the identity."""
+        if factors is None:
+            for name in self._CLASS_BUFFERS:
+                setattr(self, name, None)
+            return
+        eye = torch.eye(factors.shape[-1], dtype=factors.dtype).expand_as(factors)
+        self.class_factors = factors.detach().clone()
+        self.class_whitening = torch.linalg.solve_triangular(factors, eye, upper=False)
+        self.class_log_det = -torch.diagonal(factors, dim1=-2, dim2=-1).log().sum(-1)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The class factors are set by the warm start: a module rebuilt from
+        # its constructor takes the saved ones.
+        for name in self._CLASS_BUFFERS:
+            if state_dict.get(prefix + name) is not None:
+                setattr(self, name, torch.zeros_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def shift(self, context: Tensor) -> Tensor:
         """``M y`` of each row."""
@@ -431,21 +471,50 @@ class ConditionalGaussianVAE(GaussianVAE):
             raise ValueError("A conditional VAE needs the context y.")
         return self.context_shift(context.to(self.context_shift.weight.dtype))
 
+    def _per_class(self, matrices: Tensor, rows: Tensor, context: Tensor) -> Tensor:
+        """``matrices[y] @ row`` of each row, ``y`` its one-hot ``context``."""
+        context = context.to(rows.dtype)
+        mapped = torch.einsum("kij,...nj->...nki", matrices.to(rows.dtype), rows)
+        return torch.einsum("nk,...nki->...ni", context, mapped)
+
+    def model_rows(self, x: Tensor, context: Tensor) -> Tensor:
+        """``v = A_y^{-1} (x - M y)``: what the shared VAE models."""
+        residual = x - self.shift(context)
+        if self.class_whitening is None:
+            return residual
+        return self._per_class(self.class_whitening, residual, context)
+
+    def log_det(self, context: Tensor) -> Tensor:
+        """``log |det A_y^{-1}|`` of each row (zeros without class factors)."""
+        if self.class_log_det is None:
+            return context.new_zeros(context.shape[0])
+        return context.to(self.class_log_det.dtype) @ self.class_log_det
+
+    def unwhitened(self, v: Tensor, context: Tensor) -> Tensor:
+        """``A_y v + M y`` (the decoder's side of :meth:`model_rows`)."""
+        if self.class_factors is not None:
+            v = self._per_class(self.class_factors, v, context)
+        return v + self.shift(context)
+
     def forward(self, x, context=None, mask=None) -> VAEOutput:
-        """:class:`GaussianVAE`'s outputs for ``x - M y`` (the objective
-        shifts its target likewise)."""
-        return super().forward(x - self.shift(context), mask=mask)
+        """:class:`GaussianVAE`'s outputs for ``v`` (the objective maps its
+        target likewise); the reconstruction is mapped back to ``x``."""
+        output = super().forward(self.model_rows(x, context), mask=mask)
+        reconstruction = self.unwhitened(output.reconstruction, context)
+        return output._replace(reconstruction=reconstruction)
 
     def encode(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        return super().encode(x - self.shift(context))
+        return super().encode(self.model_rows(x, context))
 
     def decode(self, z: Tensor, context: Tensor | None = None) -> Tensor:
-        return super().decode(z) + self.shift(context)
+        return self.unwhitened(super().decode(z), context)
 
     def log_prob(self, x: Tensor, context: Tensor | None = None, *, eps: Tensor):
-        """``log p(x | y)``: the VAE's importance-weighted bound at ``x - M y``."""
-        return super().log_prob(x - self.shift(context), eps=eps)
+        """``log p(x | y)``: the VAE's importance-weighted bound at ``v`` plus
+        ``log |det A_y^{-1}|``."""
+        log_v = super().log_prob(self.model_rows(x, context), eps=eps)
+        return log_v + self.log_det(context).to(log_v)
 
     @torch.no_grad()
     def fit_boxes(self, x: Tensor, context: Tensor | None = None) -> None:
-        super().fit_boxes(x - self.shift(context))
+        super().fit_boxes(self.model_rows(x, context))

@@ -15,8 +15,9 @@ import scipy.sparse as sp
 import torch
 
 from skae._context import ContextEncoder
+from skae._defensive import defensive_mixture, factor_covariance, gaussian_log_density
 from skae._tabular import check_magnitude
-from skae._warm_start import broad_weight, mixture_ensemble
+from skae._warm_start import broad_weight, factor_model, mixture_ensemble
 from skae.losses import ConditionalNegativeELBO, ConditionalNegativeLogLikelihood
 from skae.modules.mixture import ClassMixtureBase, GaussianMixtureBase
 from skae.modules.protocol import InputSpec
@@ -145,10 +146,75 @@ def class_mixtures(rows: np.ndarray, n_components, seed: int, validation) -> tup
     return best, best_kind
 
 
+class _UnitScale:
+    """A standardiser that changes nothing: the VAE's start and noise read
+    in the classes' whitened space ``v`` rather than in the user's units."""
+
+    def __init__(self, n_features: int) -> None:
+        self.mean_ = np.zeros(n_features)
+        self.scale_ = np.ones(n_features)
+
+
+def class_factor_models(
+    rows: np.ndarray, context: np.ndarray, validation, seed: int, n_latent: int, rank
+) -> tuple:
+    """``(means, factors)`` of each class's factor model: ``means`` (K, d) and
+    ``factors`` (K, d, d), the Cholesky factor of each class's covariance.
+
+    :func:`~skae._warm_start.factor_model` of the class's rows, its count
+    of factors chosen on the class's validation rows (cross-validated over
+    the class's rows when they are few), the latent and noise factors and
+    the noise together; a class with fewer than two rows keeps its mean and
+    the identity.
+    """
+    n, d = rows.shape
+    labels = context.argmax(axis=1)
+    held = np.zeros(n, bool)
+    if validation is not None:
+        held[validation] = True
+    means = np.zeros((context.shape[1], d))
+    factors = np.tile(np.eye(d), (context.shape[1], 1, 1))
+    for k in range(context.shape[1]):
+        members = np.flatnonzero(labels == k)
+        if len(members):
+            means[k] = rows[members].mean(axis=0)
+        if len(members) < 2:
+            continue
+        model = factor_model(
+            rows[members],
+            n_latent,
+            seed,
+            np.flatnonzero(held[members]),
+            max_noise_rank=d if rank == "auto" else rank,
+        )
+        loadings = model.loadings
+        if model.noise_factors is not None:
+            loadings = np.hstack([loadings, model.noise_factors])
+        covariance = factor_covariance(loadings.T, model.noise_variance)
+        means[k], factors[k] = model.mean, _cholesky(covariance)
+    return means, factors
+
+
+def _cholesky(covariance: np.ndarray) -> np.ndarray:
+    """The Cholesky factor of ``covariance``, with the smallest diagonal
+    jitter (relative to its mean variance) that makes it succeed in rounding."""
+    scale = max(np.trace(covariance) / len(covariance), np.finfo(float).tiny)
+    for jitter in (0.0, *(scale * 10.0**-p for p in range(12, 0, -1))):
+        try:
+            return np.linalg.cholesky(covariance + jitter * np.eye(len(covariance)))
+        except np.linalg.LinAlgError:
+            continue
+    raise ValueError(
+        "A class's factor-model covariance is not positive definite; use init='random'."
+    )
+
+
 class ConditionalVAEPart(VAEPart):
-    """A Gaussian VAE of ``x - M y`` started at the class means and a factor
-    model of the within-class residuals (numeric covariates: the linear
-    regression of ``x`` on ``y`` and a factor model of its residuals)."""
+    """A Gaussian VAE of ``v = A_y^{-1} (x - M y)``: for class labels started
+    at each class's own factor model (``M y`` its mean, ``A_y`` the Cholesky
+    factor of its covariance) and the VAE's factor-model start on ``v``; for
+    numeric covariates (or a random start) ``A_y = I`` and ``M`` the linear
+    regression of ``x`` on ``y`` (the class means)."""
 
     def context(self) -> ContextEncoder:
         return ContextEncoder()
@@ -185,23 +251,99 @@ class ConditionalVAEPart(VAEPart):
             n_validation_draws=self.validation_draws,
         )
 
+    def per_class(self, fitted) -> bool:
+        """Whether every class has its own factors ``A_y`` (labels, factor start)."""
+        return (
+            self.starts_at_factor_model()
+            and fitted["context_encoder_"].classes_ is not None
+        )
+
     def start(self, module, rows, validation, seed, fitted, context=None) -> dict:
-        """``M``: the class means (least squares on the covariates) of the
-        training rows; then the VAE's start on the residuals ``x - M y``."""
+        """Labels: each class's factor model (``M`` and ``A_y``); numeric
+        covariates: ``M`` the least squares of the training rows on them.
+        Then the VAE's start on ``v``."""
         if fitted["is_categorical_"].any():
             raise ValueError(
                 "ConditionalVAE takes numeric columns only; encode the "
                 "categorical ones first (e.g. OneHotEncoder)."
             )
         record = reference_record(fitted["context_encoder_"], context, seed)
-        train = np.ones(len(rows), bool)
-        if validation is not None:
-            train[validation] = False
-        shift = np.linalg.lstsq(context[train], rows[train], rcond=None)[0]
+        if self.per_class(fitted):
+            p = self.params
+            shift, factors = class_factor_models(
+                rows, context, validation, seed, p.n_components, p.noise_rank
+            )
+            module.set_class_factors(torch.from_numpy(factors))
+        else:
+            train = np.ones(len(rows), bool)
+            if validation is not None:
+                train[validation] = False
+            shift = np.linalg.lstsq(context[train], rows[train], rcond=None)[0]
         with torch.no_grad():
             module.context_shift.weight.copy_(torch.from_numpy(shift.T))
-        residuals = rows - context @ shift
+            v = module.model_rows(torch.from_numpy(rows), torch.from_numpy(context))
+        residuals = v.numpy()
         return {**super().start(module, residuals, validation, seed, fitted), **record}
+
+    def _in_whitened_space(self, fitted) -> dict:
+        """``fitted`` seen by the VAE's start and noise: in ``v``'s units when
+        the classes have their own factors."""
+        if not self.per_class(fitted):
+            return fitted
+        return {**fitted, "preprocessor_": _UnitScale(fitted["n_features_in_"])}
+
+    def _defensive(self, model, n_rows: int, fitted) -> dict:
+        return super()._defensive(model, n_rows, self._in_whitened_space(fitted))
+
+    def _noise(self, module, factors, fitted) -> dict:
+        return super()._noise(module, factors, self._in_whitened_space(fitted))
+
+    def whitened(self, fitted, X: np.ndarray, context: np.ndarray) -> tuple:
+        """``(v, log_jacobian)`` of user rows ``X``: ``v`` the rows the shared
+        VAE models, and ``log |dv / dx|`` of each row."""
+        preprocessor = fitted["preprocessor_"]
+        module = fitted["net_"].module_
+        rows = torch.from_numpy((X - preprocessor.mean_) / preprocessor.scale_)
+        given = torch.from_numpy(context)
+        with torch.no_grad():
+            v = module.model_rows(rows.to(module.context_shift.weight), given)
+            log_det = module.log_det(given)
+        log_jacobian = log_det.double().cpu().numpy() + preprocessor.log_det()
+        return v.double().cpu().numpy(), log_jacobian
+
+    def scores(self, fitted, X, context=None) -> np.ndarray:
+        """As :meth:`VAEPart.scores`; with class factors the defensive
+        component is the start's factor model of ``v`` with the Jacobian:
+        each class's factor model at the start."""
+        if not self.per_class(fitted) or fitted.get("defensive_weight_", 0.0) <= 0:
+            return super().scores(fitted, X, context)
+        log_vae = self.network_scores(fitted, X, context)
+        v, log_jacobian = self.whitened(fitted, X, context)
+        covariance = factor_covariance(
+            fitted["start_components_"], fitted["start_noise_variance_"]
+        )
+        log_start = gaussian_log_density(v, fitted["start_mean_"], covariance)
+        return defensive_mixture(
+            log_vae, log_start + log_jacobian, fitted["defensive_weight_"]
+        )
+
+    def conditional_draws(self, fitted, means, rng, noise: bool, context) -> np.ndarray:
+        """:meth:`VAEPart.draws` given ``y``: the noise (and the defensive
+        component) drawn where the shared VAE lives (``x - M y``, or ``v``)."""
+        if not self.per_class(fitted):
+            shift = self.user_shift(fitted, context)
+            return self.draws(fitted, means - shift, rng, noise) + shift
+        preprocessor = fitted["preprocessor_"]
+        module = fitted["net_"].module_
+        given = torch.from_numpy(context)
+        rows = torch.from_numpy((means - preprocessor.mean_) / preprocessor.scale_)
+        with torch.no_grad():
+            v = module.model_rows(rows.to(module.context_shift.weight), given)
+            v = torch.from_numpy(
+                self.draws(fitted, v.double().cpu().numpy(), rng, noise)
+            )
+            rows = module.unwhitened(v.to(module.context_shift.weight), given)
+        return preprocessor.mean_ + preprocessor.scale_ * rows.double().cpu().numpy()
 
     def user_shift(self, fitted, context) -> np.ndarray:
         """``M y`` in the user's units (what the context adds to the mean)."""
