@@ -5,8 +5,8 @@ Class-conditional digits: samples given a label, and Bayes' rule as a classifier
 The 8x8 digits, pixels / 16 with a uniform dequantisation of width 1/16,
 are split 75/25 (stratified).  :class:`skae.ConditionalRealNVPDensity`
 and :class:`skae.ConditionalVAE` learn ``p(x | y)`` with the label as
-their context, and :class:`skae.GenerativeClassifier` turns the VAE (its
-default density) into a classifier,
+their context, and :class:`skae.GenerativeClassifier` turns either into a
+classifier (the flow is its default density),
 ``p(y | x) = softmax_y(log p(x | y) + log p(y))``.  The figures, saved to
 ``examples/figures/``, show
 
@@ -17,7 +17,7 @@ default density) into a classifier,
   :class:`skae.RealNVPDensity` (no label to ask for);
 * ``conditional_digits_calibration.png``: the reliability diagram of the
   held-out top-class probabilities of the generative classifier (over the
-  conditional VAE, its default, and over the conditional flow) next to
+  conditional flow, its default, and over the conditional VAE) next to
   ``GaussianNB``, ``QuadraticDiscriminantAnalysis`` and one
   ``GaussianMixture`` per class (``GenerativeClassifier(GaussianMixture())``),
   with each one's accuracy and log loss.
@@ -162,8 +162,8 @@ def main(argv=None) -> list[Path]:
     )
     mixture = {"n_components": 2} if quick else {"n_components": 4}
     classifiers = {
-        "GenerativeClassifier() (ConditionalVAE)": classifier,
-        "GenerativeClassifier(ConditionalRealNVPDensity())": flow_classifier,
+        "GenerativeClassifier() (ConditionalRealNVPDensity)": flow_classifier,
+        "GenerativeClassifier(ConditionalVAE())": classifier,
         "GaussianMixture per class": GenerativeClassifier(
             GaussianMixture(covariance_type="diag", random_state=0, **mixture)
         ).fit(X_train, y_train),

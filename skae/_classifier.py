@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
-from skae._conditional import ConditionalMixin, ConditionalVAE
+from skae._conditional import ConditionalMixin, ConditionalRealNVPDensity
 from skae.utils._validation import (
     HasMethods,
     _fit_context,
@@ -35,10 +35,9 @@ class GenerativeClassifier(ClassifierMixin, BaseEstimator):
     ----------
     estimator : estimator or None, default=None
         The density: a conditional skae estimator, or a density estimator
-        cloned per class.  None: ``ConditionalVAE()``, which starts at one
-        factor model per class (docs/guide.md#conditional-models: on digits
-        and three tables it classified at least as well as
-        ``ConditionalRealNVPDensity()`` on three of the four).
+        cloned per class.  None: ``ConditionalRealNVPDensity()``.
+        ``ConditionalVAE()`` classified better on digits and two of three
+        tables, at twice the fit time (docs/guide.md#conditional-models).
     priors : array-like of shape (n_classes,) or None, default=None
         Class probabilities ``p(y)`` in the order of ``classes_``; None:
         the classes' frequencies in ``fit``.
@@ -147,7 +146,7 @@ class GenerativeClassifier(ClassifierMixin, BaseEstimator):
         if self._conditional():
             base = self.estimator
             if base is None:
-                base = ConditionalVAE()
+                base = ConditionalRealNVPDensity()
             self.estimator_ = self._seeded(base, rng).fit(X, codes)
             self.estimators_ = None
         else:
