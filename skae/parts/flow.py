@@ -5,6 +5,8 @@ whitened rows; :class:`MultiscaleFlowPart` the multiscale image flow
 (:mod:`skae.modules.image_flow`) on per-channel scaled pixels.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -55,10 +57,107 @@ def standardised_rows(rows: np.ndarray, fitted) -> tuple[np.ndarray, np.ndarray]
     return np.linalg.solve(whitening.T, rows.T).T, whitening
 
 
+@dataclass
+class BaseChoice:
+    """What a flow's ``finish`` needs to choose its base after training.
+
+    ``start_base`` is the start mixture (None: the standard normal) and
+    ``start_state`` the untrained module's state, the identity couplings.
+    """
+
+    start_base: GaussianMixtureBase | None
+    start_state: dict
+    validation: np.ndarray
+    seed: int
+
+
+# The candidates of choose_base, in order of preference on a tie.
+BASE_CHOICES = ("start", "normal", "mixture")
+
+
+def _held_out_score(module, rows: torch.Tensor, base) -> float:
+    """Mean log-density of ``rows`` under ``module`` with ``base``."""
+    module.set_base(None if base is None else base.to(rows.device))
+    return float(module.log_prob(rows).mean())
+
+
+def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) -> dict:
+    """Give the trained ``module`` the best base on the validation rows.
+
+    The couplings were trained over the standard normal.  Three candidates
+    are scored on the held-out rows (``choice.validation``): the start (the
+    untrained, identity couplings over the start mixture: epoch 0), the
+    trained couplings over the standard normal, and the trained couplings
+    over a Gaussian mixture fitted, as the start one is, to the trained
+    flow's latent codes of the training rows.  The best is kept, the start
+    on a tie, so the fit is never below its start on the validation rows
+    (docs/concepts.md#the-mixtures-bic-scan).  Returns the record:
+    ``base_choice_``, the base's sizes, and the validation losses of the
+    start and of the model kept.
+    """
+    with torch.inference_mode(False), torch.no_grad():
+        held_out = rows[torch.as_tensor(choice.validation, device=rows.device)]
+        codes = module(rows)[0].double().cpu().numpy()
+        mixtures = mixture_ensemble(codes, n_components, choice.seed, choice.validation)
+        sizes = tuple(mixture.n_components for mixture in mixtures)
+        latent = None
+        if mixtures:
+            broad = broad_weight(codes, sizes, choice.seed, choice.validation)
+            latent = mixture_base(mixtures, np.eye(codes.shape[1]), broad)
+        trained = {
+            name: value.clone()
+            for name, value in module.state_dict().items()
+            if not name.startswith("base.")
+        }
+        scores = {
+            "normal": _held_out_score(module, held_out, None),
+            "mixture": (
+                -np.inf if latent is None else _held_out_score(module, held_out, latent)
+            ),
+        }
+        module.set_base(None)
+        module.load_state_dict(choice.start_state)
+        scores["start"] = _held_out_score(module, held_out, choice.start_base)
+        best = max(
+            BASE_CHOICES, key=lambda name: (scores[name], -BASE_CHOICES.index(name))
+        )
+        if best != "start":
+            module.set_base(None)
+            module.load_state_dict(trained)
+            module.set_base(None if best == "normal" else latent.to(rows.device))
+    record = {
+        "base_choice_": best,
+        "initial_validation_loss_": -scores["start"],
+        "best_loss_": -scores[best],
+    }
+    if best == "normal":
+        record.update(n_base_components_=1, base_mixture_sizes_=())
+    elif best == "mixture":
+        record.update(n_base_components_=sum(sizes), base_mixture_sizes_=sizes)
+    return record
+
+
+def best_epoch(fitted) -> int:
+    """The epoch whose parameters a fit kept (0: the start)."""
+    curve = fitted.get("validation_loss_curve_")
+    start = fitted.get("initial_validation_loss_")
+    if not curve or start is None:
+        return int(fitted.get("n_iter_", 0))
+    return int(np.argmin([start, *curve]))
+
+
 class RealNVPPart(ModelPart):
-    """Affine or spline couplings on whitened rows over a Gaussian-mixture base."""
+    """Affine or spline couplings on whitened rows over a Gaussian-mixture base.
+
+    With validation rows and a mixture base (``n_base_components`` other
+    than 1) the couplings are trained over the standard normal and the base
+    is chosen after training (:func:`choose_base`); otherwise they are
+    trained over the start mixture itself.
+    """
 
     policy = TrainingPolicy(auto_epochs=1000)
+    # Whether the base may be chosen after training (:func:`choose_base`).
+    chooses_base = True
 
     def preprocessor(self, heads) -> Standardizer:
         return Whitener(self.params.whiten)
@@ -93,20 +192,36 @@ class RealNVPPart(ModelPart):
             standardised, self.params.n_base_components, seed, validation
         )
         sizes = [mixture.n_components for mixture in mixtures]
-        record = {"base_mixture_sizes_": tuple(sizes)}
-        if set(sizes) <= {1}:
-            # No mixture, or one Gaussian (EM's single component is the same
-            # from every seed): the standard normal, the whitened data's
-            # Gaussian.
-            return {**record, "n_base_components_": 1}
-        record["n_base_components_"] = sum(sizes)
-        broad = broad_weight(standardised, sizes, seed, validation)
-        module.set_base(mixture_base(mixtures, whitening, broad))
+        record = {"base_mixture_sizes_": tuple(sizes), "n_base_components_": 1}
+        base = None
+        # No mixture, or one Gaussian (EM's single component is the same from
+        # every seed): the standard normal, the whitened data's Gaussian.
+        if not set(sizes) <= {1}:
+            record["n_base_components_"] = sum(sizes)
+            broad = broad_weight(standardised, sizes, seed, validation)
+            base = mixture_base(mixtures, whitening, broad)
+        chooses = self.chooses_base and self.params.n_base_components != 1
+        if chooses and validation is not None and len(validation) > 0:
+            # Train the couplings over the standard normal; the base is
+            # chosen after training (choose_base), the start among the
+            # candidates.  Held by the module until finish.
+            state = {name: value.clone() for name, value in module.state_dict().items()}
+            module.pending_base_choice = BaseChoice(base, state, validation, seed)
+        else:
+            module.set_base(base)
         return record
 
     def finish(self, module, X_model, fitted, context=None) -> dict:
-        module.fit_boxes(dense_rows(X_model), context=context)
-        return {}
+        rows = dense_rows(X_model)
+        choice = module.__dict__.pop("pending_base_choice", None)
+        record = {}
+        if choice is not None:
+            n_components = self.params.n_base_components
+            record = choose_base(module, rows, choice, n_components)
+        kept_start = record.get("base_choice_") == "start"
+        record["best_epoch_"] = 0 if kept_start else best_epoch(fitted)
+        module.fit_boxes(rows, context=context)
+        return record
 
     def latent_width(self, fitted) -> int:
         return fitted["n_features_in_"]
