@@ -15,11 +15,12 @@ from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import Standardizer, Whitener
 from skae._warm_start import broad_weight, full_covariances, mixture_ensemble
 from skae.losses import NegativeLogLikelihood
+from skae.metrics import dequantize_lattice, lattice_steps
 from skae.modules.coupling import RealNVP
 from skae.modules.image_flow import MultiscaleRealNVP
 from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.protocol import InputSpec
-from skae.noise import GaussianNoise
+from skae.noise import GaussianNoise, LatticeNoise
 
 # Values of the widest convolution output held at once in inference (images).
 _ACTIVATION_BUDGET = 2**22
@@ -61,14 +62,18 @@ def standardised_rows(rows: np.ndarray, fitted) -> tuple[np.ndarray, np.ndarray]
 class BaseChoice:
     """What a flow's ``finish`` needs to choose its base after training.
 
-    ``start_base`` is the start mixture (None: the standard normal) and
-    ``start_state`` the untrained module's state, the identity couplings.
+    ``start_base`` is the start mixture (None: the standard normal),
+    ``start_state`` the untrained module's state, the identity couplings, and
+    ``rows`` the model-space rows the start saw (dequantised where the table
+    has lattice columns), or None: the fit's rows.
     """
 
     start_base: GaussianMixtureBase | None
     start_state: dict
     validation: np.ndarray
     seed: int
+    whitening: np.ndarray
+    rows: np.ndarray | None = None
 
 
 # The candidates of choose_base, in order of preference on a tie.
@@ -95,15 +100,23 @@ def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) ->
     ``base_choice_``, the base's sizes, and the validation losses of the
     start and of the model kept.
     """
+    if choice.rows is not None:
+        rows = torch.as_tensor(choice.rows, dtype=rows.dtype, device=rows.device)
     with torch.inference_mode(False), torch.no_grad():
         held_out = rows[torch.as_tensor(choice.validation, device=rows.device)]
+        # The codes are fitted as the start's whitened rows are: in the
+        # standardised space they map back to (outside the couplings' boxes
+        # the flow moves points by a shift only), where the broad component
+        # is isotropic.
+        whitening = choice.whitening
         codes = module(rows)[0].double().cpu().numpy()
+        codes = np.linalg.solve(whitening.T, codes.T).T
         mixtures = mixture_ensemble(codes, n_components, choice.seed, choice.validation)
         sizes = tuple(mixture.n_components for mixture in mixtures)
         latent = None
         if mixtures:
             broad = broad_weight(codes, sizes, choice.seed, choice.validation)
-            latent = mixture_base(mixtures, np.eye(codes.shape[1]), broad)
+            latent = mixture_base(mixtures, whitening, broad)
         trained = {
             name: value.clone()
             for name, value in module.state_dict().items()
@@ -183,16 +196,59 @@ class RealNVPPart(ModelPart):
 
     def batch_transform(self, X_fit, fitted) -> tuple:
         level = self.params.noise_level
-        return (GaussianNoise(level) if level else identity_batch), {}
+        transform = GaussianNoise(level) if level else None
+        steps = fitted.get("lattice_steps_")
+        if steps is not None and steps.any():
+            preprocessor = fitted["preprocessor_"]
+            transform = LatticeNoise(
+                torch.from_numpy(steps / preprocessor.scale_),
+                torch.from_numpy(preprocessor.whitening_),
+                transform,
+            )
+        return transform or identity_batch, {}
+
+    def lattice(self, standardised: np.ndarray, validation) -> np.ndarray:
+        """The lattice step of every standardised column (``dequantize``;
+        read from the training rows), 0 for the others."""
+        mode = getattr(self.params, "dequantize", False)
+        if mode is False or self.image_shape is not None:
+            return np.zeros(standardised.shape[1])
+        train = (
+            standardised
+            if validation is None
+            else np.delete(standardised, validation, 0)
+        )
+        steps = lattice_steps(train)
+        if mode is True and not steps.all():
+            columns = np.flatnonzero(steps == 0).tolist()
+            raise ValueError(
+                f"dequantize=True needs every column on a lattice (integer-valued, "
+                f"values repeating); columns {columns} are not. Use "
+                "dequantize='auto' to dequantise only the lattice columns."
+            )
+        return steps
 
     def start(self, module, rows, validation, seed, fitted) -> dict:
-        """The base mixture (docs/concepts.md#the-mixtures-bic-scan)."""
+        """The base mixture (docs/concepts.md#the-mixtures-bic-scan), fitted
+        to the dequantised rows where columns are lattices."""
         standardised, whitening = standardised_rows(rows, fitted)
+        steps = self.lattice(standardised, validation)
+        lattice = {}
+        if hasattr(self.params, "dequantize"):  # not the conditional flows
+            lattice["lattice_steps_"] = steps * fitted["preprocessor_"].scale_
+        dequantised = None
+        if steps.any():
+            standardised = dequantize_lattice(standardised, steps, random_state=seed)
+            dequantised = standardised @ whitening
         mixtures = mixture_ensemble(
             standardised, self.params.n_base_components, seed, validation
         )
         sizes = [mixture.n_components for mixture in mixtures]
-        record = {"base_mixture_sizes_": tuple(sizes), "n_base_components_": 1}
+        record = {
+            **lattice,
+            "base_mixture_sizes_": tuple(sizes),
+            "n_base_components_": 1,
+        }
         base = None
         # No mixture, or one Gaussian (EM's single component is the same from
         # every seed): the standard normal, the whitened data's Gaussian.
@@ -206,7 +262,9 @@ class RealNVPPart(ModelPart):
             # chosen after training (choose_base), the start among the
             # candidates.  Held by the module until finish.
             state = {name: value.clone() for name, value in module.state_dict().items()}
-            module.pending_base_choice = BaseChoice(base, state, validation, seed)
+            module.pending_base_choice = BaseChoice(
+                base, state, validation, seed, whitening, dequantised
+            )
         else:
             module.set_base(base)
         return record
@@ -246,6 +304,7 @@ TABLE_ONLY = {
     "coupling": "affine",
     "n_bins": 8,
     "tail_bound": 3.0,
+    "dequantize": "auto",
 }
 
 
