@@ -241,15 +241,15 @@ def lattice_steps(X, max_levels: float = 0.5) -> np.ndarray:
     X = check_array(X, dtype=np.float64)
     steps = np.zeros(X.shape[1])
     for j, column in enumerate(X.T):
-        levels = np.unique(column)
-        if len(levels) < 2 or len(levels) > max_levels * len(column):
+        ordered = np.sort(column)
+        # Values within round-off of each other (a standardised level) are one.
+        gaps = np.diff(ordered)
+        gaps = gaps[gaps > 1e-9 * (ordered[-1] - ordered[0])]
+        if len(gaps) == 0 or len(gaps) + 1 > max_levels * len(column):
             continue
-        gaps = np.diff(levels)
-        step = gaps.min()
-        multiples = gaps / step
-        tolerance = 1e-6 * max(1.0, multiples.max())
-        if np.all(np.abs(multiples - np.round(multiples)) <= tolerance):
-            steps[j] = step
+        multiples = gaps / gaps.min()
+        if np.allclose(multiples, np.round(multiples), rtol=1e-6, atol=1e-6):
+            steps[j] = gaps.min()
     return steps
 
 

@@ -39,7 +39,8 @@ def _validation_nll(flow, X) -> float:
 
 
 def test_the_kept_model_is_the_best_on_the_validation_rows(wine):
-    flow = RealNVPDensity(n_base_components=3, max_iter=15, random_state=0).fit(wine)
+    params = {"n_base_components": 3, "max_iter": 15, "dequantize": False}
+    flow = RealNVPDensity(random_state=0, **params).fit(wine)
     assert flow.base_choice_ in BASE_CHOICES
     assert flow.best_loss_ <= flow.initial_validation_loss_
     assert _validation_nll(flow, wine) == pytest.approx(flow.best_loss_, abs=1e-6)
@@ -49,7 +50,8 @@ def test_the_kept_model_is_the_best_on_the_validation_rows(wine):
 def test_a_start_that_wins_is_kept_exactly(wine):
     """Untrained couplings (a zero learning rate): the start is kept, as the
     flow without held-out rows starts at it."""
-    common = {"n_base_components": 3, "random_state": 0, **FROZEN}
+    common = {"n_base_components": 3, "dequantize": False, "random_state": 0}
+    common.update(FROZEN)
     flow = RealNVPDensity(**common).fit(wine)
     assert flow.base_choice_ == "start" and flow.best_epoch_ == 0
     assert flow.base_mixture_sizes_ == (3,)
@@ -112,3 +114,39 @@ def test_dequantize_lattice_fills_one_step_above_each_value():
     np.testing.assert_array_equal(noisy, dequantize_lattice(X, steps, random_state=0))
     with pytest.raises(ValueError, match="steps"):
         dequantize_lattice(X, [1.0], random_state=0)
+
+
+@pytest.fixture(scope="module")
+def survey() -> np.ndarray:
+    """Six-point items driven by one factor, and one continuous column."""
+    rng = np.random.default_rng(0)
+    factor = rng.normal(size=(300, 1))
+    items = np.clip(np.round(3.5 + factor + rng.normal(size=(300, 3))), 1, 6)
+    return np.c_[items, factor[:, 0] + 0.1 * rng.normal(size=300)]
+
+
+def test_auto_dequantises_the_lattice_columns(survey):
+    params = {"n_base_components": 2, "max_iter": 3, "random_state": 0}
+    flow = RealNVPDensity(**params).fit(survey)
+    np.testing.assert_allclose(flow.lattice_steps_, [1, 1, 1, 0])
+    plain = RealNVPDensity(dequantize=False, **params).fit(survey)
+    np.testing.assert_array_equal(plain.lattice_steps_, 0)
+    # The base was fitted to dequantised rows: no spike on the lattice.
+    spiky = plain.score_samples(survey).mean() - flow.score_samples(survey).mean()
+    assert spiky > 0
+    again = RealNVPDensity(**params).fit(survey).score_samples(survey)
+    np.testing.assert_array_equal(flow.score_samples(survey), again)
+
+
+def test_dequantize_true_needs_every_column_on_a_lattice(survey):
+    with pytest.raises(ValueError, match=r"columns \[3\] are not"):
+        RealNVPDensity(dequantize=True, max_iter=1).fit(survey)
+    flow = RealNVPDensity(dequantize=True, n_base_components=2, max_iter=1)
+    np.testing.assert_allclose(flow.fit(survey[:, :3]).lattice_steps_, 1, rtol=1e-9)
+
+
+def test_the_image_flow_has_no_lattice_option():
+    X = np.random.default_rng(0).random((20, 16))
+    flow = RealNVPDensity(image_shape=(1, 4, 4), dequantize=False, max_iter=1)
+    with pytest.raises(ValueError, match="dequantize"):
+        flow.fit(X)
