@@ -41,6 +41,15 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     Gaussian with the data's mean and covariance when ``whiten=True``), and
     the coupling layers only have to learn how the data depart from it; with
     early stopping the start is epoch 0 (docs/concepts.md#the-mixtures-bic-scan).
+    An EM optimum is sharp: plain gradient steps on couplings over it lose
+    nats from the first epoch.  So with held-out rows (``early_stopping=True``)
+    and a mixture base, the couplings are trained over the standard normal,
+    and after training the base is chosen on the validation rows
+    (``base_choice_``): the start (untrained couplings over the start mixture,
+    epoch 0), the trained couplings over the standard normal, or the trained
+    couplings over a mixture fitted, as the start one, to their latent codes
+    of the training rows; the start wins ties, so a fit is never below its
+    start on the validation rows.  ``best_epoch_`` is the epoch kept.
     With a mixture base, ``transform`` maps to the base's space and ``sample``
     draws from the base, so ``N(0, I)`` above reads "the base density".
     Coupling layers mix features slowly; on strongly correlated tables the
@@ -93,9 +102,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     flat rows of ``C*H*W`` values, the latent ones in the flow's order (the
     last scale's variables, then those factored out, latest first).
     ``n_layers``, ``activation``, ``mask``, ``whiten``,
-    ``n_base_components``, ``coupling``, ``n_bins`` and ``tail_bound`` must
-    keep their defaults (the image couplings are affine).  The couplings are boxed after
-    training as for tables.
+    ``n_base_components``, ``coupling``, ``n_bins``, ``tail_bound`` and
+    ``dequantize`` must keep their defaults (the image couplings are
+    affine).  The couplings are boxed after training as for tables.
 
     Integer images (pixels 0..255, say) have no density: dequantise them
     first, ``X + U[0, 1)`` (:func:`skae.metrics.dequantize`), and fit and
@@ -137,6 +146,21 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     tail_bound : float, default=3.0
         Half-width of the interval on which every spline acts
         (``coupling='spline'``).
+    dequantize : 'auto' or bool, default='auto'
+        Lattice columns (integer-valued or rounded: survey items, counts,
+        codes; :func:`skae.metrics.lattice_steps` of the training rows) have
+        no density: a flexible model piles its mass onto the lattice.  With
+        ``'auto'`` every training batch gets uniform noise of one lattice
+        step on those columns (:func:`skae.metrics.dequantize_lattice`,
+        fresh for every batch; the base mixture and the choice of the base
+        see one fixed draw), so the flow learns a continuous density of
+        ``x + u``.  Then ``score_samples`` of dequantised rows plus
+        ``sum(log(lattice_steps_))`` (the lattice columns) is a lower bound
+        on the log-probability of the discrete values (Theis et al., 2016);
+        ``score_samples`` of a raw lattice point is the density at the lower
+        corner of its cell.  ``True``: the same, but every column must be a
+        lattice (else a ValueError); ``False``: no dequantisation.  Table
+        flows only (for images, dequantise the pixels first).
     whiten : bool, default=True
         Decorrelate the standardised features with the inverse square root of
         their covariance (ZCA whitening) before the flow.  Directions of
@@ -179,6 +203,18 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     base_mixture_sizes_ : tuple of int
         Components of each averaged mixture (one entry unless
         ``n_base_components='bic'``); empty with ``image_shape``.
+    lattice_steps_ : ndarray of shape (n_features_in_,)
+        The lattice step of every column that ``dequantize`` dequantised,
+        in the user's units; 0 for the others (all 0 with
+        ``dequantize=False``).  Absent with ``image_shape``.
+    base_choice_ : {'start', 'normal', 'mixture'}
+        The base kept after training (only with ``early_stopping=True`` and
+        ``n_base_components`` other than 1): ``'start'``, the untrained flow
+        over the start mixture (epoch 0); ``'normal'``, the trained couplings
+        over the standard normal; ``'mixture'``, the trained couplings over a
+        mixture refitted to their latent codes of the training rows.
+    best_epoch_ : int
+        The epoch whose couplings the model has; 0: the start.
     whitening_ : ndarray of shape (n_features_in_, n_features_in_)
         Symmetric matrix applied (on the right) to the standardised data; the
         identity when ``whiten=False`` or ``image_shape`` is set.
@@ -234,6 +270,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         "coupling": [StrOptions(set(COUPLINGS))],
         "n_bins": [Interval(numbers.Integral, 1, None, closed="left")],
         "tail_bound": [Interval(numbers.Real, 0, None, closed="neither")],
+        "dequantize": [StrOptions({"auto"}), "boolean"],
         "whiten": ["boolean"],
         "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
         "n_base_components": [
@@ -253,6 +290,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         coupling="affine",
         n_bins=8,
         tail_bound=3.0,
+        dequantize="auto",
         whiten=True,
         noise_level=0.0,
         n_base_components="bic",

@@ -19,6 +19,7 @@ import torch
 __all__ = [
     "BatchCorruption",
     "GaussianNoise",
+    "LatticeNoise",
     "MaskingNoise",
     "SaltAndPepperNoise",
     "additive_gaussian",
@@ -171,3 +172,42 @@ def SaltAndPepperNoise(fraction: float, low, high) -> BatchCorruption:
     ``low`` and ``high`` are the per-feature minimum (pepper) and maximum (salt).
     """
     return BatchCorruption(salt_and_pepper, fraction, (low, high))
+
+
+@dataclass
+class LatticeNoise:
+    """Uniform dequantisation of lattice columns, in a linear model space.
+
+    A training batch ``x`` of rows ``v @ matrix`` (``v``: the user's rows,
+    standardised) becomes ``x + (u * steps) @ matrix`` with ``u ~ U[0, 1)``:
+    each lattice column's value spread over one step above it
+    (:func:`skae.metrics.dequantize_lattice`, drawn afresh for every batch),
+    then ``then`` (another corruption, or None).
+
+    Parameters
+    ----------
+    steps : torch.Tensor of shape (n_features,)
+        The lattice step of each (standardised) column, 0 for the others.
+    matrix : torch.Tensor of shape (n_features, n_features)
+        The linear map to the model space (the whitening).
+    then : callable or None, default=None
+        A batch corruption applied afterwards.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.noise import LatticeNoise
+    >>> noise = LatticeNoise(torch.tensor([1.0, 0.0]), torch.eye(2))
+    >>> x, _ = noise(torch.zeros(1000, 2), torch.Generator().manual_seed(0))
+    >>> bool(x[:, 0].min() >= 0), bool(x[:, 0].max() < 1), bool((x[:, 1] == 0).all())
+    (True, True, True)
+    """
+
+    steps: torch.Tensor
+    matrix: torch.Tensor
+    then: Callable | None = field(default=None)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> tuple:
+        shift = _uniform(x, generator) * self.steps.to(x.device, x.dtype)
+        x = x + shift @ self.matrix.to(x.device, x.dtype)
+        return (x, x) if self.then is None else self.then(x, generator)

@@ -67,6 +67,8 @@ def check_dense(X, owner: str) -> None:
 class ConditionalFlowPart(RealNVPPart):
     """Affine couplings reading ``[b*x, y]`` over a per-class mixture base."""
 
+    chooses_base = False  # trained over the (per-class) start mixture
+
     def context(self) -> ContextEncoder:
         return ContextEncoder()
 

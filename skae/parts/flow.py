@@ -5,6 +5,8 @@ whitened rows; :class:`MultiscaleFlowPart` the multiscale image flow
 (:mod:`skae.modules.image_flow`) on per-channel scaled pixels.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -13,11 +15,12 @@ from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import Standardizer, Whitener
 from skae._warm_start import broad_weight, full_covariances, mixture_ensemble
 from skae.losses import NegativeLogLikelihood
+from skae.metrics import dequantize_lattice, lattice_steps
 from skae.modules.coupling import RealNVP
 from skae.modules.image_flow import MultiscaleRealNVP
 from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.protocol import InputSpec
-from skae.noise import GaussianNoise
+from skae.noise import GaussianNoise, LatticeNoise
 
 # Values of the widest convolution output held at once in inference (images).
 _ACTIVATION_BUDGET = 2**22
@@ -55,10 +58,119 @@ def standardised_rows(rows: np.ndarray, fitted) -> tuple[np.ndarray, np.ndarray]
     return np.linalg.solve(whitening.T, rows.T).T, whitening
 
 
+@dataclass
+class BaseChoice:
+    """What a flow's ``finish`` needs to choose its base after training.
+
+    ``start_base`` is the start mixture (None: the standard normal),
+    ``start_state`` the untrained module's state, the identity couplings, and
+    ``rows`` the model-space rows the start saw (dequantised where the table
+    has lattice columns), or None: the fit's rows.
+    """
+
+    start_base: GaussianMixtureBase | None
+    start_state: dict
+    validation: np.ndarray
+    seed: int
+    whitening: np.ndarray
+    rows: np.ndarray | None = None
+
+
+# The candidates of choose_base, in order of preference on a tie.
+BASE_CHOICES = ("start", "normal", "mixture")
+
+
+def _held_out_score(module, rows: torch.Tensor, base) -> float:
+    """Mean log-density of ``rows`` under ``module`` with ``base``."""
+    module.set_base(None if base is None else base.to(rows.device))
+    return float(module.log_prob(rows).mean())
+
+
+def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) -> dict:
+    """Give the trained ``module`` the best base on the validation rows.
+
+    The couplings were trained over the standard normal.  Three candidates
+    are scored on the held-out rows (``choice.validation``): the start (the
+    untrained, identity couplings over the start mixture: epoch 0), the
+    trained couplings over the standard normal, and the trained couplings
+    over a Gaussian mixture fitted, as the start one is, to the trained
+    flow's latent codes of the training rows.  The best is kept, the start
+    on a tie, so the fit is never below its start on the validation rows
+    (docs/concepts.md#the-mixtures-bic-scan).  Returns the record:
+    ``base_choice_``, the base's sizes, and the validation losses of the
+    start and of the model kept.
+    """
+    if choice.rows is not None:
+        rows = torch.as_tensor(choice.rows, dtype=rows.dtype, device=rows.device)
+    with torch.inference_mode(False), torch.no_grad():
+        held_out = rows[torch.as_tensor(choice.validation, device=rows.device)]
+        # The codes are fitted as the start's whitened rows are: in the
+        # standardised space they map back to (outside the couplings' boxes
+        # the flow moves points by a shift only), where the broad component
+        # is isotropic.
+        whitening = choice.whitening
+        codes = module(rows)[0].double().cpu().numpy()
+        codes = np.linalg.solve(whitening.T, codes.T).T
+        mixtures = mixture_ensemble(codes, n_components, choice.seed, choice.validation)
+        sizes = tuple(mixture.n_components for mixture in mixtures)
+        latent = None
+        if mixtures:
+            broad = broad_weight(codes, sizes, choice.seed, choice.validation)
+            latent = mixture_base(mixtures, whitening, broad)
+        trained = {
+            name: value.clone()
+            for name, value in module.state_dict().items()
+            if not name.startswith("base.")
+        }
+        scores = {
+            "normal": _held_out_score(module, held_out, None),
+            "mixture": (
+                -np.inf if latent is None else _held_out_score(module, held_out, latent)
+            ),
+        }
+        module.set_base(None)
+        module.load_state_dict(choice.start_state)
+        scores["start"] = _held_out_score(module, held_out, choice.start_base)
+        best = max(
+            BASE_CHOICES, key=lambda name: (scores[name], -BASE_CHOICES.index(name))
+        )
+        if best != "start":
+            module.set_base(None)
+            module.load_state_dict(trained)
+            module.set_base(None if best == "normal" else latent.to(rows.device))
+    record = {
+        "base_choice_": best,
+        "initial_validation_loss_": -scores["start"],
+        "best_loss_": -scores[best],
+    }
+    if best == "normal":
+        record.update(n_base_components_=1, base_mixture_sizes_=())
+    elif best == "mixture":
+        record.update(n_base_components_=sum(sizes), base_mixture_sizes_=sizes)
+    return record
+
+
+def best_epoch(fitted) -> int:
+    """The epoch whose parameters a fit kept (0: the start)."""
+    curve = fitted.get("validation_loss_curve_")
+    start = fitted.get("initial_validation_loss_")
+    if not curve or start is None:
+        return int(fitted.get("n_iter_", 0))
+    return int(np.argmin([start, *curve]))
+
+
 class RealNVPPart(ModelPart):
-    """Affine or spline couplings on whitened rows over a Gaussian-mixture base."""
+    """Affine or spline couplings on whitened rows over a Gaussian-mixture base.
+
+    With validation rows and a mixture base (``n_base_components`` other
+    than 1) the couplings are trained over the standard normal and the base
+    is chosen after training (:func:`choose_base`); otherwise they are
+    trained over the start mixture itself.
+    """
 
     policy = TrainingPolicy(auto_epochs=1000)
+    # Whether the base may be chosen after training (:func:`choose_base`).
+    chooses_base = True
 
     def preprocessor(self, heads) -> Standardizer:
         return Whitener(self.params.whiten)
@@ -84,29 +196,90 @@ class RealNVPPart(ModelPart):
 
     def batch_transform(self, X_fit, fitted) -> tuple:
         level = self.params.noise_level
-        return (GaussianNoise(level) if level else identity_batch), {}
+        transform = GaussianNoise(level) if level else None
+        steps = fitted.get("lattice_steps_")
+        if steps is not None and steps.any():
+            preprocessor = fitted["preprocessor_"]
+            transform = LatticeNoise(
+                torch.from_numpy(steps / preprocessor.scale_),
+                torch.from_numpy(preprocessor.whitening_),
+                transform,
+            )
+        return transform or identity_batch, {}
+
+    def lattice(self, standardised: np.ndarray, validation) -> np.ndarray:
+        """The lattice step of every standardised column (``dequantize``;
+        read from the training rows), 0 for the others."""
+        mode = getattr(self.params, "dequantize", False)
+        if mode is False or self.image_shape is not None:
+            return np.zeros(standardised.shape[1])
+        train = (
+            standardised
+            if validation is None
+            else np.delete(standardised, validation, 0)
+        )
+        steps = lattice_steps(train)
+        if mode is True and not steps.all():
+            columns = np.flatnonzero(steps == 0).tolist()
+            raise ValueError(
+                f"dequantize=True needs every column on a lattice (integer-valued, "
+                f"values repeating); columns {columns} are not. Use "
+                "dequantize='auto' to dequantise only the lattice columns."
+            )
+        return steps
 
     def start(self, module, rows, validation, seed, fitted) -> dict:
-        """The base mixture (docs/concepts.md#the-mixtures-bic-scan)."""
+        """The base mixture (docs/concepts.md#the-mixtures-bic-scan), fitted
+        to the dequantised rows where columns are lattices."""
         standardised, whitening = standardised_rows(rows, fitted)
+        steps = self.lattice(standardised, validation)
+        lattice = {}
+        if hasattr(self.params, "dequantize"):  # not the conditional flows
+            lattice["lattice_steps_"] = steps * fitted["preprocessor_"].scale_
+        dequantised = None
+        if steps.any():
+            standardised = dequantize_lattice(standardised, steps, random_state=seed)
+            dequantised = standardised @ whitening
         mixtures = mixture_ensemble(
             standardised, self.params.n_base_components, seed, validation
         )
         sizes = [mixture.n_components for mixture in mixtures]
-        record = {"base_mixture_sizes_": tuple(sizes)}
-        if set(sizes) <= {1}:
-            # No mixture, or one Gaussian (EM's single component is the same
-            # from every seed): the standard normal, the whitened data's
-            # Gaussian.
-            return {**record, "n_base_components_": 1}
-        record["n_base_components_"] = sum(sizes)
-        broad = broad_weight(standardised, sizes, seed, validation)
-        module.set_base(mixture_base(mixtures, whitening, broad))
+        record = {
+            **lattice,
+            "base_mixture_sizes_": tuple(sizes),
+            "n_base_components_": 1,
+        }
+        base = None
+        # No mixture, or one Gaussian (EM's single component is the same from
+        # every seed): the standard normal, the whitened data's Gaussian.
+        if not set(sizes) <= {1}:
+            record["n_base_components_"] = sum(sizes)
+            broad = broad_weight(standardised, sizes, seed, validation)
+            base = mixture_base(mixtures, whitening, broad)
+        chooses = self.chooses_base and self.params.n_base_components != 1
+        if chooses and validation is not None and len(validation) > 0:
+            # Train the couplings over the standard normal; the base is
+            # chosen after training (choose_base), the start among the
+            # candidates.  Held by the module until finish.
+            state = {name: value.clone() for name, value in module.state_dict().items()}
+            module.pending_base_choice = BaseChoice(
+                base, state, validation, seed, whitening, dequantised
+            )
+        else:
+            module.set_base(base)
         return record
 
     def finish(self, module, X_model, fitted, context=None) -> dict:
-        module.fit_boxes(dense_rows(X_model), context=context)
-        return {}
+        rows = dense_rows(X_model)
+        choice = module.__dict__.pop("pending_base_choice", None)
+        record = {}
+        if choice is not None:
+            n_components = self.params.n_base_components
+            record = choose_base(module, rows, choice, n_components)
+        kept_start = record.get("base_choice_") == "start"
+        record["best_epoch_"] = 0 if kept_start else best_epoch(fitted)
+        module.fit_boxes(rows, context=context)
+        return record
 
     def latent_width(self, fitted) -> int:
         return fitted["n_features_in_"]
@@ -131,6 +304,7 @@ TABLE_ONLY = {
     "coupling": "affine",
     "n_bins": 8,
     "tail_bound": 3.0,
+    "dequantize": "auto",
 }
 
 
