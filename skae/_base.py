@@ -176,9 +176,9 @@ class SkaeBase(
         device and rank 0's seed (:mod:`skae._distributed`)."""
         if self.accelerator is None:
             return torch_device(self.device), self._seed()
-        from skae._distributed import shared_seed
+        from skae._distributed import process_setting
 
-        return self.accelerator.device, shared_seed(self.accelerator, self._seed())
+        return process_setting(self.accelerator, self._seed())
 
     def _assemble(self, X, y, part, fitted, train, valid, seed, device, *, steps=True):
         """Preprocessing, context, warm-started module and net of a fit.

@@ -37,13 +37,20 @@ from skae._data import BatchIterator
 from skae._training import BatchHistory, SkaeNet, _silent
 
 
-def shared_seed(accelerator, seed: int) -> int:
-    """Rank 0's ``seed``, on every process of ``accelerator``."""
+def process_setting(accelerator, seed: int) -> tuple[torch.device, int]:
+    """This process's training device and rank 0's ``seed``.
+
+    A CPU device is plain ``'cpu'`` (accelerate may name it ``cpu:0``, which
+    a pickled net could not be loaded on).
+    """
+    device = accelerator.device
+    if device.type == "cpu":
+        device = torch.device("cpu")
     if accelerator.num_processes == 1:
-        return seed
+        return device, seed
     from accelerate.utils import broadcast_object_list
 
-    return int(broadcast_object_list([seed], from_process=0)[0])
+    return device, int(broadcast_object_list([seed], from_process=0)[0])
 
 
 class ShardedBatches:
