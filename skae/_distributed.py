@@ -5,7 +5,7 @@ An estimator given ``accelerator=`` trains its net as skorch's
 ``torch.distributed`` data parallelism (``DistributedDataParallel``, gloo on
 CPU, NCCL on GPU) by ``accelerator.prepare``, which also broadcasts rank 0's
 warm-started parameters to every process.  What skae adds
-(docs/guide.md#past-one-process):
+(docs/guide.md#past-one-process-data-parallel-fits):
 
 * every process walks the same sequence of *global* batches (the same
   seeded permutation) and trains on its share of each
