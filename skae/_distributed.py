@@ -34,7 +34,7 @@ from skorch.history import DistributedHistory
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from skae._data import BatchIterator
-from skae._training import BatchHistory, SkaeNet, _silent
+from skae._training import BatchHistory, SkaeNet, _silent, seed_torch
 
 
 def process_setting(accelerator, seed: int) -> tuple[torch.device, int]:
@@ -51,6 +51,18 @@ def process_setting(accelerator, seed: int) -> tuple[torch.device, int]:
     from accelerate.utils import broadcast_object_list
 
     return device, int(broadcast_object_list([seed], from_process=0)[0])
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """A seed of process ``rank``'s own random draws in a fit seeded by ``seed``.
+
+    Examples
+    --------
+    >>> from skae._distributed import rank_seed
+    >>> rank_seed(0, 0) == rank_seed(0, 0) != rank_seed(0, 1)
+    True
+    """
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0] >> 1)
 
 
 class ShardedBatches:
@@ -83,8 +95,7 @@ class ShardedBatches:
         self.batches = batches
         self.rank = rank
         self.world_size = world_size
-        entropy = np.random.SeedSequence([batches.seed, rank])
-        self.seed = int(entropy.generate_state(1)[0] >> 1)
+        self.seed = rank_seed(batches.seed, rank)
         self.generator = torch.Generator(device=batches.dataset.device)
         self.generator.manual_seed(self.seed)
 
@@ -224,7 +235,16 @@ class AcceleratedSkaeNet(AccelerateMixin, SkaeNet):
         return float(sums[0] / sums[1])
 
     def fit(self, X, y=None, **fit_params):
-        """skorch's ``fit``, then the net released into a plain ``SkaeNet``."""
+        """skorch's ``fit``, then the net released into a plain ``SkaeNet``.
+
+        The processes start from the same module; torch's draws in training
+        (a VAE's noise) are then each process's own.
+        """
+        if self._parallel:
+            rank = self.accelerator.process_index
+            seed_torch(
+                rank_seed(self.iterator_train__seed, rank), self.accelerator.device
+            )
         super().fit(X, y, **fit_params)
         self._release()
         return self
