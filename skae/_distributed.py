@@ -250,7 +250,15 @@ class AcceleratedSkaeNet(AccelerateMixin, SkaeNet):
         return self
 
     def _release(self) -> None:
-        """Become the plain ``SkaeNet`` a one-process fit gives."""
+        """Become the plain ``SkaeNet`` a one-process fit gives, and let the
+        accelerator forget what it prepared for this fit."""
+        prepared = [self.module_, self.criterion_, self.optimizer_]
+        for registry in ("_models", "_optimizers"):
+            kept = getattr(self.accelerator, registry, None)
+            if isinstance(kept, list):
+                kept[:] = [
+                    item for item in kept if all(item is not p for p in prepared)
+                ]
         self._unwrap_accelerator()
         optimizer = self.optimizer_
         self.optimizer_ = getattr(optimizer, "optimizer", optimizer)

@@ -16,6 +16,7 @@ import pytest
 import torch
 from distributed_worker import SETTINGS, held_out_split
 from distributed_worker import main as run_worker
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skae
 from skae import AutoencoderTransformer
@@ -36,6 +37,30 @@ def _torchrun_available() -> bool:
 needs_torchrun = pytest.mark.skipif(
     not _torchrun_available(), reason="needs accelerate and torch.distributed (gloo)"
 )
+
+
+def _accelerated() -> list:
+    """Estimators given a one-process Accelerator (none without accelerate)."""
+    try:
+        from accelerate import Accelerator
+    except ImportError:
+        return []
+    return [AutoencoderTransformer(max_iter=5, accelerator=Accelerator(cpu=True))]
+
+
+@parametrize_with_checks(_accelerated())
+def test_sklearn_checks_with_an_accelerator(estimator, check):
+    if "check_estimators_overwrite_params" in str(check):
+        pytest.skip("an Accelerator counts its steps: fit changes its hash")
+    check(estimator)
+
+
+def test_the_accelerator_forgets_what_a_fit_prepared():
+    accelerator = pytest.importorskip("accelerate").Accelerator(cpu=True)
+    X_fit, _ = held_out_split()
+    model = AutoencoderTransformer(2, max_iter=2, accelerator=accelerator)
+    model.fit(X_fit[:200])
+    assert accelerator._models == [] and accelerator._optimizers == []
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])
