@@ -56,6 +56,7 @@ BENCHMARKS = {
     "sequences": "bench_sequences",
     "sequences_sinusoids": "bench_sequences",
     "pretraining": "bench_pretraining",
+    "parallel": "bench_parallel",
 }
 # Parts that ``--merge`` joins into another file: dated, not summarised twice.
 MERGED_INTO = {

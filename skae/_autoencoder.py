@@ -189,6 +189,7 @@ class AutoencoderTransformer(ImputeMixin, SkaeBase):
         random_state=None,
         verbose=0,
         device="cpu",
+        accelerator=None,
     ) -> None:
         self._store_init_arguments(locals())
 

@@ -153,7 +153,7 @@ class SkaeBase(
         with phase(self.verbose, owner, "input", times):
             X, fitted, part = self._begin(X, reset=True)
         fitted["fit_times_"] = times
-        device, seed = torch_device(self.device), self._seed()
+        device, seed = self._device_and_seed()
         train, valid = holdout_split(
             X.shape[0], self.early_stopping, self.validation_fraction, seed
         )
@@ -170,6 +170,15 @@ class SkaeBase(
         with phase(self.verbose, owner, "post-fit statistics", times):
             fitted.update(self._finished(part, X_model, fitted, warn=True, data=data))
         return fitted, True
+
+    def _device_and_seed(self) -> tuple[torch.device, int]:
+        """The training device and seed of ``fit``: with an accelerator, its
+        device and rank 0's seed (:mod:`skae._distributed`)."""
+        if self.accelerator is None:
+            return torch_device(self.device), self._seed()
+        from skae._distributed import process_setting
+
+        return process_setting(self.accelerator, self._seed())
 
     def _assemble(self, X, y, part, fitted, train, valid, seed, device, *, steps=True):
         """Preprocessing, context, warm-started module and net of a fit.
@@ -206,6 +215,7 @@ class SkaeBase(
                 batch_transform=batch_transform,
                 valid=None if valid is None else data.subset(valid),
                 warmup=part.warmup(fitted) if steps else None,
+                accelerator=self.accelerator if steps else None,
             )
         return fitted["net_"], data, X_model, batch_transform
 

@@ -189,31 +189,40 @@ class BatchIterator:
     def __len__(self) -> int:
         return -(-len(self.dataset) // self.batch_size)
 
-    def _transformed(self, index) -> tuple:
+    def transformed(self, index, generator: torch.Generator | None = None) -> tuple:
+        """The batch of rows ``index`` after ``batch_transform``, which draws
+        from ``generator`` (the iterator's own when None)."""
         X, target = self.dataset[index]
         if self.batch_transform is identity_batch:
             return X, target
         x = X["x"] if isinstance(X, dict) else X
-        corrupted, clean = self.batch_transform(x, self.generator)
+        generator = self.generator if generator is None else generator
+        corrupted, clean = self.batch_transform(x, generator)
         if self.dataset.target is None:
             target = clean
         if isinstance(X, dict):
             return {**X, "x": corrupted}, target
         return corrupted, target
 
-    def __iter__(self) -> Iterator[tuple]:
+    def batch_indices(self) -> Iterator:
+        """The rows of each batch of one pass: slices, or index tensors of a
+        shuffled pass."""
         n, size = len(self.dataset), self.batch_size
         if not self.shuffle:
             # An unshuffled pass (validation) is the same every time, corruption
             # included: each pass restarts the generator.
             self.generator.manual_seed(self.seed)
             for start in range(0, n, size):
-                yield self._transformed(slice(start, start + size))
+                yield slice(start, min(start + size, n))
             return
         device = self.dataset.device
         order = torch.randperm(n, generator=self.generator, device=device)
         for start in range(0, n, size):
-            yield self._transformed(order[start : start + size])
+            yield order[start : start + size]
+
+    def __iter__(self) -> Iterator[tuple]:
+        for index in self.batch_indices():
+            yield self.transformed(index)
 
 
 class SparseDataset(Dataset):

@@ -170,6 +170,7 @@ class DenoisingAE(AutoencoderTransformer):
         random_state=None,
         verbose=0,
         device="cpu",
+        accelerator=None,
     ) -> None:
         self._store_init_arguments(locals())
 

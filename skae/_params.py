@@ -14,7 +14,7 @@ import textwrap
 
 import torch
 
-from skae.utils._validation import Interval, StrOptions
+from skae.utils._validation import HasMethods, Interval, StrOptions
 
 CODE_CONSTRAINTS: dict = {
     "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -44,6 +44,7 @@ SHARED_CONSTRAINTS: dict = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "device": [str],
+    "accelerator": [None, HasMethods(["prepare", "backward", "wait_for_everyone"])],
     "image_shape": [None, "array-like"],
 }
 """Constraints of the parameters every skae estimator shares."""
@@ -141,6 +142,15 @@ _DOCS: dict[str, tuple[str, str]] = {
         "batches (skorch's ``ProgressBar``) when positive.",
     ),
     "device": ("str", "Torch device, e.g. ``'cuda'``."),
+    "accelerator": (
+        "accelerate.Accelerator or None",
+        "Train ``fit``'s network on every process of this Accelerator "
+        "(data parallel under ``torchrun`` or ``accelerate launch``; its "
+        "device replaces ``device``); ``batch_size`` is then the global batch "
+        "size.  ``partial_fit`` trains in this process alone, and the fitted "
+        "estimator is saved without it.  See the guide's 'Past one process' "
+        "(docs/guide.md).",
+    ),
 }
 
 _PLACEHOLDER = "%(shared_parameters)s"

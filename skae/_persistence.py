@@ -176,6 +176,8 @@ class PortableNet:
 
     def _saved_state(self) -> dict:
         state = BaseEstimator.__getstate__(self)
+        if state.get("accelerator") is not None:  # bound to the processes of a fit
+            state = {**state, "accelerator": None}
         saved = {"_skae_version": __version__, "_torch_version": torch.__version__}
         if "net_" in state:
             saved["_skae_digest"] = fitted_digest(state)

@@ -307,6 +307,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         random_state=None,
         verbose=0,
         device="cpu",
+        accelerator=None,
     ) -> None:
         self._store_init_arguments(locals())
 

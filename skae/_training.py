@@ -43,6 +43,7 @@ from skorch.callbacks import (
 )
 from skorch.helper import predefined_split
 from skorch.history import History
+from torch.nn.parallel import DistributedDataParallel
 
 from skae._data import BatchIterator, identity_batch
 
@@ -349,6 +350,12 @@ class SkaeNet(NeuralNet):
             if _overrides(callback, method_name):
                 getattr(callback, method_name)(self, **cb_kwargs)
 
+    @property
+    def plain_module(self) -> torch.nn.Module:
+        """``module_`` without its data-parallel wrapper: what the criterion reads."""
+        module = self.module_
+        return module.module if isinstance(module, DistributedDataParallel) else module
+
     def dataset_loss(self, dataset) -> float:
         """Mean loss of the module over ``dataset`` in eval mode, recorded nowhere.
 
@@ -360,7 +367,7 @@ class SkaeNet(NeuralNet):
             for Xi, yi in self.get_iterator(dataset, training=False):
                 inputs = dict(Xi) if isinstance(Xi, Mapping) else {"x": Xi}
                 output = self.infer(Xi)
-                loss = self.criterion_(output, yi, module=self.module_, **inputs)
+                loss = self.criterion_(output, yi, module=self.plain_module, **inputs)
                 total += loss.total.item() * len(yi)
                 count += len(yi)
         return total / max(count, 1)
@@ -368,7 +375,7 @@ class SkaeNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training: bool = False):
         """The criterion's total; its named terms go to the batch history."""
         inputs = dict(X) if isinstance(X, Mapping) else {"x": X}
-        loss = self.criterion_(y_pred, y_true, module=self.module_, **inputs)
+        loss = self.criterion_(y_pred, y_true, module=self.plain_module, **inputs)
         prefix = "train" if training else "valid"
         for name, value in loss.terms.items():
             self.history.record_batch(f"{prefix}_{name}", value.item())
@@ -503,6 +510,7 @@ def build_net(
     batch_transform: Callable,
     valid=None,
     warmup: Callable | None = None,
+    accelerator=None,
 ) -> "SkaeNet":
     """The skorch net of a fit: Adam, skae's batches, early stopping.
 
@@ -512,8 +520,14 @@ def build_net(
     ``batch_transform``'s batches (:class:`StartAwareStopping`): an int
     ``max_iter`` counts the epochs of both (at most half of them denoising);
     ``'auto'`` gives each phase its epochs, the phases sharing its budget of
-    optimiser steps.
+    optimiser steps.  With an ``accelerate.Accelerator`` the net trains on
+    its processes (:mod:`skae._distributed`).
     """
+    net_class, accelerated = SkaeNet, {}
+    if accelerator is not None:
+        from skae._distributed import AcceleratedSkaeNet
+
+        net_class, accelerated = AcceleratedSkaeNet, {"accelerator": accelerator}
     phases = 1 if warmup is None else 2
     batch_size = policy.batch_size(params.batch_size, n_train)
     epochs = policy.epochs(params.max_iter, -(-n_train // batch_size), phases)
@@ -523,7 +537,7 @@ def build_net(
     train_transform = batch_transform
     if warmup is not None:
         train_transform = WarmupCorruption(warmup, batch_transform)
-    return SkaeNet(
+    return net_class(
         module=module,
         criterion=criterion,
         optimizer=torch.optim.Adam,
@@ -553,6 +567,7 @@ def build_net(
         device=device,
         verbose=params.verbose,
         callbacks__print_log=PrintLog() if params.verbose else None,
+        **accelerated,
     )
 
 

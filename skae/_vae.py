@@ -272,6 +272,7 @@ class VAE(DensityMixin, ImputeMixin, SkaeBase):
         random_state=None,
         verbose=0,
         device="cpu",
+        accelerator=None,
     ) -> None:
         self._store_init_arguments(locals())
 

@@ -98,6 +98,7 @@ class ToyConditional(SkaeBase):
         random_state=None,
         verbose=0,
         device="cpu",
+        accelerator=None,
         image_shape=None,
     ):
         self._store_init_arguments(locals())

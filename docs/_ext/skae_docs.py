@@ -298,7 +298,13 @@ Gallery: {doc}`../auto_examples/plot_realnvp_moons`,
             "Data larger than memory (dask-ml)",
         ),
     ),
-    Page("gpu", "GPU", "Training and scoring on a CUDA device.", ("GPU",)),
+    Page(
+        "gpu",
+        "GPU and several processes",
+        "Training and scoring on a CUDA device; one fit on several processes or "
+        "devices (`accelerator=`).",
+        ("GPU", "Past one process: data-parallel fits"),
+    ),
     Page(
         "extending",
         "Conditional models and new model families",

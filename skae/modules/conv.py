@@ -19,7 +19,8 @@ padding the shorter schedule with ``(1, 1)`` layers in each stage.
 
 :class:`ConvEncoder` maps flat rows ``(..., C*H*W)`` to ``(..., n_out)``
 (a ``n_out x 1 x 1`` output map); :class:`ConvDecoder` mirrors it with
-transposed convolutions, from ``(..., n_in)`` back to flat rows.
+transposed convolutions, from ``(..., n_in)`` back to flat rows.  Kernels
+and feature maps are channels-last (:data:`CHANNELS_LAST`).
 """
 
 from itertools import zip_longest
@@ -30,6 +31,11 @@ from torch import Tensor, nn
 from skae.modules.mlp import ACTIVATIONS
 
 Layer = tuple[tuple[int, int], tuple[int, int]]
+
+CHANNELS_LAST = torch.channels_last
+"""The layout of the feature maps and kernels: oneDNN's native one on CPU, about
+10% faster per training step of the 28x28 autoencoder than NCHW (issue 38);
+the values are the same, only their order in memory differs."""
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1) -> int:
@@ -187,13 +193,13 @@ class ConvEncoder(nn.Module):
             if i > 0:
                 layers.append(ACTIVATIONS[activation]())
             layers.append(nn.Conv2d(widths[i], widths[i + 1], kernel, stride))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*layers).to(memory_format=CHANNELS_LAST)
         self.n_out = n_out
 
     def forward(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
-        out = self.layers(x.reshape(-1, *self.image_shape))
-        return out.reshape(*lead, self.n_out)
+        maps = x.reshape(-1, *self.image_shape).contiguous(memory_format=CHANNELS_LAST)
+        return self.layers(maps).reshape(*lead, self.n_out)
 
 
 class ConvDecoder(nn.Module):
@@ -240,7 +246,7 @@ class ConvDecoder(nn.Module):
             if i > 0:
                 layers.append(ACTIVATIONS[activation]())
             layers.append(nn.ConvTranspose2d(widths[i], widths[i + 1], kernel, stride))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*layers).to(memory_format=CHANNELS_LAST)
         self.n_in = n_in
         self.n_out = int(torch.tensor(self.image_shape).prod())
 
