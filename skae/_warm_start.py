@@ -569,10 +569,9 @@ def mixture_ensemble(
 ) -> list[GaussianMixture]:
     """The mixtures whose average density is a flow's base (:func:`gaussian_mixture`).
 
-    ``'bic'``: five mixtures from their own EM seeds (``seed``, ``seed + 1``,
-    ...), the first chosen by BIC (:func:`gaussian_mixture`), the others EM
-    restarts (one start each) of its size; their densities are averaged with
-    equal weights (Ormoneit and Tresp, "Averaging, maximum
+    ``'bic'``: five mixtures, each chosen by BIC (:func:`gaussian_mixture`)
+    from its own EM seeds (``seed``, ``seed + 1``, ...); their densities are
+    averaged with equal weights (Ormoneit and Tresp, "Averaging, maximum
     penalized likelihood and Bayesian estimation for improving Gaussian
     mixture probability density estimates", 1998).  On tables with discrete
     columns one EM solution's held-out log-likelihood moves by nats from one
@@ -594,14 +593,8 @@ def mixture_ensemble(
     """
     kind = {"covariance_type": covariance_type, "max_components": max_components}
     if n_components == "bic":
-        # The scan is most of the cost: the first member's size is chosen by
-        # BIC; the others are EM restarts of that size, one start each.
-        first = gaussian_mixture(X, "bic", seed, **kind)
-        if first is None:
-            return []
-        members = [first] + [
-            gaussian_mixture(X, first.n_components, seed + i, None, 1, **kind)
-            for i in range(1, _BASE_MIXTURES)
+        members = [
+            gaussian_mixture(X, "bic", seed + i, **kind) for i in range(_BASE_MIXTURES)
         ]
     else:
         members = [gaussian_mixture(X, n_components, seed, validation, **kind)]
@@ -649,11 +642,8 @@ def broad_weight(
     train = np.delete(X, validation, 0)
     train = _scan_sample(train, seed)  # as gaussian_mixture's scan
     sizes = [n_components] if np.isscalar(n_components) else list(n_components)
-    # As mixture_ensemble: the first member with n_init starts, one for the others.
     members = [
-        gaussian_mixture(
-            train, k, seed + i, n_init=1 if i else 3, covariance_type=covariance_type
-        )
+        gaussian_mixture(train, k, seed + i, covariance_type=covariance_type)
         for i, k in enumerate(sizes)
     ]
     members = [member for member in members if member is not None]
