@@ -41,6 +41,7 @@ from skae._params import (
     SHARED_CONSTRAINTS,
     checked_hidden_layer_sizes,
     checked_n_samples,
+    fit_device_and_seed,
     torch_device,
 )
 from skae._parts import ModelPart, params_of, started_module
@@ -153,7 +154,7 @@ class SkaeBase(
         with phase(self.verbose, owner, "input", times):
             X, fitted, part = self._begin(X, reset=True)
         fitted["fit_times_"] = times
-        device, seed = self._device_and_seed()
+        device, seed = fit_device_and_seed(self.accelerator, self.device, self._seed())
         train, valid = holdout_split(
             X.shape[0], self.early_stopping, self.validation_fraction, seed
         )
@@ -170,15 +171,6 @@ class SkaeBase(
         with phase(self.verbose, owner, "post-fit statistics", times):
             fitted.update(self._finished(part, X_model, fitted, warn=True, data=data))
         return fitted, True
-
-    def _device_and_seed(self) -> tuple[torch.device, int]:
-        """The training device and seed of ``fit``: with an accelerator, its
-        device and rank 0's seed (:mod:`skae._distributed`)."""
-        if self.accelerator is None:
-            return torch_device(self.device), self._seed()
-        from skae._distributed import process_setting
-
-        return process_setting(self.accelerator, self._seed())
 
     def _assemble(self, X, y, part, fitted, train, valid, seed, device, *, steps=True):
         """Preprocessing, context, warm-started module and net of a fit.
@@ -318,10 +310,8 @@ class SkaeBase(
         everything = np.arange(X.shape[0])
         with torch.random.fork_rng(devices=forked(device)):
             seed_torch(seed, device)
-            net = self._assemble(
-                X, y, part, fitted, everything, None, seed, device, steps=False
-            )[0]
-            net.initialize()
+            args = (X, y, part, fitted, everything, None, seed, device)
+            self._assemble(*args, steps=False)[0].initialize()
         fitted["warmup_epochs_"] = 0  # partial_fit has no warm-up
         return fitted
 

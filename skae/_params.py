@@ -246,6 +246,16 @@ def checked_hidden_layer_sizes(sizes) -> tuple[int, ...]:
     return tuple(int(s) for s in sizes)
 
 
+def fit_device_and_seed(accelerator, device, seed: int) -> tuple[torch.device, int]:
+    """The training device and seed of ``fit``: with an accelerator, its
+    device and rank 0's seed (:mod:`skae._distributed`)."""
+    if accelerator is None:
+        return torch_device(device), seed
+    from skae._distributed import process_setting
+
+    return process_setting(accelerator, seed)
+
+
 def torch_device(name) -> torch.device:
     """The ``device`` parameter as a torch device, else a ValueError naming it."""
     try:
