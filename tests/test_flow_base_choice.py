@@ -150,3 +150,26 @@ def test_the_image_flow_has_no_lattice_option():
     flow = RealNVPDensity(image_shape=(1, 4, 4), dequantize=False, max_iter=1)
     with pytest.raises(ValueError, match="dequantize"):
         flow.fit(X)
+
+
+def test_the_latent_scan_stops_at_the_start_s_largest_mixture(moons, monkeypatch):
+    """The codes' BIC scan tries no more components than the start's largest
+    mixture: the couplings move the data towards the normal, they do not
+    split its modes."""
+    import skae.parts.flow as flow_part
+
+    caps, sizes = [], []
+
+    def recording(X, n_components, seed, validation=None, **kind):
+        caps.append(kind.get("max_components"))
+        mixtures = ensemble(X, n_components, seed, validation, **kind)
+        sizes.append([mixture.n_components for mixture in mixtures])
+        return mixtures
+
+    ensemble = flow_part.mixture_ensemble
+    monkeypatch.setattr(flow_part, "mixture_ensemble", recording)
+    flow = RealNVPDensity(max_iter=3, random_state=0).fit(moons)
+    start, latent = sizes
+    assert caps == [None, max(start)]
+    assert max(latent) <= max(start)
+    assert flow.base_choice_ in BASE_CHOICES

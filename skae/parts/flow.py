@@ -13,7 +13,12 @@ import torch
 from skae._data import dense_rows, identity_batch
 from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import Standardizer, Whitener
-from skae._warm_start import broad_weight, full_covariances, mixture_ensemble
+from skae._warm_start import (
+    _MAX_MIXTURE,
+    broad_weight,
+    full_covariances,
+    mixture_ensemble,
+)
 from skae.losses import NegativeLogLikelihood
 from skae.metrics import dequantize_lattice, lattice_steps
 from skae.modules.coupling import RealNVP
@@ -65,7 +70,8 @@ class BaseChoice:
     ``start_base`` is the start mixture (None: the standard normal),
     ``start_state`` the untrained module's state, the identity couplings, and
     ``rows`` the model-space rows the start saw (dequantised where the table
-    has lattice columns), or None: the fit's rows.
+    has lattice columns), or None: the fit's rows.  ``max_components`` caps
+    the sizes the latent codes' scan tries: the start's largest mixture.
     """
 
     start_base: GaussianMixtureBase | None
@@ -74,6 +80,7 @@ class BaseChoice:
     seed: int
     whitening: np.ndarray
     rows: np.ndarray | None = None
+    max_components: int = _MAX_MIXTURE
 
 
 # The candidates of choose_base, in order of preference on a tie.
@@ -94,7 +101,9 @@ def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) ->
     untrained, identity couplings over the start mixture: epoch 0), the
     trained couplings over the standard normal, and the trained couplings
     over a Gaussian mixture fitted, as the start one is, to the trained
-    flow's latent codes of the training rows.  The best is kept, the start
+    flow's latent codes of the training rows, with no more components than
+    the start's largest mixture (the couplings move the data towards the
+    normal; they do not split its modes).  The best is kept, the start
     on a tie, so the fit is never below its start on the validation rows
     (docs/concepts.md#the-mixtures-bic-scan).  Returns the record:
     ``base_choice_``, the base's sizes, and the validation losses of the
@@ -111,7 +120,13 @@ def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) ->
         whitening = choice.whitening
         codes = module(rows)[0].double().cpu().numpy()
         codes = np.linalg.solve(whitening.T, codes.T).T
-        mixtures = mixture_ensemble(codes, n_components, choice.seed, choice.validation)
+        mixtures = mixture_ensemble(
+            codes,
+            n_components,
+            choice.seed,
+            choice.validation,
+            max_components=choice.max_components,
+        )
         sizes = tuple(mixture.n_components for mixture in mixtures)
         latent = None
         if mixtures:
@@ -263,7 +278,13 @@ class RealNVPPart(ModelPart):
             # candidates.  Held by the module until finish.
             state = {name: value.clone() for name, value in module.state_dict().items()}
             module.pending_base_choice = BaseChoice(
-                base, state, validation, seed, whitening, dequantised
+                base,
+                state,
+                validation,
+                seed,
+                whitening,
+                dequantised,
+                max(sizes, default=_MAX_MIXTURE),
             )
         else:
             module.set_base(base)
