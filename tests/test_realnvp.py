@@ -40,8 +40,15 @@ def user_units_flow(estimator: RealNVPDensity):
     return f
 
 
-@pytest.mark.parametrize("whiten", [True, False])
-@pytest.mark.parametrize("mask", ["alternating", "random"])
+@pytest.mark.parametrize(
+    "mask, whiten",
+    [
+        ("alternating", True),
+        pytest.param("alternating", False, marks=pytest.mark.slow),
+        pytest.param("random", True, marks=pytest.mark.slow),
+        pytest.param("random", False, marks=pytest.mark.slow),
+    ],
+)
 def test_inverse_transform_undoes_transform(moons, mask, whiten):
     estimator = fitted(moons, mask=mask, whiten=whiten)
     Z = estimator.transform(moons)
@@ -99,7 +106,9 @@ def test_gradients_reach_every_parameter(moons):
         assert parameter.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("mask", ["alternating", "random"])
+@pytest.mark.parametrize(
+    "mask", ["alternating", pytest.param("random", marks=pytest.mark.slow)]
+)
 def test_same_random_state_gives_the_same_model(moons, mask):
     params = {"mask": mask, "noise_level": 0.1, "max_iter": 5}
     a, b = fitted(moons, **params), fitted(moons, **params)
