@@ -154,14 +154,16 @@ def test_the_image_flow_has_no_lattice_option():
 
 def test_the_latent_scan_stops_at_the_start_s_largest_mixture(moons, monkeypatch):
     """The codes' BIC scan tries no more components than the start's largest
-    mixture: the couplings move the data towards the normal, they do not
-    split its modes."""
+    mixture (the couplings move the data towards the normal, they do not
+    split its modes), and sees the training rows' codes only: the validation
+    rows that judge it are not among them."""
     import skae.parts.flow as flow_part
 
-    caps, sizes = [], []
+    caps, sizes, rows = [], [], []
 
     def recording(X, n_components, seed, validation=None, **kind):
         caps.append(kind.get("max_components"))
+        rows.append(len(X))
         mixtures = ensemble(X, n_components, seed, validation, **kind)
         sizes.append([mixture.n_components for mixture in mixtures])
         return mixtures
@@ -173,3 +175,5 @@ def test_the_latent_scan_stops_at_the_start_s_largest_mixture(moons, monkeypatch
     assert caps == [None, max(start)]
     assert max(latent) <= max(start)
     assert flow.base_choice_ in BASE_CHOICES
+    _, valid = holdout_indices(len(moons), flow.validation_fraction, flow._seed())
+    assert rows == [len(moons), len(moons) - len(valid)]

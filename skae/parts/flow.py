@@ -17,6 +17,7 @@ from skae._warm_start import (
     _MAX_MIXTURE,
     broad_weight,
     full_covariances,
+    gaussian_mixture,
     mixture_ensemble,
 )
 from skae.losses import NegativeLogLikelihood
@@ -93,6 +94,13 @@ def _held_out_score(module, rows: torch.Tensor, base) -> float:
     return float(module.log_prob(rows).mean())
 
 
+def refitted(X: np.ndarray, sizes: tuple, seed: int) -> list:
+    """Mixtures of ``X`` of the given ``sizes`` (EM seeds ``seed``, ``seed +
+    1``, ...), those that can be fitted."""
+    mixtures = (gaussian_mixture(X, size, seed + i) for i, size in enumerate(sizes))
+    return [mixture for mixture in mixtures if mixture is not None]
+
+
 def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) -> dict:
     """Give the trained ``module`` the best base on the validation rows.
 
@@ -120,11 +128,12 @@ def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) ->
         whitening = choice.whitening
         codes = module(rows)[0].double().cpu().numpy()
         codes = np.linalg.solve(whitening.T, codes.T).T
+        # Fitted to the training rows' codes only: scored on validation rows
+        # it has seen, a latent mixture looked better than it was.
         mixtures = mixture_ensemble(
-            codes,
+            np.delete(codes, choice.validation, 0),
             n_components,
             choice.seed,
-            choice.validation,
             max_components=choice.max_components,
         )
         sizes = tuple(mixture.n_components for mixture in mixtures)
@@ -149,6 +158,12 @@ def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) ->
         best = max(
             BASE_CHOICES, key=lambda name: (scores[name], -BASE_CHOICES.index(name))
         )
+        if best == "mixture":
+            # Chosen on rows it did not see, then refitted to every row's
+            # code at its sizes.
+            latent = mixture_base(
+                refitted(codes, sizes, choice.seed) or mixtures, whitening, broad
+            )
         if best != "start":
             module.set_base(None)
             module.load_state_dict(trained)
