@@ -212,7 +212,8 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         ``n_base_components`` other than 1): ``'start'``, the untrained flow
         over the start mixture (epoch 0); ``'normal'``, the trained couplings
         over the standard normal; ``'mixture'``, the trained couplings over a
-        mixture refitted to their latent codes of the training rows.
+        mixture fitted to their latent codes of the training rows, then
+        refitted at its sizes to every row's code.
     best_epoch_ : int
         The epoch whose couplings the model has; 0: the start.
     whitening_ : ndarray of shape (n_features_in_, n_features_in_)
