@@ -225,13 +225,14 @@ def class_densities(
     ``factor_models`` is :func:`class_factor_models`'s answer.  A class's
     density is its factor model (one Gaussian), unless the average of
     Gaussian mixtures of its rows (:func:`class_mixtures`, the BIC-chosen
-    ensemble of :class:`~skae.ConditionalRealNVPDensity`'s base) has the
-    higher mean log-likelihood on the class's validation rows, both fitted to
-    the class's other rows for that comparison (the factor model with its
-    chosen count of factors); the mixtures are then refitted to all the
-    class's rows.  A class without validation rows keeps its factor model.
-    A single Gaussian cannot follow a class made of sub-groups (two kinds of
-    benign tumour): the mixture can (docs/guide.md#conditional-models).
+    ensemble of :class:`~skae.ConditionalRealNVPDensity`'s base) has a
+    higher mean log-likelihood on the class's validation rows, by more than
+    one standard error of the rows' gains, both fitted to the class's other
+    rows for that comparison (the factor model with its chosen count of
+    factors); the mixtures are then refitted to all the class's rows.  A
+    class without validation rows keeps its factor model.  A single
+    Gaussian cannot follow a class made of sub-groups (two kinds of benign
+    tumour): the mixture can (docs/guide.md#conditional-models).
     """
     means, factors, counts = factor_models
     densities = []
@@ -248,12 +249,24 @@ def class_densities(
         except (ValueError, np.linalg.LinAlgError):
             single = np.full(len(held), -np.inf)
         trial = _as_mixture(class_mixtures(rows[inner], "bic", seed, None)[0])
-        if trial is None or not mixture_log_density(trial, held).mean() > single.mean():
+        if trial is None or not _clearly_better(
+            mixture_log_density(trial, held), single
+        ):
             densities.append(gaussian)
             continue
         chosen = _as_mixture(class_mixtures(rows[members], "bic", seed, None)[0])
         densities.append(gaussian if chosen is None else chosen)
     return tuple(densities)
+
+
+def _clearly_better(scores: np.ndarray, reference: np.ndarray) -> bool:
+    """Whether the held-out ``scores`` beat ``reference`` row by row by more
+    than one standard error of their mean gain (the one-standard-error
+    rule: a class's few validation rows decide only a clear difference)."""
+    gain = scores - reference
+    if len(gain) < 2 or not np.isfinite(gain).all():
+        return bool(np.isfinite(scores).all() and not np.isfinite(reference).all())
+    return bool(gain.mean() > gain.std(ddof=1) / np.sqrt(len(gain)))
 
 
 def _as_mixture(mixtures) -> tuple | None:
