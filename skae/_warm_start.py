@@ -670,7 +670,7 @@ def mixture_weight(
     --------
     >>> import numpy as np
     >>> from skae._warm_start import mixture_weight
-    >>> main, other = np.log([1.0, 1.0, 0.0]), np.log([0.0, 0.0, 1.0])
+    >>> main, other = np.array([0.0, 0.0, -50.0]), np.array([-50.0, -50.0, 0.0])
     >>> round(mixture_weight(main, other, 0.01, 0.99), 3)
     0.333
     """
