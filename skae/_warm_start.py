@@ -654,14 +654,35 @@ def broad_weight(
         [member.score_samples(held_out) for member in members], axis=0
     ) - np.log(len(members))
     log_broad = -0.5 * (held_out**2).sum(axis=1) - 0.5 * d * np.log(2 * np.pi)
+    return mixture_weight(log_mixture, log_broad, floor, 0.5)
+
+
+def mixture_weight(
+    log_main: np.ndarray, log_other: np.ndarray, floor: float, cap: float
+) -> float:
+    """The maximum-likelihood weight ``w`` of ``(1 - w) p_main + w p_other``.
+
+    EM on that one weight over the rows whose log-densities under the two
+    components are ``log_main`` and ``log_other``, started at ``floor`` and
+    kept within ``[floor, cap]``; ``floor`` when a density is degenerate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae._warm_start import mixture_weight
+    >>> main, other = np.array([0.0, 0.0, -50.0]), np.array([-50.0, -50.0, 0.0])
+    >>> round(mixture_weight(main, other, 0.01, 0.99), 3)
+    0.333
+    """
     weight = floor
     for _ in range(200):
-        log_broad_part = np.log(weight) + log_broad
-        log_total = np.logaddexp(np.log1p(-weight) + log_mixture, log_broad_part)
-        share = np.exp(log_broad_part - log_total).mean()
-        if not np.isfinite(share):  # a degenerate held-out mixture density
+        log_other_part = np.log(weight) + log_other
+        log_total = np.logaddexp(np.log1p(-weight) + log_main, log_other_part)
+        with np.errstate(invalid="ignore"):
+            share = np.exp(log_other_part - log_total).mean()
+        if not np.isfinite(share):  # a degenerate held-out density
             return floor
-        update = float(np.clip(share, floor, 0.5))
+        update = float(np.clip(share, floor, cap))
         if abs(update - weight) < 1e-6 * weight:
             return update
         weight = update

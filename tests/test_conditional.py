@@ -261,6 +261,8 @@ def test_vae_starts_at_the_class_means(labelled):
 def test_vae_surface(labelled):
     X, y = labelled
     model = small_vae().fit(X, y)
+    assert len(model.class_densities_) == 3  # one defensive density per class
+    assert 1 / (len(X) + 1) <= model.defensive_weight_ <= len(X) / (len(X) + 1)
     assert model.transform(X[:4], y[:4]).shape == (4, 2)
     assert model.transform(X[:4]).shape == (4, 2)
     assert np.isfinite(model.score_samples(X[:4])).all()
@@ -317,3 +319,34 @@ def test_vae_starts_at_each_class_factor_model():
         gaussian = -0.5 * (quad + log_det + 4 * np.log(2 * np.pi))
         score = model.score_samples(rows, [label] * len(rows))
         assert abs(score.mean() - gaussian.mean()) < 0.3
+
+
+@pytest.mark.slow  # about 12 s: four BIC mixture ensembles per class
+def test_vae_defensive_density_follows_a_class_of_two_groups():
+    """A class of two far groups: its defensive density is a mixture, chosen
+    on its validation rows, and the learnt weight makes the model follow both
+    groups; without validation rows each class keeps its factor model."""
+    rng = np.random.default_rng(2)
+    y = np.repeat(["two", "one"], [200, 100])
+    X = rng.normal(size=(300, 2)) * 0.3
+    X[:100, 0] += 4.0  # "two": groups at x0 = +4 and x0 = -4
+    X[100:200, 0] -= 4.0
+    model = small_vae(max_iter=3).fit(X, y)
+    assert list(model.context_reference_) == ["one", "two"]
+    assert len(model.class_densities_[1][0]) >= 2  # "two": several components
+    floor = 1.0 / (len(X) + 1)
+    assert floor < model.defensive_weight_ <= 1 - floor
+    # far above one Gaussian fitted to the two groups
+    rows = X[y == "two"]
+    centred = rows - rows.mean(axis=0)
+    cov = centred.T @ centred / len(rows)
+    _, log_det = np.linalg.slogdet(cov)
+    quad = np.einsum("ni,ij,nj->n", centred, np.linalg.inv(cov), centred)
+    gaussian = -0.5 * (quad + log_det + 2 * np.log(2 * np.pi))
+    assert model.score_samples(rows, y[y == "two"]).mean() > gaussian.mean() + 1.0
+    draws = model.sample(2000, y="two", random_state=0, noise=True)
+    near = np.abs(np.abs(draws[:, 0]) - 4.0) < 1.5
+    assert near.mean() > model.defensive_weight_ * 0.9
+    plain = small_vae(max_iter=3, early_stopping=False).fit(X, y)
+    assert [len(w) for w, _, _ in plain.class_densities_] == [1, 1]
+    assert plain.defensive_weight_ == floor

@@ -15,9 +15,16 @@ import scipy.sparse as sp
 import torch
 
 from skae._context import ContextEncoder
+from skae._data import holdout_split
 from skae._defensive import defensive_mixture, factor_covariance, gaussian_log_density
 from skae._tabular import check_magnitude
-from skae._warm_start import broad_weight, factor_model, mixture_ensemble
+from skae._warm_start import (
+    broad_weight,
+    factor_model,
+    full_covariances,
+    mixture_ensemble,
+    mixture_weight,
+)
 from skae.losses import ConditionalNegativeELBO, ConditionalNegativeLogLikelihood
 from skae.modules.mixture import ClassMixtureBase, GaussianMixtureBase
 from skae.modules.protocol import InputSpec
@@ -86,14 +93,8 @@ class ConditionalFlowPart(RealNVPPart):
         if encoder.classes_ is None:
             return {**super().start(module, rows, validation, seed, fitted), **record}
         standardised, whitening = standardised_rows(rows, fitted)
-        labels = context.argmax(axis=1)
-        held = np.zeros(len(rows), bool)
-        if validation is not None:
-            held[validation] = True
         bases, sizes = [], []
-        for k in range(context.shape[1]):
-            members = np.flatnonzero(labels == k)
-            within = np.flatnonzero(held[members])
+        for members, within in class_rows(context, validation):
             if len(members) - len(within) < 2:
                 # Too few rows for a mixture: the whole data's Gaussian.
                 d = rows.shape[1]
@@ -114,6 +115,21 @@ class ConditionalFlowPart(RealNVPPart):
         record["base_mixture_sizes_"] = tuple(sizes)
         record["n_base_components_"] = sum(sum(s) for s in sizes)
         return record
+
+
+def class_rows(context: np.ndarray, validation) -> list[tuple]:
+    """``(members, within)`` of each class (column of the one-hot
+    ``context``): the indices of its rows, and the positions among them of
+    those that are ``validation`` rows."""
+    held = np.zeros(len(context), bool)
+    if validation is not None:
+        held[validation] = True
+    labels = context.argmax(axis=1)
+    out = []
+    for k in range(context.shape[1]):
+        members = np.flatnonzero(labels == k)
+        out.append((members, np.flatnonzero(held[members])))
+    return out
 
 
 def class_mixtures(rows: np.ndarray, n_components, seed: int, validation) -> tuple:
@@ -160,8 +176,9 @@ class _UnitScale:
 def class_factor_models(
     rows: np.ndarray, context: np.ndarray, validation, seed: int, n_latent: int, rank
 ) -> tuple:
-    """``(means, factors)`` of each class's factor model: ``means`` (K, d) and
-    ``factors`` (K, d, d), the Cholesky factor of each class's covariance.
+    """``(means, factors, counts)`` of each class's factor model: ``means``
+    (K, d), ``factors`` (K, d, d), the Cholesky factor of each class's
+    covariance, and ``counts`` (K,), its number of factors (0: none fitted).
 
     :func:`~skae._warm_start.factor_model` of the class's rows, its count
     of factors chosen on the class's validation rows (cross-validated over
@@ -169,15 +186,11 @@ def class_factor_models(
     the noise together; a class with fewer than two rows keeps its mean and
     the identity.
     """
-    n, d = rows.shape
-    labels = context.argmax(axis=1)
-    held = np.zeros(n, bool)
-    if validation is not None:
-        held[validation] = True
+    d = rows.shape[1]
     means = np.zeros((context.shape[1], d))
     factors = np.tile(np.eye(d), (context.shape[1], 1, 1))
-    for k in range(context.shape[1]):
-        members = np.flatnonzero(labels == k)
+    counts = np.zeros(context.shape[1], int)
+    for k, (members, within) in enumerate(class_rows(context, validation)):
         if len(members):
             means[k] = rows[members].mean(axis=0)
         if len(members) < 2:
@@ -186,15 +199,89 @@ def class_factor_models(
             rows[members],
             n_latent,
             seed,
-            np.flatnonzero(held[members]),
+            within,
             max_noise_rank=d if rank == "auto" else rank,
         )
-        loadings = model.loadings
-        if model.noise_factors is not None:
-            loadings = np.hstack([loadings, model.noise_factors])
-        covariance = factor_covariance(loadings.T, model.noise_variance)
-        means[k], factors[k] = model.mean, _cholesky(covariance)
-    return means, factors
+        means[k], factors[k] = model.mean, _cholesky(_covariance(model))
+        counts[k] = model.n_factors
+    return means, factors, counts
+
+
+def _covariance(model) -> np.ndarray:
+    """A factor model's covariance, its noise factors included."""
+    loadings = model.loadings
+    if model.noise_factors is not None:
+        loadings = np.hstack([loadings, model.noise_factors])
+    return factor_covariance(loadings.T, model.noise_variance)
+
+
+def class_densities(
+    rows: np.ndarray, context: np.ndarray, validation, seed: int, factor_models
+) -> tuple:
+    """Each class's classical density, a Gaussian mixture ``(weights, means,
+    covariances)`` of ``rows``' space, one per class: the ConditionalVAE's
+    defensive component.
+
+    ``factor_models`` is :func:`class_factor_models`'s answer.  A class's
+    density is its factor model (one Gaussian), unless the average of
+    Gaussian mixtures of its rows (:func:`class_mixtures`, the BIC-chosen
+    ensemble of :class:`~skae.ConditionalRealNVPDensity`'s base) has a
+    higher mean log-likelihood on the class's validation rows, by more than
+    one standard error of the rows' gains, both fitted to the class's other
+    rows for that comparison (the factor model with its chosen count of
+    factors); the mixtures are then refitted to all the class's rows.  A
+    class without validation rows keeps its factor model.  A single
+    Gaussian cannot follow a class made of sub-groups (two kinds of benign
+    tumour): the mixture can (docs/guide.md#conditional-models).
+    """
+    means, factors, counts = factor_models
+    densities = []
+    for k, (members, within) in enumerate(class_rows(context, validation)):
+        gaussian = (np.ones(1), means[k][None], (factors[k] @ factors[k].T)[None])
+        inner = np.delete(members, within)
+        if not counts[k] or not len(within) or len(inner) < 2:
+            densities.append(gaussian)
+            continue
+        held = rows[members[within]]
+        try:
+            model = factor_model(rows[inner], int(counts[k]), seed)
+            single = gaussian_log_density(held, model.mean, _covariance(model))
+        except (ValueError, np.linalg.LinAlgError):
+            single = np.full(len(held), -np.inf)
+        trial = _as_mixture(class_mixtures(rows[inner], "bic", seed, None)[0])
+        if trial is None or not _clearly_better(
+            mixture_log_density(trial, held), single
+        ):
+            densities.append(gaussian)
+            continue
+        chosen = _as_mixture(class_mixtures(rows[members], "bic", seed, None)[0])
+        densities.append(gaussian if chosen is None else chosen)
+    return tuple(densities)
+
+
+def _clearly_better(scores: np.ndarray, reference: np.ndarray) -> bool:
+    """Whether the held-out ``scores`` beat ``reference`` row by row by more
+    than one standard error of their mean gain (the one-standard-error
+    rule: a class's few validation rows decide only a clear difference)."""
+    gain = scores - reference
+    if len(gain) < 2 or not np.isfinite(gain).all():
+        return bool(np.isfinite(scores).all() and not np.isfinite(reference).all())
+    return bool(gain.mean() > gain.std(ddof=1) / np.sqrt(len(gain)))
+
+
+def _as_mixture(mixtures) -> tuple | None:
+    """The average of fitted ``mixtures`` as ``(weights, means, covariances)``."""
+    if not mixtures:
+        return None
+    weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
+    means = np.concatenate([m.means_ for m in mixtures])
+    covariances = np.concatenate([full_covariances(m) for m in mixtures])
+    return weights, means, covariances
+
+
+def mixture_log_density(mixture: tuple, X: np.ndarray) -> np.ndarray:
+    """``log p(x)`` of each row of ``X`` under ``(weights, means, covariances)``."""
+    return GaussianMixtureBase(*mixture).log_prob(torch.from_numpy(X)).numpy()
 
 
 def _cholesky(covariance: np.ndarray) -> np.ndarray:
@@ -270,12 +357,16 @@ class ConditionalVAEPart(VAEPart):
                 "categorical ones first (e.g. OneHotEncoder)."
             )
         record = reference_record(fitted["context_encoder_"], context, seed)
+        record["class_densities_"] = None
         if self.per_class(fitted):
             p = self.params
-            shift, factors = class_factor_models(
+            models = class_factor_models(
                 rows, context, validation, seed, p.n_components, p.noise_rank
             )
+            shift, factors, _ = models
             module.set_class_factors(torch.from_numpy(factors))
+            densities = class_densities(rows, context, validation, seed, models)
+            record["class_densities_"] = densities
         else:
             train = np.ones(len(rows), bool)
             if validation is not None:
@@ -286,6 +377,34 @@ class ConditionalVAEPart(VAEPart):
             v = module.model_rows(torch.from_numpy(rows), torch.from_numpy(context))
         residuals = v.numpy()
         return {**super().start(module, residuals, validation, seed, fitted), **record}
+
+    def finish(self, module, X_model, fitted, context=None) -> dict:
+        """As :meth:`VAEPart.finish`; with class densities and
+        ``defensive_weight='auto'``, the defensive weight then becomes its
+        maximum-likelihood value on the validation rows (at least
+        ``1 / (n + 1)``, at most ``n / (n + 1)``), where the network and each
+        class's density compete (docs/guide.md#conditional-models)."""
+        record = super().finish(module, X_model, fitted, context)
+        net, p = fitted["net_"], self.params
+        floor, densities = self._class_defensive(fitted)
+        if densities is None or p.defensive_weight != "auto" or net.train_split is None:
+            return record
+        n = len(X_model)
+        validation = holdout_split(
+            n, True, p.validation_fraction, net.iterator_train__seed
+        )[1]
+        rows = X_model[validation].double().cpu().numpy()
+        given = context[validation].double().cpu().numpy()
+        X = fitted["preprocessor_"].inverse_transform(rows)
+        log_vae = self.network_scores({**fitted, **record}, X, given)
+        log_class = (
+            densities.log_prob(torch.from_numpy(rows), torch.from_numpy(given)).numpy()
+            + fitted["preprocessor_"].log_det()
+        )
+        record["defensive_weight_"] = mixture_weight(
+            log_vae, log_class, floor, 1 - floor
+        )
+        return record
 
     def _in_whitened_space(self, fitted) -> dict:
         """``fitted`` seen by the VAE's start and noise: in ``v``'s units when
@@ -300,34 +419,28 @@ class ConditionalVAEPart(VAEPart):
     def _noise(self, module, factors, fitted) -> dict:
         return super()._noise(module, factors, self._in_whitened_space(fitted))
 
-    def whitened(self, fitted, X: np.ndarray, context: np.ndarray) -> tuple:
-        """``(v, log_jacobian)`` of user rows ``X``: ``v`` the rows the shared
-        VAE models, and ``log |dv / dx|`` of each row."""
-        preprocessor = fitted["preprocessor_"]
-        module = fitted["net_"].module_
-        rows = torch.from_numpy((X - preprocessor.mean_) / preprocessor.scale_)
-        given = torch.from_numpy(context)
-        with torch.no_grad():
-            v = module.model_rows(rows.to(module.context_shift.weight), given)
-            log_det = module.log_det(given)
-        log_jacobian = log_det.double().cpu().numpy() + preprocessor.log_det()
-        return v.double().cpu().numpy(), log_jacobian
-
     def scores(self, fitted, X, context=None) -> np.ndarray:
         """As :meth:`VAEPart.scores`; with class factors the defensive
-        component is the start's factor model of ``v`` with the Jacobian:
-        each class's factor model at the start."""
-        if not self.per_class(fitted) or fitted.get("defensive_weight_", 0.0) <= 0:
+        component is each class's density (:func:`class_densities`)."""
+        if not self.per_class(fitted):
             return super().scores(fitted, X, context)
         log_vae = self.network_scores(fitted, X, context)
-        v, log_jacobian = self.whitened(fitted, X, context)
-        covariance = factor_covariance(
-            fitted["start_components_"], fitted["start_noise_variance_"]
-        )
-        log_start = gaussian_log_density(v, fitted["start_mean_"], covariance)
-        return defensive_mixture(
-            log_vae, log_start + log_jacobian, fitted["defensive_weight_"]
-        )
+        weight, densities = self._class_defensive(fitted)
+        if densities is None:
+            return log_vae
+        preprocessor = fitted["preprocessor_"]
+        rows = torch.from_numpy(preprocessor.transform(X, np.float64))
+        log_class = densities.log_prob(rows, torch.from_numpy(context)).numpy()
+        return defensive_mixture(log_vae, log_class + preprocessor.log_det(), weight)
+
+    @staticmethod
+    def _class_defensive(fitted) -> tuple:
+        """``(weight, ClassMixtureBase or None)``: the defensive component."""
+        weight = fitted.get("defensive_weight_", 0.0)
+        densities = fitted.get("class_densities_")
+        if weight <= 0 or densities is None:
+            return weight, None
+        return weight, ClassMixtureBase([GaussianMixtureBase(*m) for m in densities])
 
     def conditional_draws(self, fitted, means, rng, noise: bool, context) -> np.ndarray:
         """:meth:`VAEPart.draws` given ``y``: the noise (and the defensive
@@ -339,13 +452,20 @@ class ConditionalVAEPart(VAEPart):
         module = fitted["net_"].module_
         given = torch.from_numpy(context)
         rows = torch.from_numpy((means - preprocessor.mean_) / preprocessor.scale_)
+        network = {**fitted, "defensive_weight_": 0.0}
         with torch.no_grad():
             v = module.model_rows(rows.to(module.context_shift.weight), given)
             v = torch.from_numpy(
-                self.draws(fitted, v.double().cpu().numpy(), rng, noise)
+                self.draws(network, v.double().cpu().numpy(), rng, noise)
             )
             rows = module.unwhitened(v.to(module.context_shift.weight), given)
-        return preprocessor.mean_ + preprocessor.scale_ * rows.double().cpu().numpy()
+        rows = rows.double().cpu().numpy()
+        weight, densities = self._class_defensive(fitted)
+        if densities is not None:  # the defensive share: each class's density
+            start = rng.random_sample(len(rows)) < weight
+            if start.any():
+                rows[start] = densities.sample(int(start.sum()), rng, context[start])
+        return preprocessor.mean_ + preprocessor.scale_ * rows
 
     def user_shift(self, fitted, context) -> np.ndarray:
         """``M y`` in the user's units (what the context adds to the mean)."""
