@@ -19,6 +19,7 @@ from the data (``1e30``) where the float64 one gives a finite score.
 from dataclasses import replace
 
 from skae._parts import TrainingPolicy
+from skae.modules.sequence import start_beside_linear_path
 from skae.parts.autoencoder import AutoencoderPart
 from skae.parts.vae import BernoulliVAEPart, VAEPart
 
@@ -42,6 +43,12 @@ class SequenceAutoencoderPart(SequenceNetworks, AutoencoderPart):
     """The (denoising) sequence autoencoder."""
 
     budget = SEQUENCE_POLICY
+
+    def start(self, module, rows, validation, seed, fitted) -> dict:
+        record = super().start(module, rows, validation, seed, fitted)
+        if self.starts_at_pca():
+            start_beside_linear_path(module.encoder, module.decoder)
+        return record
 
 
 class SequenceVAEPart(SequenceNetworks, VAEPart):
