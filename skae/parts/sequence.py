@@ -6,7 +6,9 @@ networks of :mod:`skae.modules.sequence` (the module builder reads
 the code and a GRU decoder fed the code as its initial state and at every
 step.  With the classical start (``init='pca'``, ``init='factor_analysis'``)
 they are the residual branches beside the linear start, so that epoch 0 of
-early stopping is PCA (the factor model) of the flattened windows; with
+early stopping is PCA (the factor model) of the flattened windows (the
+autoencoders ready the branches to learn beyond it:
+:func:`~skae.modules.sequence.start_beside_linear_path`); with
 ``init='random'`` they are the plain sequence-to-sequence autoencoder of the
 lecture notes' tutorial.  The parts here only add what differs: the
 budget, batches of 64 (more steps on the small sets that sliding windows
