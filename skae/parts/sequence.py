@@ -6,7 +6,9 @@ networks of :mod:`skae.modules.sequence` (the module builder reads
 the code and a GRU decoder fed the code as its initial state and at every
 step.  With the classical start (``init='pca'``, ``init='factor_analysis'``)
 they are the residual branches beside the linear start, so that epoch 0 of
-early stopping is PCA (the factor model) of the flattened windows; with
+early stopping is PCA (the factor model) of the flattened windows (the
+autoencoders ready the branches to learn beyond it:
+:func:`~skae.modules.sequence.start_beside_linear_path`); with
 ``init='random'`` they are the plain sequence-to-sequence autoencoder of the
 lecture notes' tutorial.  The parts here only add what differs: the
 budget, batches of 64 (more steps on the small sets that sliding windows
@@ -19,6 +21,7 @@ from the data (``1e30``) where the float64 one gives a finite score.
 from dataclasses import replace
 
 from skae._parts import TrainingPolicy
+from skae.modules.sequence import start_beside_linear_path
 from skae.parts.autoencoder import AutoencoderPart
 from skae.parts.vae import BernoulliVAEPart, VAEPart
 
@@ -42,6 +45,12 @@ class SequenceAutoencoderPart(SequenceNetworks, AutoencoderPart):
     """The (denoising) sequence autoencoder."""
 
     budget = SEQUENCE_POLICY
+
+    def start(self, module, rows, validation, seed, fitted) -> dict:
+        record = super().start(module, rows, validation, seed, fitted)
+        if self.starts_at_pca():
+            start_beside_linear_path(module.encoder, module.decoder)
+        return record
 
 
 class SequenceVAEPart(SequenceNetworks, VAEPart):
