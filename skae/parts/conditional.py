@@ -34,6 +34,9 @@ from skae.parts.vae import ImageNetworks, VAEPart
 
 _MAX_REFERENCES = 32  # training contexts a numeric y=None marginal averages over
 _MAX_SIZE = 32  # most components of a class's mixture
+# Fewest validation rows of a class on which its mixture may replace its
+# factor model (docs/concepts.md: per-class defensive densities).
+_MIN_CLASS_HELD_OUT = 10
 
 
 def reference_record(encoder: ContextEncoder, context: np.ndarray, seed: int) -> dict:
@@ -230,7 +233,10 @@ def class_densities(
     one standard error of the rows' gains, both fitted to the class's other
     rows for that comparison (the factor model with its chosen count of
     factors); the mixtures are then refitted to all the class's rows.  A
-    class without validation rows keeps its factor model.  A single
+    class with fewer than ``_MIN_CLASS_HELD_OUT`` (10) validation rows keeps
+    its factor model: on fewer, the one-standard-error rule let an
+    83-component mixture through (crabs, about 7 rows), and the mixtures'
+    scans would cost most of a small fit.  A single
     Gaussian cannot follow a class made of sub-groups (two kinds of benign
     tumour): the mixture can (docs/guide.md#conditional-models).
     """
@@ -239,7 +245,7 @@ def class_densities(
     for k, (members, within) in enumerate(class_rows(context, validation)):
         gaussian = (np.ones(1), means[k][None], (factors[k] @ factors[k].T)[None])
         inner = np.delete(members, within)
-        if not counts[k] or not len(within) or len(inner) < 2:
+        if not counts[k] or len(within) < _MIN_CLASS_HELD_OUT or len(inner) < 2:
             densities.append(gaussian)
             continue
         held = rows[members[within]]
