@@ -160,10 +160,10 @@ def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) ->
         )
         if best == "mixture":
             # Chosen on rows it did not see, then refitted to every row's
-            # code at its sizes.
-            latent = mixture_base(
-                refitted(codes, sizes, choice.seed) or mixtures, whitening, broad
-            )
+            # code at its sizes (kept as chosen where a size fails to refit).
+            refits = refitted(codes, sizes, choice.seed)
+            if len(refits) == len(mixtures):
+                latent = mixture_base(refits, whitening, broad)
         if best != "start":
             module.set_base(None)
             module.load_state_dict(trained)
