@@ -21,7 +21,6 @@ from skae._tabular import check_magnitude
 from skae._warm_start import (
     broad_weight,
     factor_model,
-    full_covariances,
     mixture_ensemble,
     mixture_weight,
 )
@@ -29,7 +28,12 @@ from skae.losses import ConditionalNegativeELBO, ConditionalNegativeLogLikelihoo
 from skae.modules.mixture import ClassMixtureBase, GaussianMixtureBase
 from skae.modules.protocol import InputSpec
 from skae.modules.vae import ConditionalGaussianVAE
-from skae.parts.flow import RealNVPPart, mixture_base, standardised_rows
+from skae.parts.flow import (
+    RealNVPPart,
+    averaged_mixture,
+    mixture_base,
+    standardised_rows,
+)
 from skae.parts.vae import ImageNetworks, VAEPart
 
 _MAX_REFERENCES = 32  # training contexts a numeric y=None marginal averages over
@@ -254,13 +258,13 @@ def class_densities(
             single = gaussian_log_density(held, model.mean, _covariance(model))
         except (ValueError, np.linalg.LinAlgError):
             single = np.full(len(held), -np.inf)
-        trial = _as_mixture(class_mixtures(rows[inner], "bic", seed, None)[0])
+        trial = averaged_mixture(class_mixtures(rows[inner], "bic", seed, None)[0])
         if trial is None or not _clearly_better(
             mixture_log_density(trial, held), single
         ):
             densities.append(gaussian)
             continue
-        chosen = _as_mixture(class_mixtures(rows[members], "bic", seed, None)[0])
+        chosen = averaged_mixture(class_mixtures(rows[members], "bic", seed, None)[0])
         densities.append(gaussian if chosen is None else chosen)
     return tuple(densities)
 
@@ -273,16 +277,6 @@ def _clearly_better(scores: np.ndarray, reference: np.ndarray) -> bool:
     if len(gain) < 2 or not np.isfinite(gain).all():
         return bool(np.isfinite(scores).all() and not np.isfinite(reference).all())
     return bool(gain.mean() > gain.std(ddof=1) / np.sqrt(len(gain)))
-
-
-def _as_mixture(mixtures) -> tuple | None:
-    """The average of fitted ``mixtures`` as ``(weights, means, covariances)``."""
-    if not mixtures:
-        return None
-    weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
-    means = np.concatenate([m.means_ for m in mixtures])
-    covariances = np.concatenate([full_covariances(m) for m in mixtures])
-    return weights, means, covariances
 
 
 def mixture_log_density(mixture: tuple, X: np.ndarray) -> np.ndarray:

@@ -32,6 +32,17 @@ from skae.noise import GaussianNoise, LatticeNoise
 _ACTIVATION_BUDGET = 2**22
 
 
+def averaged_mixture(mixtures) -> tuple | None:
+    """The equal-weight average of fitted ``mixtures`` as ``(weights, means,
+    covariances)`` (None: no mixture)."""
+    if not mixtures:
+        return None
+    weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
+    means = np.concatenate([m.means_ for m in mixtures])
+    covariances = np.concatenate([full_covariances(m) for m in mixtures])
+    return weights, means, covariances
+
+
 def mixture_base(
     mixtures, whitening: np.ndarray, broad: float, centre=None
 ) -> GaussianMixtureBase:
@@ -39,12 +50,11 @@ def mixture_base(
     whitened space, beside a broad ``N(centre, I)`` (standardised space;
     ``centre`` None: the data's mean) of weight ``broad``."""
     d = whitening.shape[0]
-    weights = np.concatenate([m.weights_ / len(mixtures) for m in mixtures])
+    weights, means, covariances = averaged_mixture(mixtures)
     weights = np.r_[(1 - broad) * weights, broad]
-    means = np.concatenate([m.means_ for m in mixtures]) @ whitening
+    means = means @ whitening
     broad_mean = np.zeros((1, d)) if centre is None else centre[None] @ whitening
     means = np.r_[means, broad_mean]
-    covariances = np.concatenate([full_covariances(m) for m in mixtures])
     mapped = whitening.T @ covariances @ whitening
     # The broad component is N(0, I) in the *standardised* space: isotropic
     # there, so a direction in which the data hardly vary does not make it
