@@ -438,26 +438,27 @@ def gaussian_mixture(
     the sizes a scan tries.)
 
     ``n_components='bic'`` fits 1, 2, ... up to 8 components (no more than
-    half the rows) and keeps the size of lowest BIC; while the best size is
-    the largest one tried, the range doubles (9 to 16, then 17 to 32, the
-    most), with one EM start per size beyond 8, and a size chosen there is
-    then fitted with ``n_init`` starts, the first of which is the scan's.  On
-    more than ``_SCAN_ROWS`` (2,500) rows the scan runs on a sample of that
-    many (drawn with ``seed``), with one EM start per size, and the chosen
-    mixture's EM then continues on all rows.  ``'auto'`` with ``validation``
-    rows (indices into ``X``) fits the same sizes to the other rows, keeps
-    the one with the highest mean log-likelihood on the validation rows and
-    refits it on all rows; without validation rows it is
-    ``'bic'``.  BIC can keep a component of a few rows in many dimensions,
-    whose covariance is set by ``reg_covar`` rather than by the data and whose
-    log-density on those rows is far above the others'
-    (docs/concepts.md#the-mixtures-bic-scan); the held-out choice does not,
-    at the price of a noisier choice on small validation sets; its scan
-    keeps ``n_init`` starts per size.  An int fits
+    one per ``d + 1`` rows, the fewest that give a full covariance more than
+    its ``reg_covar`` floor; one per 2 rows for diagonal ones) and keeps the
+    size of lowest BIC; while the best size is the largest one tried, the
+    range doubles (9 to 16, then 17 to 32, the most), with one EM start per
+    size beyond 8, and a size chosen there is then fitted with ``n_init``
+    starts, the first of which is the scan's.  On more than ``_SCAN_ROWS``
+    (2,500) rows the scan runs on a sample of that many (drawn with
+    ``seed``), with one EM start per size, and the chosen mixture's EM then
+    continues on all rows.  ``'auto'`` with ``validation`` rows (indices
+    into ``X``) fits the same sizes to the other rows, keeps the one with
+    the highest mean log-likelihood on the validation rows and refits it on
+    all rows; without validation rows it is ``'bic'``.  BIC can keep a
+    component of a few rows in many dimensions, whose covariance is set by
+    ``reg_covar`` rather than by the data and whose log-density on those
+    rows is far above the others' (docs/concepts.md#the-mixtures-bic-scan);
+    the held-out choice does not, at the price of a noisier choice on small
+    validation sets; its scan keeps ``n_init`` starts per size.  An int fits
     that many, with ``n_init`` starts.  A size whose EM fails (a component
-    collapsing onto tied rows) is refitted with a larger ``reg_covar`` (1e-4,
-    then 1e-2) and skipped if it still fails.  Returns None when no size can
-    be fitted.
+    collapsing onto tied rows) is refitted with a larger ``reg_covar``
+    (1e-4, then 1e-2) and skipped if it still fails.  Returns None when no
+    size can be fitted.
 
     Examples
     --------
@@ -511,7 +512,10 @@ def gaussian_mixture(
     # keeps n_init starts: one start there under-fits the larger sizes and
     # BIC then picks too few (docs/concepts.md#the-mixtures-bic-scan).
     best, best_score = None, -np.inf
-    limit = min(max_components, max(len(rows) // 2, 1))
+    # A full covariance needs d + 1 rows to be more than its reg_covar floor
+    # (a diagonal one, 2): no more components than the rows give each.
+    per_component = X.shape[1] + 1 if covariance_type == "full" else 2
+    limit = min(max_components, max(len(rows) // per_component, 1))
     sizes = range(1, min(8, limit) + 1)
     while sizes:
         # Neither criterion is unimodal in k on discrete columns: try every

@@ -306,6 +306,32 @@ def test_bic_scan_beyond_eight_components_uses_one_em_start(monkeypatch):
     assert fits == [*scan, (12, 3)]
 
 
+@pytest.mark.parametrize("covariance_type, per_component", [("full", 6), ("diag", 2)])
+def test_bic_scan_gives_every_component_enough_rows(
+    monkeypatch, covariance_type, per_component
+):
+    """Twelve blobs of 5 rows in 5 dimensions: BIC would keep tiny
+    components whose covariances are their ``reg_covar`` floor; the scan
+    tries no more than one full component per ``d + 1`` rows (a diagonal
+    one per 2 rows)."""
+    sizes = []
+
+    class Recorded(GaussianMixture):
+        def fit(self, X, y=None):
+            sizes.append(self.n_components)
+            return super().fit(X, y)
+
+    monkeypatch.setattr(_warm_start, "GaussianMixture", Recorded)
+    rng = np.random.default_rng(0)
+    X = np.repeat(10.0 * rng.normal(size=(12, 5)), 5, axis=0)
+    X += rng.normal(size=X.shape)
+    chosen = gaussian_mixture(X, "bic", seed=0, covariance_type=covariance_type)
+    limit = len(X) // per_component
+    assert max(sizes) <= limit and chosen.n_components <= limit
+    if covariance_type == "full":  # twelve blobs, ten components at most
+        assert max(sizes) == chosen.n_components == limit == 10
+
+
 def test_bic_scan_on_many_rows_uses_a_sample_then_all_rows(monkeypatch):
     """Above ``_SCAN_ROWS`` rows the size is chosen on a sample of that many
     rows (the same choice as on those rows alone, one EM start per size) and
