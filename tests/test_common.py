@@ -2,7 +2,7 @@
 
 The listed settings (``estimators.CHECKED``; ``estimators.CHECKED_SLOW`` under
 ``-m slow``) run through ``parametrize_with_checks``; the hypothesis tests then
-run ``check_estimator`` on settings drawn from the valid parameter space, a few
+run ``check_estimator`` on settings drawn from the valid parameter space, one
 per estimator in the default run (``estimators.QUICK_SETTINGS``) and many more
 from the whole space under ``-m slow`` (``estimators.SETTINGS``).
 """
@@ -38,7 +38,7 @@ def _check_drawn(estimator):
 
 
 _drawn = settings(
-    max_examples=2,
+    max_examples=1,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
