@@ -605,6 +605,28 @@ def mixture_ensemble(
     return [member for member in members if member is not None]
 
 
+def refitted_mixtures(
+    X: np.ndarray, sizes, seed: int, covariance_type: str = "full"
+) -> list[GaussianMixture]:
+    """Mixtures of ``X`` of the given ``sizes`` (EM seeds ``seed``, ``seed +
+    1``, ..., as :func:`mixture_ensemble`'s members), those that can be
+    fitted: an ensemble's sizes fitted again to other rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae._warm_start import refitted_mixtures
+    >>> X = np.random.default_rng(0).normal(size=(300, 2))
+    >>> [m.n_components for m in refitted_mixtures(X, (1, 2), seed=0)]
+    [1, 2]
+    """
+    fits = (
+        gaussian_mixture(X, size, seed + i, covariance_type=covariance_type)
+        for i, size in enumerate(sizes)
+    )
+    return [mixture for mixture in fits if mixture is not None]
+
+
 def broad_weight(
     X: np.ndarray,
     n_components,
@@ -646,11 +668,7 @@ def broad_weight(
     train = np.delete(X, validation, 0)
     train = _scan_sample(train, seed)  # as gaussian_mixture's scan
     sizes = [n_components] if np.isscalar(n_components) else list(n_components)
-    members = [
-        gaussian_mixture(train, k, seed + i, covariance_type=covariance_type)
-        for i, k in enumerate(sizes)
-    ]
-    members = [member for member in members if member is not None]
+    members = refitted_mixtures(train, sizes, seed, covariance_type)
     if not members:
         return floor
     held_out = X[validation]

@@ -17,8 +17,8 @@ from skae._warm_start import (
     _MAX_MIXTURE,
     broad_weight,
     full_covariances,
-    gaussian_mixture,
     mixture_ensemble,
+    refitted_mixtures,
 )
 from skae.losses import NegativeLogLikelihood
 from skae.metrics import dequantize_lattice, lattice_steps
@@ -104,13 +104,6 @@ def _held_out_score(module, rows: torch.Tensor, base) -> float:
     return float(module.log_prob(rows).mean())
 
 
-def refitted(X: np.ndarray, sizes: tuple, seed: int) -> list:
-    """Mixtures of ``X`` of the given ``sizes`` (EM seeds ``seed``, ``seed +
-    1``, ...), those that can be fitted."""
-    mixtures = (gaussian_mixture(X, size, seed + i) for i, size in enumerate(sizes))
-    return [mixture for mixture in mixtures if mixture is not None]
-
-
 def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) -> dict:
     """Give the trained ``module`` the best base on the validation rows.
 
@@ -171,7 +164,7 @@ def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) ->
         if best == "mixture":
             # Chosen on rows it did not see, then refitted to every row's
             # code at its sizes (kept as chosen where a size fails to refit).
-            refits = refitted(codes, sizes, choice.seed)
+            refits = refitted_mixtures(codes, sizes, choice.seed)
             if len(refits) == len(mixtures):
                 latent = mixture_base(refits, whitening, broad)
         if best != "start":
