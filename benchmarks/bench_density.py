@@ -42,6 +42,7 @@ from benchmarks._common import write_results
 from skae import RealNVPDensity
 
 FLOW = {
+    "coupling": "affine",  # the couplings this protocol was chosen for
     "n_layers": 8,
     "batch_size": 64,
     "learning_rate_init": 1e-3,

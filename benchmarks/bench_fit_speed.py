@@ -158,7 +158,13 @@ def cases(epochs: int) -> list[Case]:
     ]
     RealNVPDensity = getattr(skae, "RealNVPDensity", None)
     if RealNVPDensity is not None:
-        flow = RealNVPDensity(n_base_components=1, **fixed)
+        flow = RealNVPDensity(
+            n_base_components=1,
+            coupling="affine",
+            n_layers=8,
+            hidden_layer_sizes=(32, 32),
+            **fixed,
+        )
         layers = f"{flow.n_layers} couplings {tuple(flow.hidden_layer_sizes)}"
         noise = getattr(flow, "noise_level", 0.0)  # optional training noise
         corrupt = gaussian_corruption(noise) if noise else _no_corruption

@@ -81,7 +81,7 @@ def estimators(epochs: int) -> dict:
         # 100-dimensional rows (the default base) is a fit cost that would
         # dominate this inference run.
         out["RealNVPDensity"] = RealNVPDensity(
-            early_stopping=False, n_base_components=1, **fixed
+            early_stopping=False, n_base_components=1, coupling="affine", **fixed
         )
     return out
 

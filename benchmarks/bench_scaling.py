@@ -42,7 +42,11 @@ def estimators(epochs: int, quick: bool) -> dict:
     RealNVPDensity = getattr(skae, "RealNVPDensity", None)
     if RealNVPDensity is not None:
         out["RealNVPDensity"] = lambda: RealNVPDensity(
-            4, hidden_layer_sizes=(64,), early_stopping=False, **fixed
+            4,
+            hidden_layer_sizes=(64,),
+            coupling="affine",
+            early_stopping=False,
+            **fixed,
         )
     return out
 

@@ -437,7 +437,8 @@ def merged(parts: Sequence[str], quick: bool) -> list[dict]:
     """The rows of earlier runs' result files joined by table, in table order.
 
     Each part contributes the models it ran (``--models``); a model in two
-    parts is taken from the later one.
+    parts is taken from the later one, but for the figures only the earlier
+    part has (zuko's NSF, from a run where zuko was installed).
     """
     rows: dict[str, dict] = {}
     for part in parts:
@@ -449,7 +450,11 @@ def merged(parts: Sequence[str], quick: bool) -> list[dict]:
             else:
                 details.pop("ae", None)
             row = rows.setdefault(details["data"], {})
-            row.update({k: v for k, v in details.items() if v is not None})
+            for key, value in details.items():
+                if isinstance(value, dict) and isinstance(row.get(key), dict):
+                    value = {**row[key], **value}
+                if value is not None:
+                    row[key] = value
     order = [*_tables.DEFAULT_TABLES, *_tables.TABLES]
     return [judged(rows[name]) for name in sorted(rows, key=order.index)]
 

@@ -122,10 +122,10 @@ class SkaeBase(
     def _begin(self, X, *, reset: bool) -> tuple:
         """Validated ``X``, its fitted record (with ``reset``) and the part."""
         X, record = validated_input(self, X, reset=reset)
-        checked_hidden_layer_sizes(self.hidden_layer_sizes)
         checked_callbacks(self.callbacks)
         shape = record["image_shape_"] if reset else self.image_shape_
         part = self._make_part(shape)
+        checked_hidden_layer_sizes(part.hidden_layer_sizes)  # 'auto' resolved
         part.check_input(X, fitting=True)
         if reset:
             record["n_features_in_"] = self.n_features_in_

@@ -246,6 +246,40 @@ class ConditionalRealNVPDensity(ConditionalMixin, RealNVPDensity):
     (2, 4)
     """
 
+    def __init__(
+        self,
+        n_layers=8,
+        *,
+        hidden_layer_sizes=(32, 32),
+        activation="relu",
+        mask="alternating",
+        log_scale_bound=2.0,
+        coupling="affine",
+        n_bins=8,
+        tail_bound=3.0,
+        dequantize="auto",
+        whiten=True,
+        noise_level=0.0,
+        n_base_components="bic",
+        image_shape=None,
+        batch_size="auto",
+        learning_rate_init=0.001,
+        max_iter=1000,
+        alpha=0.0001,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=30,
+        tol=0.0001,
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+        accelerator=None,
+    ) -> None:
+        # The affine couplings over per-class mixtures (RealNVPDensity's
+        # defaults before its autoregressive splines).
+        self._store_init_arguments(locals())
+
     def _make_part(self, image_shape) -> ConditionalFlowPart:
         if image_shape is not None:
             raise ValueError(

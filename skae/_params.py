@@ -100,8 +100,10 @@ _DOCS: dict[str, tuple[str, str]] = {
         "Maximum number of epochs; 'auto' means 200 for the autoencoders and "
         "500 for the VAE, fewer where that would take over about 8,000 "
         "(autoencoders) or 5,000 (VAE) optimiser steps, 1000 for "
-        "RealNVPDensity, and 30 with image_shape; with sequence_shape 200 "
-        "(500 for the VAE) or about 8,000 (5,000) steps of batches of 64.  See "
+        "RealNVPDensity (its autoregressive layers: fewer where that would "
+        "take over about 5,000,000 row-features), and 30 with image_shape "
+        "(RealNVPDensity's: 1000); with sequence_shape 200 (500 for the "
+        "VAE) or about 8,000 (5,000) steps of batches of 64.  See "
         "docs/concepts.md#training-budgets.",
     ),
     "alpha": ("float", "L2 penalty (Adam ``weight_decay``)."),

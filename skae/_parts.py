@@ -56,6 +56,10 @@ class TrainingPolicy:
         With it, ``'auto'`` also stops near this many optimiser steps.
     auto_batch_size : int, default=200
         Rows per batch of ``batch_size='auto'`` (fewer rows: all of them).
+    auto_work : int or None, default=None
+        With it, ``'auto'`` also stops near this many row-features (epochs
+        times training rows times features): a budget that follows a
+        model's cost where it grows with the width of the rows.
     corrupts_validation : bool, default=False
         Whether held-out batches get the training corruption (a denoiser's
         validation loss is a denoising loss).
@@ -64,20 +68,27 @@ class TrainingPolicy:
     auto_epochs: int = 200
     auto_steps: int | None = None
     auto_batch_size: int = 200
+    auto_work: int | None = None
     corrupts_validation: bool = False
 
-    def epochs(self, max_iter, n_batches: int, phases: int = 1) -> int:
+    def epochs(
+        self, max_iter, n_batches: int, phases: int = 1, epoch_work: int = 1
+    ) -> int:
         """``max_iter`` resolved for ``n_batches`` batches an epoch.
 
         ``phases`` training phases (a denoising warm-up and the rest) share
-        ``'auto'``'s budget of optimiser steps.
+        ``'auto'``'s budget of optimiser steps; ``epoch_work`` is an epoch's
+        row-features (:attr:`auto_work`).
         """
         if max_iter != "auto":
             return max_iter
-        if self.auto_steps is None:
-            return self.auto_epochs
-        steps = -(-self.auto_steps // phases)
-        return max(1, min(self.auto_epochs, -(-steps // n_batches)))
+        epochs = self.auto_epochs
+        if self.auto_steps is not None:
+            steps = -(-self.auto_steps // phases)
+            epochs = min(epochs, -(-steps // n_batches))
+        if self.auto_work is not None:
+            epochs = min(epochs, -(-self.auto_work // (phases * epoch_work)))
+        return max(1, epochs)
 
     def batch_size(self, batch_size, n_samples: int) -> int:
         """``batch_size`` resolved for ``n_samples`` training rows."""

@@ -217,9 +217,11 @@ class PortableNet:
                 stacklevel=2,
             )
         signature = inspect.signature(type(self).__init__)
+        before = getattr(self, "_saved_before_it_existed", {})
         for name, parameter in signature.parameters.items():
             if name != "self" and name not in state:
-                state[name] = parameter.default  # added after that version
+                # Added after that version: what the model was then.
+                state[name] = before.get(name, parameter.default)
         BaseEstimator.__setstate__(self, state)
         if portable is not None:
             try:

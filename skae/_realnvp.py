@@ -35,6 +35,14 @@ class RealNVPDensity(DensityMixin, SkaeBase):
     included), :meth:`inverse_transform` is ``f^{-1}`` and :meth:`sample`
     returns ``f^{-1}(z)`` with ``z ~ N(0, I)``.
 
+    That is the Real NVP of the lecture notes (``coupling='affine'``).  By
+    default (``coupling='autoregressive'``) the trained layers are instead
+    three autoregressive rational-quadratic splines, a neural spline flow:
+    every layer transforms every feature given those before it in an order
+    (docs/concepts.md#autoregressive-splines), on standardised features
+    (``whiten='auto'`` does not whiten them), within a budget of epochs that
+    follows the table's size (``max_iter='auto'``).
+
     An untrained flow is the identity, so training starts from the base
     density: a Gaussian mixture fitted to the whitened data
     (``n_base_components``; with one component the standard normal, i.e. the
@@ -114,38 +122,47 @@ class RealNVPDensity(DensityMixin, SkaeBase):
 
     Parameters
     ----------
-    n_layers : int, default=8
-        Number of affine coupling layers.
-    hidden_layer_sizes : tuple of int, default=(32, 32)
-        Hidden widths of the ``s`` (log-scale) and ``t`` (shift) networks of
-        every coupling layer.
+    n_layers : int or 'auto', default='auto'
+        Number of layers; ``'auto'``: 3 autoregressive layers, or 8 coupling
+        layers (``coupling='affine'`` or ``'spline'``).
+    hidden_layer_sizes : tuple of int or 'auto', default='auto'
+        Hidden widths of every layer's networks (the couplings' ``s``
+        (log-scale) and ``t`` (shift) networks, a spline's network, an
+        autoregressive layer's masked network); ``'auto'``: (64, 64) for
+        autoregressive layers, (32, 32) otherwise (and the image flow's
+        channels).
     activation : {'relu', 'tanh', 'logistic', 'identity'}, default='relu'
-        Non-linearity of the ``s`` and ``t`` networks.
+        Non-linearity of those networks.
     mask : {'alternating', 'random'}, default='alternating'
         ``'alternating'``: the first half of the features conditions the
-        second, then the reverse, in turn.  ``'random'``: each even layer keeps
-        a random half of the features, the next layer its complement (drawn
-        from ``random_state``).
+        second, then the reverse, in turn (autoregressive layers: the
+        features' order, then its reverse).  ``'random'``: each even layer
+        keeps a random half of the features, the next layer its complement
+        (autoregressive layers: random orders), drawn from ``random_state``.
     log_scale_bound : float, default=2.0
         Every log-scale ``s`` is squashed into ``(-log_scale_bound,
         log_scale_bound)`` by ``bound * tanh(s / bound)``, which keeps training
         stable: one layer stretches a feature by at most ``exp(bound)``.
         See docs/concepts.md#boxed-couplings-and-boxed-residual-branches.
         Unused by spline couplings.
-    coupling : {'affine', 'spline'}, default='affine'
-        The couplings' elementwise transform: Real NVP's affine map, or a
+    coupling : {'autoregressive', 'affine', 'spline'}, default='autoregressive'
+        ``'autoregressive'``: every layer transforms every feature with a
         monotonic rational-quadratic spline (Durkan et al., 2019,
-        :class:`~skae.modules.transforms.SplineTransform`) with ``n_bins``
-        bins on ``[-tail_bound, tail_bound]`` of the whitened space and the
-        identity outside.  Each spline coupling's network outputs the bin
-        widths, heights and knot slopes; its last layer starts at zero, so
-        the untrained flow is exactly its base mixture.  Table flows only
-        (``image_shape`` needs ``'affine'``); both export to ONNX.
+        :class:`~skae.modules.transforms.SplineTransform`) whose parameters
+        depend on the features before it in an order, computed by a masked
+        network (a neural spline flow;
+        :class:`~skae.modules.autoregressive.AutoregressiveSpline`,
+        docs/concepts.md#autoregressive-splines).  ``'affine'``: Real NVP's
+        affine couplings; ``'spline'``: couplings with the spline.  The
+        splines have ``n_bins`` bins on ``[-tail_bound, tail_bound]`` of the
+        flow's space and are the identity outside; every layer's last
+        network layer starts at zero, so the untrained flow is exactly its
+        base mixture.  Table flows only (``image_shape`` needs ``'affine'``);
+        all three export to ONNX.
     n_bins : int, default=8
-        Bins of every spline (``coupling='spline'``).
+        Bins of every spline.
     tail_bound : float, default=3.0
-        Half-width of the interval on which every spline acts
-        (``coupling='spline'``).
+        Half-width of the interval on which every spline acts.
     dequantize : 'auto' or bool, default='auto'
         Lattice columns (integer-valued or rounded: survey items, counts,
         codes; :func:`skae.metrics.lattice_steps` of the training rows) have
@@ -161,10 +178,13 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         corner of its cell.  ``True``: the same, but every column must be a
         lattice (else a ValueError); ``False``: no dequantisation.  Table
         flows only (for images, dequantise the pixels first).
-    whiten : bool, default=True
+    whiten : bool or 'auto', default='auto'
         Decorrelate the standardised features with the inverse square root of
         their covariance (ZCA whitening) before the flow.  Directions of
-        (numerically) zero variance are left unscaled.
+        (numerically) zero variance are left unscaled.  ``'auto'``: whiten
+        for the affine and spline couplings, which mix features slowly, not
+        for ``coupling='autoregressive'`` layers, each of which reads all
+        the features before each one (docs/concepts.md#autoregressive-splines).
     noise_level : float, default=0.0
         Standard deviation of the Gaussian noise added to every training batch
         in the whitened space (noise regularisation).  Validation batches and
@@ -265,14 +285,18 @@ class RealNVPDensity(DensityMixin, SkaeBase):
 
     _parameter_constraints: ClassVar[dict] = {
         **SkaeBase._parameter_constraints,
-        "n_layers": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_layers": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 0, None, closed="left"),
+        ],
+        "hidden_layer_sizes": [StrOptions({"auto"}), "array-like"],
         "mask": [StrOptions(set(MASK_STRATEGIES))],
         "log_scale_bound": [Interval(numbers.Real, 0, None, closed="neither")],
         "coupling": [StrOptions(set(COUPLINGS))],
         "n_bins": [Interval(numbers.Integral, 1, None, closed="left")],
         "tail_bound": [Interval(numbers.Real, 0, None, closed="neither")],
         "dequantize": [StrOptions({"auto"}), "boolean"],
-        "whiten": ["boolean"],
+        "whiten": [StrOptions({"auto"}), "boolean"],
         "noise_level": [Interval(numbers.Real, 0, None, closed="left")],
         "n_base_components": [
             StrOptions({"auto", "bic"}),
@@ -282,23 +306,23 @@ class RealNVPDensity(DensityMixin, SkaeBase):
 
     def __init__(
         self,
-        n_layers=8,
+        n_layers="auto",
         *,
-        hidden_layer_sizes=(32, 32),
+        hidden_layer_sizes="auto",
         activation="relu",
         mask="alternating",
         log_scale_bound=2.0,
-        coupling="affine",
+        coupling="autoregressive",
         n_bins=8,
         tail_bound=3.0,
         dequantize="auto",
-        whiten=True,
+        whiten="auto",
         noise_level=0.0,
         n_base_components="bic",
         image_shape=None,
         batch_size="auto",
         learning_rate_init=0.001,
-        max_iter=1000,
+        max_iter="auto",
         alpha=0.0001,
         early_stopping=True,
         validation_fraction=0.2,
@@ -311,6 +335,9 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         accelerator=None,
     ) -> None:
         self._store_init_arguments(locals())
+
+    # A file saved before ``coupling`` existed holds affine couplings.
+    _saved_before_it_existed: ClassVar[dict] = {"coupling": "affine"}
 
     score = SkaeBase.score  # DensityMixin's placeholder would shadow it
 

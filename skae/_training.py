@@ -530,7 +530,11 @@ def build_net(
         net_class, accelerated = AcceleratedSkaeNet, {"accelerator": accelerator}
     phases = 1 if warmup is None else 2
     batch_size = policy.batch_size(params.batch_size, n_train)
-    epochs = policy.epochs(params.max_iter, -(-n_train // batch_size), phases)
+    # An epoch's row-features, for a budget of work (the flows' rows' width).
+    epoch_work = n_train * getattr(module, "n_features", 1)
+    epochs = policy.epochs(
+        params.max_iter, -(-n_train // batch_size), phases, epoch_work
+    )
     total = phases * epochs
     if params.max_iter != "auto":  # max_iter=n never runs more than n epochs
         epochs, total = max(1, -(-params.max_iter // phases)), params.max_iter

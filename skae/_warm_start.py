@@ -23,6 +23,8 @@ from sklearn.utils._testing import ignore_warnings
 _MAX_MIXTURE = 32  # most components of a Gaussian-mixture base
 _BASE_MIXTURES = 5  # BIC-chosen mixtures averaged by mixture_ensemble
 _SCAN_ROWS = 2500  # more rows: a mixture's size is chosen on a sample of this many
+# More rows x features^2 (an EM step's cost): one EM start per scanned size.
+_SCAN_START_WORK = 8e6
 _MAX_NOISE_FACTORS = 128  # most factors of a low-rank decoder noise
 _MIN_HELD_OUT = 100  # fewer validation rows: factor counts scored by K-fold CV
 _FOLDS = 5
@@ -446,7 +448,9 @@ def gaussian_mixture(
     starts, the first of which is the scan's.  On more than ``_SCAN_ROWS``
     (2,500) rows the scan runs on a sample of that many (drawn with
     ``seed``), with one EM start per size, and the chosen mixture's EM then
-    continues on all rows.  ``'auto'`` with ``validation`` rows (indices
+    continues on all rows; on wide tables (rows times ``d**2`` above
+    ``_SCAN_START_WORK``, 8e6: 1,100 rows of 85 columns) it has one EM
+    start per size too.  ``'auto'`` with ``validation`` rows (indices
     into ``X``) fits the same sizes to the other rows, keeps the one with
     the highest mean log-likelihood on the validation rows and refits it on
     all rows; without validation rows it is ``'bic'``.  BIC can keep a
@@ -495,16 +499,19 @@ def gaussian_mixture(
     held_out = (
         n_components == "auto" and validation is not None and 0 < len(validation) < n
     )
-    if not held_out and n > _SCAN_ROWS:
-        # The scan's cost grows with rows x sizes x EM starts (minutes on
-        # tables of ten thousand rows; docs/concepts.md#the-mixtures-bic-scan):
+    wide = n_init > 1 and n * X.shape[1] ** 2 > _SCAN_START_WORK
+    if not held_out and (n > _SCAN_ROWS or wide):
+        # The scan's cost grows with rows x d^2 x sizes x EM starts (minutes
+        # on tables of ten thousand rows; docs/concepts.md#the-mixtures-bic-scan):
         # scan a sample, one EM start per size (mixture_ensemble's members
         # are the restarts), then continue the chosen mixture's EM on all rows.
         sample = _scan_sample(X, seed)
         chosen = gaussian_mixture(
             sample, "bic", seed, None, 1, covariance_type, max_components
         )
-        return None if chosen is None else _continued(chosen, X, seed)
+        if chosen is None or sample is X:
+            return chosen
+        return _continued(chosen, X, seed)
     rows = X[np.setdiff1d(np.arange(n), validation)] if held_out else X
     # BIC's scan beyond 8 components: one EM start per size, then the chosen
     # size's n_init starts (the first of which is the scan's): n_init starts
@@ -570,6 +577,7 @@ def mixture_ensemble(
     validation: np.ndarray | None = None,
     covariance_type: str = "full",
     max_components: int = _MAX_MIXTURE,
+    n_init: int = 3,
 ) -> list[GaussianMixture]:
     """The mixtures whose average density is a flow's base (:func:`gaussian_mixture`).
 
@@ -582,8 +590,8 @@ def mixture_ensemble(
     seed to the next (docs/concepts.md#the-mixtures-bic-scan); the average
     is at least the members' mean log-likelihood and much steadier.
     ``'auto'`` or an int: the one mixture.  Mixtures that cannot be fitted
-    are left out.  ``covariance_type`` and ``max_components`` are
-    :func:`gaussian_mixture`'s.
+    are left out.  ``covariance_type``, ``max_components`` and ``n_init``
+    (EM starts per size) are :func:`gaussian_mixture`'s.
 
     Examples
     --------
@@ -595,7 +603,11 @@ def mixture_ensemble(
     >>> [m.n_components for m in mixture_ensemble(X, 3, seed=0)]
     [3]
     """
-    kind = {"covariance_type": covariance_type, "max_components": max_components}
+    kind = {
+        "covariance_type": covariance_type,
+        "max_components": max_components,
+        "n_init": n_init,
+    }
     if n_components == "bic":
         members = [
             gaussian_mixture(X, "bic", seed + i, **kind) for i in range(_BASE_MIXTURES)

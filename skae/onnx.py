@@ -94,6 +94,7 @@ from skae._denoising import DenoisingAE
 from skae._preprocessing import Whitener
 from skae._realnvp import RealNVPDensity
 from skae._vae import VAE
+from skae.modules.autoregressive import AutoregressiveSpline
 from skae.modules.coupling import AffineCoupling, SplineCoupling
 from skae.modules.mixture import GaussianMixtureBase
 from skae.modules.residual import ResidualMap
@@ -131,7 +132,7 @@ class _Graph:
         algebra's checks walk every path to a node again, which grows
         exponentially with the depth of a graph that reuses its nodes."""
         target = getattr(self, "target", None)
-        if target is None:
+        if target is None or not hasattr(node, "add_to"):  # or added already
             return node
         node.add_to(*target)
         return node.outputs[0]
@@ -175,7 +176,9 @@ class _Graph:
         )
 
     def linear(self, x, layer: nn.Linear, rows: slice = slice(None)):
-        weight = _array(layer.weight[rows], self.dtype).T
+        # A masked layer (an autoregressive network's) applies its masked weight.
+        weight = getattr(layer, "masked_weight", lambda: layer.weight)()
+        weight = _array(weight[rows], self.dtype).T
         return self.add(
             self.op(OnnxMatMul, x, weight), _array(layer.bias[rows], self.dtype)
         )
@@ -447,7 +450,9 @@ def _spline_knots(graph: _Graph, layer: SplineCoupling, x):
     transform = layer.transform
     d, k, bound = layer.mask.shape[0], transform.n_bins, transform.tail_bound
     low, high = _array(layer.box_low, graph.dtype), _array(layer.box_high, graph.dtype)
-    conditioner = graph.mul(graph.clamp(x, low, high), _array(layer.mask, graph.dtype))
+    conditioner = graph.clamp(x, low, high)
+    if not isinstance(layer, AutoregressiveSpline):  # its masks are in its network
+        conditioner = graph.mul(conditioner, _array(layer.mask, graph.dtype))
     n = transform.n_params
     # The outputs are (feature, parameter) flattened: rows of the last layer
     # per kind of parameter, then (n, d, count of the kind).
@@ -601,10 +606,11 @@ def _spline_coupling_forward(graph: _Graph, layer: SplineCoupling, x):
     return y, graph.row_sum(graph.mul(graph.mul(in_box, log_derivative), free))
 
 
-def _spline_coupling_inverse(graph: _Graph, layer: SplineCoupling, y):
-    """``boxed_coupling_inverse`` with the spline."""
+def _spline_coupling_inverse(graph: _Graph, layer: SplineCoupling, y, given=None):
+    """``boxed_coupling_inverse`` with the spline, its parameters read from
+    ``given`` (None: ``y``, a coupling's passed-through features)."""
     mask, free, low, high, transform = _spline_box(graph, layer)
-    knots = _spline_knots(graph, layer, y)
+    knots = _spline_knots(graph, layer, y if given is None else given)
     zero = graph.mul(y, graph.const(0.0))  # the box's ends, one per row
     ends = [
         _spline_forward(graph, transform, graph.add(zero, end), knots)[0]
@@ -616,8 +622,18 @@ def _spline_coupling_inverse(graph: _Graph, layer: SplineCoupling, y):
     return graph.add(x, graph.sub(y, image))
 
 
+def _autoregressive_inverse(graph: _Graph, layer: AutoregressiveSpline, y):
+    """``AutoregressiveSpline.inverse``: one pass per feature."""
+    x = y
+    for _ in range(layer.mask.shape[0]):
+        x = graph.materialise(_spline_coupling_inverse(graph, layer, y, x))
+    return x
+
+
 def _exported(layer) -> tuple:
     """The graph builders ``(forward, inverse)`` of a coupling ``layer``."""
+    if isinstance(layer, AutoregressiveSpline):
+        return _spline_coupling_forward, _autoregressive_inverse
     if isinstance(layer, SplineCoupling):
         return _spline_coupling_forward, _spline_coupling_inverse
     return _coupling_forward, _coupling_inverse

@@ -26,7 +26,7 @@ from skae.modules.mlp import make_mlp
 from skae.modules.transforms import AFFINE, MonotonicTransform, SplineTransform
 
 MASK_STRATEGIES = ("alternating", "random")
-COUPLINGS = ("affine", "spline")
+COUPLINGS = ("affine", "spline", "autoregressive")
 
 
 def soft_clamp(x: Tensor, bound: float) -> Tensor:
@@ -896,12 +896,32 @@ class RealNVP(Flow):
             raise ValueError(f"n_layers must be non-negative, got {n_layers}.")
         if mask not in MASK_STRATEGIES:
             raise ValueError(f"mask must be one of {MASK_STRATEGIES}, got {mask!r}.")
+        if coupling not in COUPLINGS:
+            raise ValueError(f"coupling must be one of {COUPLINGS}, got {coupling!r}.")
         if n_features == 1:
             masks = torch.zeros(0, 1, dtype=bool)
         elif mask == "alternating":
             masks = alternating_masks(n_features, n_layers)
         else:
             masks = random_masks(n_features, n_layers, generator)
+        if coupling == "autoregressive":
+            super().__init__(
+                [
+                    ElementwiseAffine(n_features),
+                    *autoregressive_layers(
+                        n_features,
+                        len(masks),
+                        mask,
+                        generator,
+                        hidden_layer_sizes,
+                        activation,
+                        n_bins,
+                        tail_bound,
+                        n_context,
+                    ),
+                ]
+            )
+            return
         couplings = [
             make_coupling(
                 coupling,
@@ -917,3 +937,40 @@ class RealNVP(Flow):
             for layer_mask in masks
         ]
         super().__init__([ElementwiseAffine(n_features), *couplings])
+
+
+def autoregressive_layers(
+    n_features: int,
+    n_layers: int,
+    mask: str,
+    generator: torch.Generator | None,
+    hidden_layer_sizes: Sequence[int],
+    activation: str,
+    n_bins: int,
+    tail_bound: float,
+    n_context: int,
+) -> list[nn.Module]:
+    """``n_layers`` :class:`~skae.modules.autoregressive.AutoregressiveSpline`
+    layers, their orders the features' and its reverse in turn
+    (``mask='alternating'``) or random permutations (``'random'``)."""
+    from skae.modules.autoregressive import AutoregressiveSpline  # it builds on us
+
+    natural = torch.arange(n_features)
+    orders = [
+        (natural if layer % 2 == 0 else natural.flip(0))
+        if mask == "alternating"
+        else torch.randperm(n_features, generator=generator)
+        for layer in range(n_layers)
+    ]
+    return [
+        AutoregressiveSpline(
+            n_features,
+            order,
+            hidden_layer_sizes,
+            activation,
+            n_bins,
+            tail_bound,
+            n_context,
+        )
+        for order in orders
+    ]

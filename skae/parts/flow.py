@@ -5,12 +5,13 @@ whitened rows; :class:`MultiscaleFlowPart` the multiscale image flow
 (:mod:`skae.modules.image_flow`) on per-channel scaled pixels.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from skae._data import dense_rows, identity_batch
+from skae._params import checked_hidden_layer_sizes
 from skae._parts import IMAGE_POLICY, ModelPart, TrainingPolicy
 from skae._preprocessing import Standardizer, Whitener
 from skae._warm_start import (
@@ -94,6 +95,14 @@ class BaseChoice:
     max_components: int = _MAX_MIXTURE
 
 
+# Most components of a latent codes' mixture (choose_base).
+_LATENT_MIXTURE = 8
+COUPLING_POLICY = TrainingPolicy(auto_epochs=1000)
+# Row-features (epochs x training rows x features) of an autoregressive
+# flow's 'auto' training: about 25 s on two CPU cores, 74 epochs of 1,211 x 56.
+AUTOREGRESSIVE_WORK = 5_000_000
+AUTOREGRESSIVE_POLICY = TrainingPolicy(auto_epochs=1000, auto_work=AUTOREGRESSIVE_WORK)
+
 # The candidates of choose_base, in order of preference on a tie.
 BASE_CHOICES = ("start", "normal", "mixture")
 
@@ -133,11 +142,14 @@ def choose_base(module, rows: torch.Tensor, choice: BaseChoice, n_components) ->
         codes = np.linalg.solve(whitening.T, codes.T).T
         # Fitted to the training rows' codes only: scored on validation rows
         # it has seen, a latent mixture looked better than it was.
+        # One EM start per size: the five members are the restarts (and
+        # the scan of a wide table's codes cost most of a fit with three).
         mixtures = mixture_ensemble(
             np.delete(codes, choice.validation, 0),
             n_components,
             choice.seed,
             max_components=choice.max_components,
+            n_init=1,
         )
         sizes = tuple(mixture.n_components for mixture in mixtures)
         latent = None
@@ -201,18 +213,32 @@ class RealNVPPart(ModelPart):
     trained over the start mixture itself.
     """
 
-    policy = TrainingPolicy(auto_epochs=1000)
     # Whether the base may be chosen after training (:func:`choose_base`).
     chooses_base = True
 
+    @property
+    def policy(self) -> TrainingPolicy:
+        """1000 epochs; autoregressive layers, whose every step transforms
+        every feature, at most about ``AUTOREGRESSIVE_WORK`` row-features
+        (docs/concepts.md#training-budgets)."""
+        if getattr(self.params, "coupling", "affine") == "autoregressive":
+            return AUTOREGRESSIVE_POLICY
+        return COUPLING_POLICY
+
     def preprocessor(self, heads) -> Standardizer:
-        return Whitener(self.params.whiten)
+        whiten = self.params.whiten
+        if whiten == "auto":  # autoregressive layers read every feature before
+            autoregressive = (
+                getattr(self.params, "coupling", "affine") == "autoregressive"
+            )
+            whiten = not (autoregressive and self.n_layers > 0)
+        return Whitener(whiten)
 
     def build(self, spec: InputSpec) -> RealNVP:
         p = self.params
         return RealNVP(
             spec.n_features,
-            n_layers=p.n_layers,
+            n_layers=self.n_layers,
             hidden_layer_sizes=self.hidden_layer_sizes,
             activation=p.activation,
             mask=p.mask,
@@ -223,6 +249,25 @@ class RealNVPPart(ModelPart):
             n_bins=getattr(p, "n_bins", 8),
             tail_bound=getattr(p, "tail_bound", 3.0),
         )
+
+    @property
+    def hidden_layer_sizes(self) -> tuple[int, ...]:
+        """``hidden_layer_sizes``; ``'auto'``: (64, 64) for autoregressive
+        layers, (32, 32) for couplings and the image flow's channels."""
+        sizes = self.params.hidden_layer_sizes
+        if isinstance(sizes, str) and sizes == "auto":
+            wide = self.image_shape is None and self.params.coupling == "autoregressive"
+            sizes = (64, 64) if wide else (32, 32)
+        return checked_hidden_layer_sizes(sizes)
+
+    @property
+    def n_layers(self) -> int:
+        """``n_layers``; ``'auto'``: 3 autoregressive layers, or 8 couplings
+        (half the features each)."""
+        n_layers = self.params.n_layers
+        if n_layers != "auto":
+            return n_layers
+        return 3 if self.params.coupling == "autoregressive" else 8
 
     def criterion(self, fitted) -> NegativeLogLikelihood:
         return NegativeLogLikelihood()
@@ -283,9 +328,15 @@ class RealNVPPart(ModelPart):
             "n_base_components_": 1,
         }
         base = None
-        # No mixture, or one Gaussian (EM's single component is the same from
-        # every seed): the standard normal, the whitened data's Gaussian.
-        if not set(sizes) <= {1}:
+        # No mixture, n_base_components=1, or one Gaussian (EM's single
+        # component is the same from every seed) on whitened rows: the
+        # standard normal, the whitened data's Gaussian.  Without whitening,
+        # the scan's one Gaussian is the mixture (its covariance full).
+        whitened = fitted["preprocessor_"].whiten
+        normal = self.params.n_base_components == 1 or (
+            whitened and set(sizes) <= {1}
+        )
+        if sizes and not normal:
             record["n_base_components_"] = sum(sizes)
             broad = broad_weight(standardised, sizes, seed, validation)
             base = mixture_base(mixtures, whitening, broad)
@@ -302,7 +353,9 @@ class RealNVPPart(ModelPart):
                 seed,
                 whitening,
                 dequantised,
-                max(sizes, default=_MAX_MIXTURE),
+                # The first range of the scan (8): the trained layers have
+                # moved the codes towards the normal.
+                min(max(sizes, default=_MAX_MIXTURE), _LATENT_MIXTURE),
             )
         else:
             module.set_base(base)
@@ -335,31 +388,37 @@ class RealNVPPart(ModelPart):
 # Parameters of the coupling flow on tables that the image flow does not
 # have, with their defaults: set to anything else, they are an error.
 TABLE_ONLY = {
-    "n_layers": 8,
+    "n_layers": "auto",
     "activation": "relu",
     "mask": "alternating",
-    "whiten": True,
+    "whiten": "auto",
     "n_base_components": "bic",
-    "coupling": "affine",
+    "coupling": "autoregressive",
     "n_bins": 8,
     "tail_bound": 3.0,
     "dequantize": "auto",
 }
 
+# Values the image flow also accepts (earlier defaults).
+IMAGE_ACCEPTED = {"n_layers": (8,), "coupling": ("affine",), "whiten": (True,)}
+
 
 class MultiscaleFlowPart(RealNVPPart):
     """The multiscale image flow: per-pixel standardisation, normal base."""
 
-    policy = IMAGE_POLICY
+    # RealNVPDensity's max_iter='auto' is 1000 epochs here too, in batches of 64.
+    policy = replace(IMAGE_POLICY, auto_epochs=1000)
     compute_dtype = np.float32
 
     def check_input(self, X, *, fitting: bool = False) -> None:
         """The table flow's parameters must keep their defaults: the image
         flow has fixed checkerboard and channel couplings on a normal base."""
+        # whiten=True was the default before 'auto': still accepted here.
         given = {
             name: getattr(self.params, name)
             for name, default in TABLE_ONLY.items()
-            if getattr(self.params, name) != default
+            if getattr(self.params, name)
+            not in (default, *IMAGE_ACCEPTED.get(name, ()))
         }
         if given:
             raise ValueError(
