@@ -160,7 +160,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         base mixture.  Table flows only (``image_shape`` needs ``'affine'``);
         all three export to ONNX.
     n_bins : int, default=8
-        Bins of every spline.
+        Bins of every spline; at least 2.
     tail_bound : float, default=3.0
         Half-width of the interval on which every spline acts.
     dequantize : 'auto' or bool, default='auto'
@@ -293,7 +293,7 @@ class RealNVPDensity(DensityMixin, SkaeBase):
         "mask": [StrOptions(set(MASK_STRATEGIES))],
         "log_scale_bound": [Interval(numbers.Real, 0, None, closed="neither")],
         "coupling": [StrOptions(set(COUPLINGS))],
-        "n_bins": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
         "tail_bound": [Interval(numbers.Real, 0, None, closed="neither")],
         "dequantize": [StrOptions({"auto"}), "boolean"],
         "whiten": [StrOptions({"auto"}), "boolean"],

@@ -235,6 +235,7 @@ def test_spline_flow_fits_persists_and_inverts(spline_flow, moons):
     [
         ({"coupling": "quadratic"}, "coupling"),
         ({"coupling": "spline", "n_bins": 0}, "n_bins"),
+        ({"n_bins": 1}, "n_bins"),
         ({"coupling": "spline", "tail_bound": -1.0}, "tail_bound"),
     ],
 )

@@ -156,8 +156,9 @@ class SplineTransform:
     """
 
     def __init__(self, n_bins: int = 8, tail_bound: float = 3.0) -> None:
-        if n_bins < 1:
-            raise ValueError(f"n_bins must be at least 1, got {n_bins}.")
+        if n_bins < 2:
+            # One bin with unit slopes at both ends is the identity.
+            raise ValueError(f"n_bins must be at least 2, got {n_bins}.")
         if not tail_bound > 0:
             raise ValueError(f"tail_bound must be > 0, got {tail_bound}.")
         self.n_bins = int(n_bins)
