@@ -333,9 +333,7 @@ class RealNVPPart(ModelPart):
         # standard normal, the whitened data's Gaussian.  Without whitening,
         # the scan's one Gaussian is the mixture (its covariance full).
         whitened = fitted["preprocessor_"].whiten
-        normal = self.params.n_base_components == 1 or (
-            whitened and set(sizes) <= {1}
-        )
+        normal = self.params.n_base_components == 1 or (whitened and set(sizes) <= {1})
         if sizes and not normal:
             record["n_base_components_"] = sum(sizes)
             broad = broad_weight(standardised, sizes, seed, validation)
