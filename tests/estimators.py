@@ -204,6 +204,14 @@ CHECKED = [
     RealNVPDensity(),
     _quick(_FLOW_RANDOM_MASKS, n_base_components=1),
     _quick(_FLOW_UNWHITENED, n_base_components=3),
+    # Real NVP's affine couplings (the default before autoregressive splines).
+    RealNVPDensity(
+        coupling="affine",
+        n_layers=2,
+        hidden_layer_sizes=(8,),
+        max_iter=10,
+        n_base_components=1,
+    ),
     RealNVPDensity(
         n_layers=2,
         hidden_layer_sizes=(8,),
@@ -421,10 +429,10 @@ _flow = {
     "n_layers": st.integers(0, 4),
     "mask": st.sampled_from(["alternating", "random"]),
     "log_scale_bound": st.floats(0.25, 3.0),
-    "coupling": st.sampled_from(["affine", "spline"]),
-    "n_bins": st.integers(1, 10),
+    "coupling": st.sampled_from(["autoregressive", "affine", "spline"]),
+    "n_bins": st.integers(2, 10),
     "tail_bound": st.floats(0.5, 5.0),
-    "whiten": st.booleans(),
+    "whiten": st.one_of(st.just("auto"), st.booleans()),
     "noise_level": st.one_of(st.just(0.0), st.floats(1e-3, 0.3)),
 }
 _fixed_base = st.one_of(st.integers(1, 3), st.just("auto"))
