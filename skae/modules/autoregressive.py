@@ -77,25 +77,21 @@ def made_network(
     unit) to ``d * n_params`` outputs, the ``n_params`` of feature ``i``
     depending only on the features before it in ``order``."""
     degrees = made_degrees(order, hidden_layer_sizes, n_context > 0)
+    # Hidden units connect to inputs of no higher degree, outputs to hidden
+    # units of a lower one (a feature's own parameters never read it).
+    outputs = degrees[0].repeat_interleave(n_params)
+    connectivities = [
+        (after[:, None] >= before[None, :]).float()
+        for before, after in pairwise(degrees)
+    ]
+    connectivities.append((outputs[:, None] > degrees[-1][None, :]).float())
+    first = connectivities[0]  # the layer that reads the context
+    connectivities[0] = torch.cat([first, torch.ones(len(first), n_context)], dim=1)
     layers: list[nn.Module] = []
-    for i, (before, after) in enumerate(pairwise(degrees)):
-        connectivity = (after[:, None] >= before[None, :]).float()
-        if i == 0 and n_context:
-            connectivity = torch.cat(
-                [connectivity, torch.ones(len(after), n_context)], dim=1
-            )
+    for i, connectivity in enumerate(connectivities):
         if i > 0:
             layers.append(ACTIVATIONS[activation]())
         layers.append(MaskedLinear(connectivity))
-    outputs = degrees[0].repeat_interleave(n_params)
-    connectivity = (outputs[:, None] > degrees[-1][None, :]).float()
-    if len(degrees) == 1 and n_context:  # no hidden layer: the context is read here
-        connectivity = torch.cat(
-            [connectivity, torch.ones(len(outputs), n_context)], dim=1
-        )
-    if len(degrees) > 1:
-        layers.append(ACTIVATIONS[activation]())
-    layers.append(MaskedLinear(connectivity))
     return nn.Sequential(*layers)
 
 
