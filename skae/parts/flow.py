@@ -221,17 +221,14 @@ class RealNVPPart(ModelPart):
         """1000 epochs; autoregressive layers, whose every step transforms
         every feature, at most about ``AUTOREGRESSIVE_WORK`` row-features
         (docs/concepts.md#training-budgets)."""
-        if getattr(self.params, "coupling", "affine") == "autoregressive":
+        if self.autoregressive:
             return AUTOREGRESSIVE_POLICY
         return COUPLING_POLICY
 
     def preprocessor(self, heads) -> Standardizer:
         whiten = self.params.whiten
         if whiten == "auto":  # autoregressive layers read every feature before
-            autoregressive = (
-                getattr(self.params, "coupling", "affine") == "autoregressive"
-            )
-            whiten = not (autoregressive and self.n_layers > 0)
+            whiten = not (self.autoregressive and self.n_layers > 0)
         return Whitener(whiten)
 
     def build(self, spec: InputSpec) -> RealNVP:
@@ -244,11 +241,15 @@ class RealNVPPart(ModelPart):
             mask=p.mask,
             log_scale_bound=p.log_scale_bound,
             n_context=spec.n_context,
-            # The conditional flows have no spline option (yet): affine.
-            coupling=getattr(p, "coupling", "affine"),
-            n_bins=getattr(p, "n_bins", 8),
-            tail_bound=getattr(p, "tail_bound", 3.0),
+            coupling=p.coupling,
+            n_bins=p.n_bins,
+            tail_bound=p.tail_bound,
         )
+
+    @property
+    def autoregressive(self) -> bool:
+        """Whether the layers are autoregressive splines (``coupling``)."""
+        return self.params.coupling == "autoregressive"
 
     @property
     def hidden_layer_sizes(self) -> tuple[int, ...]:
@@ -256,7 +257,7 @@ class RealNVPPart(ModelPart):
         layers, (32, 32) for couplings and the image flow's channels."""
         sizes = self.params.hidden_layer_sizes
         if isinstance(sizes, str) and sizes == "auto":
-            wide = self.image_shape is None and self.params.coupling == "autoregressive"
+            wide = self.image_shape is None and self.autoregressive
             sizes = (64, 64) if wide else (32, 32)
         return checked_hidden_layer_sizes(sizes)
 
@@ -267,7 +268,7 @@ class RealNVPPart(ModelPart):
         n_layers = self.params.n_layers
         if n_layers != "auto":
             return n_layers
-        return 3 if self.params.coupling == "autoregressive" else 8
+        return 3 if self.autoregressive else 8
 
     def criterion(self, fitted) -> NegativeLogLikelihood:
         return NegativeLogLikelihood()
@@ -411,7 +412,6 @@ class MultiscaleFlowPart(RealNVPPart):
     def check_input(self, X, *, fitting: bool = False) -> None:
         """The table flow's parameters must keep their defaults: the image
         flow has fixed checkerboard and channel couplings on a normal base."""
-        # whiten=True was the default before 'auto': still accepted here.
         given = {
             name: getattr(self.params, name)
             for name, default in TABLE_ONLY.items()
